@@ -1,0 +1,52 @@
+# Two commands do all set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test install typecheck bench clean schemas docs
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# Re-install only when the dependency list changes.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## run: the main job on the built-in data (today: lint the shipped policies)
+run: $(STAMP)
+	$(BIN)/bastion lint policies/
+	@echo "shipped policies are valid: try 'bastion lint --help' and 'bastion schema'"
+
+## test: style, types and the whole test suite
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(MAKE) --no-print-directory typecheck
+	$(BIN)/pytest -q
+
+## typecheck: mypy --strict over the bastion.* packages
+PACKAGES := engine adapters service cli
+typecheck: $(STAMP)
+	@mkdir -p build/typecheck/bastion
+	@for p in $(PACKAGES); do ln -sfn "$(CURDIR)/$$p" build/typecheck/bastion/$$p; done
+	$(BIN)/mypy $(addprefix -p bastion.,$(PACKAGES))
+
+## schemas: regenerate schemas/*.json from the Python sources
+schemas: $(STAMP)
+	$(BIN)/bastion schema --out schemas/
+
+## docs: regenerate docs/lint-codes.md from the code catalogue
+docs: $(STAMP)
+	$(BIN)/python -m bastion.engine.lint.codes_doc > docs/lint-codes.md
+
+## bench: every benchmark under bench/
+bench: $(STAMP)
+	@for b in bench/*/run.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info

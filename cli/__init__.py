@@ -1,0 +1,1 @@
+"""Command line: parse arguments, build objects, run. No logic lives here."""

@@ -1,0 +1,58 @@
+"""Validate policy files against their schemas and lint them for semantic mistakes.
+
+Each finding is reported as file:line:col with a stable code (BST...). Directories
+are searched recursively for *.yaml / *.yml. Exit 0 when clean, 1 when there are
+errors (or warnings with --strict), 2 on a usage error or an unreadable path.
+
+examples:
+  bastion lint                               # ./policies
+  bastion lint policies/ --format github     # annotations in GitHub Actions
+  bastion lint policies/ --format sarif > bastion.sarif
+  bastion lint --explain BST501              # what a code means and the fix
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bastion.engine.errors import UsageError
+from bastion.engine.lint.findings import CODES
+from bastion.engine.lint.reporters import REPORTERS
+from bastion.engine.lint.runner import lint_paths
+
+HELP = __doc__ or ""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "paths", nargs="*", metavar="PATH", help="policy files or directories (default: policies)"
+    )
+    parser.add_argument(
+        "--format", choices=sorted(REPORTERS), default="text", help="output format (default text)"
+    )
+    parser.add_argument("--strict", action="store_true", help="warnings fail too (exit 1)")
+    parser.add_argument("--explain", metavar="CODE", help="explain one finding code and exit")
+    parser.add_argument(
+        "--list-codes", action="store_true", help="list every finding code and exit"
+    )
+
+
+def explain(code: str) -> str:
+    info = CODES.get(code.upper())
+    if info is None:
+        raise UsageError(f"unknown code {code!r}; `bastion lint --list-codes` lists them")
+    return f"{info.code} {info.title} ({info.severity})\n\n{info.explanation}\n\nFix: {info.fix}\n"
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.explain:
+        sys.stdout.write(explain(args.explain))
+        return 0
+    if args.list_codes:
+        for info in CODES.values():
+            sys.stdout.write(f"{info.code}  {info.severity:<7}  {info.title}\n")
+        return 0
+    result = lint_paths(args.paths or ["policies"])
+    sys.stdout.write(REPORTERS[args.format](result))
+    return 1 if result.failed(strict=args.strict) else 0

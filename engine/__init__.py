@@ -1,0 +1,1 @@
+"""Bastion's pure core: policies, lint, evaluation. No network, no wall clock."""

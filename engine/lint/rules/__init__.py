@@ -1,0 +1,47 @@
+"""Semantic lint rules: what a schema cannot see. One module per kind, registered here.
+
+A per-policy rule is `check(policy) -> Iterable[Finding]`; a set rule is
+`check_set(policies) -> Iterable[Finding]`. Rules run only on policies that
+passed the schema, so they may trust the shape of the spec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+from bastion.engine.lint.findings import Finding
+from bastion.engine.lint.rules import (
+    breakers,
+    escalation,
+    limits,
+    modes,
+    policyset,
+    protection,
+    roll,
+    units,
+)
+from bastion.engine.policy.model import Policy
+
+PolicyRule = Callable[[Policy], Iterable[Finding]]
+SetRule = Callable[[Sequence[Policy]], Iterable[Finding]]
+
+# Kind -> the rules for policies of that kind; "*" applies to every kind.
+POLICY_RULES: dict[str, tuple[PolicyRule, ...]] = {
+    "*": (units.check, modes.check),
+    "EscalationPolicy": (escalation.check,),
+    "RollPolicy": (roll.check,),
+    "BreakerPolicy": (breakers.check,),
+    "ProtectionPolicy": (protection.check,),
+    "LimitPolicy": (limits.check,),
+}
+SET_RULES: tuple[SetRule, ...] = (policyset.check_set,)
+
+
+def run_rules(policies: Sequence[Policy]) -> list[Finding]:
+    findings: list[Finding] = []
+    for policy in policies:
+        for rule in (*POLICY_RULES["*"], *POLICY_RULES.get(policy.kind, ())):
+            findings.extend(rule(policy))
+    for set_rule in SET_RULES:
+        findings.extend(set_rule(policies))
+    return findings

@@ -1,0 +1,204 @@
+"""LimitPolicy: pre-trade limits, sizing, the kill switch and trading states."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from bastion.engine.policy import schema_dsl as s
+from bastion.engine.policy.convert import dec, dec_map, opt_dec, strs
+from bastion.engine.policy.vocabulary import ORDER_ACTIONS, TRADING_STATES
+
+KIND = "LimitPolicy"
+FILE_STEM = "limits"
+TITLE = "Bastion LimitPolicy"
+DESCRIPTION = (
+    "Pre-trade limits every order is checked against: risk per trade and portfolio, "
+    "concentration, the kill switch, order size and rate, and what each trading state allows."
+)
+
+RATE_PATTERN = r"^([1-9][0-9]*)/([1-9][0-9]*)?(ms|s|m|h)$"
+_RATE_UNITS = {"ms": Decimal("0.001"), "s": Decimal(1), "m": Decimal(60), "h": Decimal(3600)}
+
+
+def _actions(description: str, default: list[str]) -> s.Schema:
+    return s.array(
+        description,
+        s.string("An order action.", enum=ORDER_ACTIONS),
+        unique=True,
+        default=default,
+    )
+
+
+SPEC_SCHEMA = s.obj(
+    "Limit settings.",
+    {
+        "risk": s.obj(
+            "Risk budgets, as per cent of account equity.",
+            {
+                "max_risk_per_trade_pct": s.percent("Risk one trade may take.", default=1),
+                "max_portfolio_risk_pct": s.percent(
+                    "Risk of all open positions together.", default=10
+                ),
+                "max_open_positions": s.number(
+                    "Open positions at most.", integer=True, minimum=0, default=10
+                ),
+                "max_per_asset_pct": s.percent("Exposure to any single asset.", default=5),
+                "max_per_strategy_pct": s.map_of(
+                    "Exposure cap per strategy id.",
+                    s.percent("Cap for this strategy."),
+                    examples=[{"trend_following_v1": 40, "mean_reversion_v1": 30}],
+                ),
+            },
+        ),
+        "sizing": s.obj(
+            "Volatility-based sizing when a request gives no size: per-unit risk is "
+            "ATR × atr_multiple; size so that risk ≤ max_risk_per_trade_pct of equity.",
+            {
+                "volatility_lookback_bars": s.number(
+                    "Bars the ATR for sizing is computed over.", integer=True, minimum=1, default=20
+                ),
+                "atr_multiple": s.number(
+                    "Stop distance in ATRs (per-unit risk).", exclusive_minimum=0, default=2
+                ),
+            },
+        ),
+        "kill_switch": s.obj(
+            "Blocks opening and increasing (reducing and closing still pass).",
+            {
+                "max_daily_drawdown_pct": s.percent(
+                    "Daily drawdown that trips the kill switch.", default=10
+                ),
+                "on_drift": s.boolean(
+                    "Trip when the portfolio's drift flag is set (books disagree).", default=True
+                ),
+            },
+        ),
+        "include_manual_positions": s.boolean(
+            "Count manual positions against the soft limits (hard per-asset and portfolio "
+            "caps always count them).",
+            default=True,
+        ),
+        "liquidity": s.obj(
+            "Market liquidity required to trade a symbol.",
+            {
+                "min_liquidity_24h_usd": s.number(
+                    "Minimum 24 h traded volume in USD.", minimum=0, default=100000
+                )
+            },
+        ),
+        "orders": s.obj(
+            "Per-order limits.",
+            {
+                "max_notional_per_order_usd": s.number(
+                    "Largest order value in USD.", exclusive_minimum=0, examples=[50000]
+                ),
+                "max_position_per_symbol_usd": s.number(
+                    "Largest position value per symbol in USD.",
+                    exclusive_minimum=0,
+                    examples=[50000],
+                ),
+                "submit_rate": s.string(
+                    "Orders allowed per rolling window, as COUNT/WINDOW: 100/1s, 60/1m, 5/500ms.",
+                    pattern=RATE_PATTERN,
+                    default="100/1s",
+                ),
+            },
+        ),
+        "region": s.obj(
+            "What the venue's region allows for the accounts in scope.",
+            {
+                "code": s.string("Region code, for people.", examples=["US", "US_CA"]),
+                "shorting_allowed": s.boolean("Short selling allowed.", default=False),
+                "margin_allowed": s.boolean("Leverage / margin allowed.", default=False),
+            },
+        ),
+        "trading_states": s.obj(
+            "Order actions each trading state allows. Breakers move accounts between states.",
+            {
+                "ACTIVE": _actions("Allowed when trading normally.", list(ORDER_ACTIONS)),
+                "REDUCING": _actions(
+                    "Allowed while only reducing risk.", ["close", "decrease", "cancel"]
+                ),
+                "HALTED": _actions("Allowed while halted.", ["cancel"]),
+            },
+        ),
+    },
+)
+
+EXAMPLE_SPEC: dict[str, Any] = {
+    "risk": {"max_risk_per_trade_pct": 1, "max_portfolio_risk_pct": 10, "max_open_positions": 10},
+    "kill_switch": {"max_daily_drawdown_pct": 10, "on_drift": True},
+    "orders": {"submit_rate": "100/1s"},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitRate:
+    count: int
+    window_s: Decimal
+
+
+def parse_rate(text: str) -> SubmitRate:
+    match = re.fullmatch(RATE_PATTERN, text)
+    if match is None:
+        raise ValueError(f"submit_rate {text!r} is not COUNT/WINDOW like 100/1s")
+    count, amount, unit = match.groups()
+    return SubmitRate(int(count), Decimal(amount or 1) * _RATE_UNITS[unit])
+
+
+@dataclass(frozen=True, slots=True)
+class LimitSpec:
+    max_risk_per_trade_pct: Decimal
+    max_portfolio_risk_pct: Decimal
+    max_open_positions: int
+    max_per_asset_pct: Decimal
+    max_per_strategy_pct: tuple[tuple[str, Decimal], ...]
+    volatility_lookback_bars: int
+    atr_multiple: Decimal
+    max_daily_drawdown_pct: Decimal
+    kill_switch_on_drift: bool
+    include_manual_positions: bool
+    min_liquidity_24h_usd: Decimal
+    max_notional_per_order_usd: Decimal | None
+    max_position_per_symbol_usd: Decimal | None
+    submit_rate: SubmitRate
+    region_code: str
+    shorting_allowed: bool
+    margin_allowed: bool
+    allowed_actions: tuple[tuple[str, tuple[str, ...]], ...]  # (trading state, actions)
+
+
+def build(spec: Mapping[str, Any]) -> LimitSpec:
+    risk, sizing, kill, orders, region = (
+        spec["risk"],
+        spec["sizing"],
+        spec["kill_switch"],
+        spec["orders"],
+        spec["region"],
+    )
+    return LimitSpec(
+        max_risk_per_trade_pct=dec(risk["max_risk_per_trade_pct"]),
+        max_portfolio_risk_pct=dec(risk["max_portfolio_risk_pct"]),
+        max_open_positions=int(risk["max_open_positions"]),
+        max_per_asset_pct=dec(risk["max_per_asset_pct"]),
+        max_per_strategy_pct=dec_map(risk.get("max_per_strategy_pct", {})),
+        volatility_lookback_bars=int(sizing["volatility_lookback_bars"]),
+        atr_multiple=dec(sizing["atr_multiple"]),
+        max_daily_drawdown_pct=dec(kill["max_daily_drawdown_pct"]),
+        kill_switch_on_drift=bool(kill["on_drift"]),
+        include_manual_positions=bool(spec["include_manual_positions"]),
+        min_liquidity_24h_usd=dec(spec["liquidity"]["min_liquidity_24h_usd"]),
+        max_notional_per_order_usd=opt_dec(orders.get("max_notional_per_order_usd")),
+        max_position_per_symbol_usd=opt_dec(orders.get("max_position_per_symbol_usd")),
+        submit_rate=parse_rate(orders["submit_rate"]),
+        region_code=str(region.get("code", "")),
+        shorting_allowed=bool(region["shorting_allowed"]),
+        margin_allowed=bool(region["margin_allowed"]),
+        allowed_actions=tuple(
+            (state, strs(spec["trading_states"][state])) for state in TRADING_STATES
+        ),
+    )

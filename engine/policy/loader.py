@@ -1,0 +1,228 @@
+"""Stage: files -> documents -> schema-checked, `extends`-resolved Policy objects.
+
+Reading policy files is engine/'s only I/O. Problems are collected as findings
+(the linter reports them; the service refuses a set that has any error), so one
+broken file never hides the problems of the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bastion.engine.errors import PolicyError, UsageError
+from bastion.engine.lint.findings import CODES, Finding, did_you_mean
+from bastion.engine.lint.schema_check import check_envelope, check_schema, policy_name
+from bastion.engine.policy import schema_dsl
+from bastion.engine.policy.envelope import kind_schema
+from bastion.engine.policy.extends import overlay
+from bastion.engine.policy.kinds import KINDS
+from bastion.engine.policy.model import Policy, Scope, content_version
+from bastion.engine.policy.yamlsource import (
+    Positions,
+    SourceDocument,
+    load_documents,
+    read_text,
+)
+
+POLICY_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(slots=True)
+class LoadResult:
+    files: int = 0
+    policies: list[Policy] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+
+def discover(paths: Sequence[str | Path]) -> list[Path]:
+    """Policy files named or found (recursively) under the given paths, sorted."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.extend(
+                sorted(p for p in path.rglob("*") if p.suffix in POLICY_SUFFIXES and p.is_file())
+            )
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise UsageError(f"{path}: no such file or directory")
+    return list(dict.fromkeys(found))
+
+
+def _error_finding(error: PolicyError) -> Finding:
+    code = error.code if error.code in CODES else "BST007"
+    return Finding(error.file, error.line, error.column, code, "error", error.message)
+
+
+def read_documents(files: Iterable[Path], result: LoadResult) -> list[SourceDocument]:
+    """Every readable document whose envelope is sound; the rest become findings."""
+    documents: list[SourceDocument] = []
+    for path in files:
+        result.files += 1
+        try:
+            loaded = load_documents(read_text(path), str(path))
+        except PolicyError as error:
+            result.findings.append(_error_finding(error))
+            continue
+        for document in loaded:
+            problems = check_envelope(document)
+            result.findings.extend(problems)
+            if not problems:
+                documents.append(document)
+    return documents
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    document: SourceDocument
+    schema_ok: bool
+
+    @property
+    def data(self) -> dict[str, Any]:
+        data: dict[str, Any] = self.document.data
+        return data
+
+    @property
+    def name(self) -> str:
+        return policy_name(self.document.data)
+
+
+def load_policies(paths: Sequence[str | Path]) -> LoadResult:
+    """Load and resolve every policy under `paths`, collecting findings on the way."""
+    result = LoadResult()
+    documents = read_documents(discover(paths), result)
+    candidates: dict[tuple[str, str], _Candidate] = {}
+    for document in documents:
+        problems = check_schema(document)
+        result.findings.extend(problems)
+        key = (document.data["kind"], policy_name(document.data))
+        if key in candidates and key[1]:
+            at = document.locate("/metadata/name")
+            first = candidates[key].document.locate("/metadata/name")
+            result.findings.append(
+                Finding(
+                    document.file,
+                    at.line,
+                    at.column,
+                    "BST605",
+                    "error",
+                    f'{key[0]} "{key[1]}" is already defined at {first}',
+                    "/metadata/name",
+                    key[1],
+                )
+            )
+            continue
+        candidates[key] = _Candidate(document, schema_ok=not problems)
+    resolver = _Resolver(candidates, result)
+    for key in candidates:
+        resolver.resolve(key)
+    result.policies.sort(key=lambda p: (p.kind, p.name))
+    return result
+
+
+class _Resolver:
+    """Resolves `extends` chains (with cycle detection) and builds Policy objects."""
+
+    def __init__(self, candidates: dict[tuple[str, str], _Candidate], result: LoadResult):
+        self.candidates = candidates
+        self.result = result
+        self.resolved: dict[tuple[str, str], tuple[dict[str, Any], Positions] | None] = {}
+
+    def _finding(self, candidate: _Candidate, code: str, message: str) -> None:
+        at = candidate.document.locate("/extends")
+        self.result.findings.append(
+            Finding(
+                candidate.document.file,
+                at.line,
+                at.column,
+                code,
+                CODES[code].severity,
+                message,
+                "/extends",
+                candidate.name,
+            )
+        )
+
+    def resolve(
+        self, key: tuple[str, str], chain: tuple[tuple[str, str], ...] = ()
+    ) -> tuple[dict[str, Any], Positions] | None:
+        if key in self.resolved:
+            return self.resolved[key]
+        candidate = self.candidates[key]
+        if key in chain:
+            cycle = " -> ".join(name for _, name in (*chain[chain.index(key) :], key))
+            self._finding(candidate, "BST602", f"extends cycle: {cycle}")
+            self.resolved[key] = None
+            return None
+        merged = self._merged(key, candidate, (*chain, key))
+        self.resolved[key] = merged
+        if merged is not None and candidate.schema_ok:
+            self._build(candidate, *merged)
+        return merged
+
+    def _merged(
+        self, key: tuple[str, str], candidate: _Candidate, chain: tuple[tuple[str, str], ...]
+    ) -> tuple[dict[str, Any], Positions] | None:
+        data, positions = candidate.data, candidate.document.positions
+        base_name = data.get("extends")
+        if not isinstance(base_name, str):
+            return data, positions
+        base_key = (key[0], base_name)
+        if base_key not in self.candidates:
+            self._report_missing_base(candidate, key[0], base_name)
+            return None
+        base = self.resolve(base_key, chain)
+        if base is None or not self.candidates[base_key].schema_ok:  # already reported
+            return None
+        return overlay(base[0], base[1], data, positions)
+
+    def _report_missing_base(self, candidate: _Candidate, kind: str, base_name: str) -> None:
+        other_kinds = [k for (k, n) in self.candidates if n == base_name and k != kind]
+        if other_kinds:
+            self._finding(
+                candidate,
+                "BST603",
+                f'"{base_name}" is a {other_kinds[0]}; a {kind} can only extend a {kind}',
+            )
+            return
+        names = [n for (k, n) in self.candidates if k == kind]
+        self._finding(
+            candidate,
+            "BST601",
+            f'extends "{base_name}", but no {kind} has that name{did_you_mean(base_name, names)}',
+        )
+
+    def _build(self, candidate: _Candidate, data: dict[str, Any], positions: Positions) -> None:
+        document = SourceDocument(
+            candidate.document.file, candidate.document.index, data, positions
+        )
+        if "extends" in data:  # the merged whole must satisfy the full schema too
+            problems = check_schema(document, {k: v for k, v in data.items() if k != "extends"})
+            if problems:
+                self.result.findings.extend(problems)
+                return
+        kind = KINDS[data["kind"]]
+        complete = schema_dsl.apply_defaults(kind_schema(kind.kind), data)
+        complete["spec"] = schema_dsl.apply_defaults(kind.spec_schema, complete["spec"])
+        metadata = complete["metadata"]
+        self.result.policies.append(
+            Policy(
+                kind=kind.kind,
+                name=metadata["name"],
+                owner=metadata.get("owner", ""),
+                description=metadata.get("description", ""),
+                scope=Scope.from_data(complete.get("scope")),
+                extends=complete.get("extends"),
+                mode=complete["mode"],
+                precedence=int(complete["precedence"]),
+                spec=kind.build(complete["spec"]),
+                version=content_version(complete),
+                source=candidate.document.locate(""),
+                document=complete,
+                positions=positions,
+            )
+        )

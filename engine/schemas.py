@@ -1,0 +1,17 @@
+"""Every JSON Schema Bastion publishes, by file stem (schemas/<stem>.schema.json)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bastion.engine.policy.envelope import all_schemas
+
+
+def published_schemas() -> dict[str, dict[str, Any]]:
+    """Policy kinds, plus the data formats that other parts of Bastion register here."""
+    return dict(all_schemas())
+
+
+def schema_text(schema: dict[str, Any]) -> str:
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
