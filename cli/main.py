@@ -7,6 +7,7 @@ Exit codes (STYLE.md rule 6): 0 ok, 1 findings / denials / failed tests,
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from importlib import import_module
@@ -34,6 +35,8 @@ class Command(Protocol):
 COMMANDS: dict[str, str] = {
     "lint": "bastion.cli.lint",
     "schema": "bastion.cli.schema",
+    "atr": "bastion.cli.atr",
+    "data": "bastion.cli.data",
 }
 
 
@@ -79,6 +82,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:  # pragma: no cover - interactive only
         return 130
+    except BrokenPipeError:
+        # `bastion atr big.csv | head`: the reader left; say nothing more.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

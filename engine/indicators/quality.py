@@ -1,0 +1,502 @@
+"""OHLCV bars and their data-quality report: can a policy trust this series?
+
+:func:`assess_bars` checks, per bar: high ≥ max(open, close), low ≤ min(open, close),
+positive prices, non-negative volume; per pair: unique, increasing timestamps and gaps
+against the bar interval; over the series: robust-z outliers (median / MAD, see
+:func:`_robust_z`) in close-to-close log returns and in high–low ranges — a move that the
+next bar reverses is a ``spike`` (a bad print), one that stays is a ``jump`` (a real move
+or an unadjusted split); and, given ``now``, a stale last bar.
+
+The result is a frozen :class:`QualityReport`:
+
+- ``score_ratio`` (0–1) = validity × completeness × cleanliness, where validity is the share
+  of bars without an error, completeness is bars / (bars + missing bars), cleanliness is the
+  share of bars without an outlier or timing warning. Rounded *down* to 4 places, so a
+  score never rounds up past a policy threshold.
+- ``confidence_ratio`` (0–1): how much evidence the assessment rests on — the mean of
+  four checks: fields (always), timing (needs ≥ 2 bars), outliers (full weight from
+  20 returns up) and staleness (needs ``now``).
+- ``usable``: no error-level issue, not stale, and ``score_ratio ≥ min_score_ratio``.
+
+Calendars: ``24x7`` counts every second (crypto). ``weekdays`` skips Saturday and Sunday
+in the bars' own time zone (equity daily bars); for intraday bars it only counts gaps
+within one day, so the overnight break is not a gap. Exchange holidays and session hours
+are not modelled: a holiday shows as a one-bar gap (a warning, never an error).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import ROUND_FLOOR, Context, Decimal, localcontext
+from enum import StrEnum
+from itertools import pairwise
+from typing import Any
+
+DAY_S = 86_400
+WEEK_S = 7 * DAY_S
+_FOUR_PLACES = Decimal("0.0001")
+_MAD_TO_SIGMA = 1.4826  # MAD of a normal sample × this ≈ its standard deviation
+_MEAN_AD_TO_SIGMA = 1.2533  # mean absolute deviation × this ≈ σ, likewise
+_FULL_EVIDENCE_RETURNS = 20
+_RATIO_CONTEXT = Context(prec=28)  # ratios do not depend on the caller's decimal context
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One OHLCV bar. ``timestamp`` is the bar's *open* time and must carry a time zone."""
+
+    timestamp: datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        if self.timestamp.utcoffset() is None:
+            raise ValueError(f"bar timestamp {self.timestamp} has no time zone; attach one")
+        for name in ("open", "high", "low", "close", "volume"):
+            value = getattr(self, name)
+            if value is None and name == "volume":
+                continue
+            if not isinstance(value, Decimal):
+                raise TypeError(f"bar {name} must be a Decimal, got {value!r}")
+            if not value.is_finite():
+                raise ValueError(f"bar {name} is {value}; a bar holds finite numbers")
+
+
+class Calendar(StrEnum):
+    ALWAYS = "24x7"
+    WEEKDAYS = "weekdays"
+
+
+class Severity(StrEnum):
+    ERROR = "error"  # the bar is wrong: the series is not usable
+    WARNING = "warning"  # suspicious or missing data: lowers the score
+    INFO = "info"  # worth knowing, does not change the score
+
+
+@dataclass(frozen=True, slots=True)
+class QualityIssue:
+    row: int | None  # 0-based bar index; None for the series as a whole
+    code: str
+    severity: Severity
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class QualityConfig:
+    outlier_z: float = 6.0  # robust z beyond which a return or a range is an outlier
+    min_score_ratio: Decimal = Decimal("0.90")
+    stale_after_s: float | None = None  # default: one bar interval after the bar closed
+    min_returns_for_outliers: int = 10
+
+    def __post_init__(self) -> None:
+        if not self.outlier_z > 0 or not Decimal(0) <= self.min_score_ratio <= Decimal(1):
+            raise ValueError(f"need outlier_z > 0 and 0 ≤ min_score_ratio ≤ 1, got {self}")
+        if (self.stale_after_s is not None and self.stale_after_s < 0) or (
+            self.min_returns_for_outliers < 3
+        ):
+            raise ValueError(f"need stale_after_s ≥ 0 and min_returns_for_outliers ≥ 3: {self}")
+
+
+@dataclass(frozen=True, slots=True)
+class QualityReport:
+    bars: int
+    issues: tuple[QualityIssue, ...]
+    score_ratio: Decimal
+    confidence_ratio: Decimal
+    usable: bool
+    interval_s: int | None
+    interval_inferred: bool
+    calendar: Calendar
+    calendar_inferred: bool
+    missing_bars: int
+    stale: bool | None  # None: not checked (no `now`)
+    age_s: float | None  # time since the last bar closed, on the calendar's clock
+    skipped: tuple[str, ...] = field(default=())  # checks that could not run, and why
+
+    def count(self, severity: Severity) -> int:
+        return sum(1 for issue in self.issues if issue.severity is severity)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: Decimals as strings, enums as their values."""
+        return {
+            "bars": self.bars,
+            "usable": self.usable,
+            "score_ratio": str(self.score_ratio),
+            "confidence_ratio": str(self.confidence_ratio),
+            "interval_s": self.interval_s,
+            "interval_inferred": self.interval_inferred,
+            "calendar": self.calendar.value,
+            "calendar_inferred": self.calendar_inferred,
+            "missing_bars": self.missing_bars,
+            "stale": self.stale,
+            "age_s": self.age_s,
+            "skipped": list(self.skipped),
+            "issues": [
+                {"row": i.row, "code": i.code, "severity": i.severity.value, "message": i.message}
+                for i in self.issues
+            ],
+        }
+
+
+_INTERVAL = re.compile(r"^\s*(\d+)\s*(s|sec|m|min|h|d|w)\s*$", re.IGNORECASE)
+_UNIT_S = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": DAY_S, "w": WEEK_S}
+
+
+def parse_interval(text: str) -> int:
+    """'30s', '1m', '15min', '4h', '1d', '1w' → seconds. An upper-case M (a month on
+    Binance, month-end in pandas) is refused rather than read as minutes."""
+    match = _INTERVAL.match(text)
+    if not match or int(match.group(1)) == 0 or match.group(2) == "M":
+        raise ValueError(
+            f"interval {text!r} is not like 30s, 1m, 15m, 4h, 1d or 1w (months are not supported)"
+        )
+    return int(match.group(1)) * _UNIT_S[match.group(2).lower()]
+
+
+def format_duration(seconds: float) -> str:
+    """86400 → '1d', 5400 → '1h30m', 42.5 → '42.5s'."""
+    if seconds < 60:
+        return f"{seconds:g}s"
+    parts, rest = [], round(seconds)
+    for unit, size in (("d", DAY_S), ("h", 3600), ("m", 60), ("s", 1)):
+        if rest >= size:
+            parts.append(f"{rest // size}{unit}")
+            rest %= size
+    return "".join(parts)
+
+
+def format_timestamp(stamp: datetime) -> str:
+    """ISO 8601, shortened to the date for a bar stamped at UTC midnight (daily bars)."""
+    if stamp.utcoffset() == timedelta(0) and stamp.time() == datetime.min.time():
+        return stamp.date().isoformat()
+    return stamp.isoformat()
+
+
+_ts = format_timestamp
+
+
+def assess_bars(
+    bars: Sequence[Bar],
+    *,
+    interval_s: int | None = None,
+    calendar: Calendar | None = None,
+    now: datetime | None = None,
+    config: QualityConfig | None = None,
+) -> QualityReport:
+    """Check a bar series; ``interval_s`` and ``calendar`` are inferred when omitted."""
+    config = config or QualityConfig()
+    if interval_s is not None and interval_s <= 0:
+        raise ValueError(f"interval_s must be > 0, got {interval_s}")
+    issues: list[QualityIssue] = []
+    skipped: list[str] = []
+    for row, bar in enumerate(bars):
+        issues.extend(_check_fields(row, bar))
+    interval_inferred = interval_s is None
+    interval_s = interval_s if interval_s is not None else _infer_interval_s(bars)
+    calendar_inferred = calendar is None
+    calendar = calendar or _infer_calendar(bars)
+    clock = _Clock(calendar, interval_s, bars[0].timestamp if bars else None)
+    ordered = _check_order(bars, issues)
+    missing = 0
+    if interval_s is None:
+        skipped.append("gaps: need two bars with increasing timestamps to infer the interval")
+    else:
+        missing = _check_gaps(bars, ordered, interval_s, clock, issues)
+    returns_used = _check_outliers(bars, ordered, config, issues, skipped)
+    stale: bool | None = None
+    age_s: float | None = None
+    if now is None:
+        skipped.append("staleness: no `now` given")
+    elif bars and interval_s is not None:
+        stale, age_s = _check_stale(bars[-1], len(bars) - 1, now, interval_s, clock, config, issues)
+    elif bars:
+        skipped.append("staleness: the bar interval is unknown")
+    if not bars:
+        issues.append(QualityIssue(None, "empty", Severity.ERROR, "no bars: nothing to assess"))
+    issues.sort(key=lambda i: (-1 if i.row is None else i.row, i.code))
+    score = _score(len(bars), missing, issues)
+    evidence = [
+        1.0,
+        1.0 if len(bars) >= 2 else 0.0,
+        min(1.0, returns_used / _FULL_EVIDENCE_RETURNS),
+        1.0 if stale is not None else 0.0,
+    ]
+    with localcontext(_RATIO_CONTEXT):
+        confidence = _floor4(Decimal(str(sum(evidence))) / 4)
+    usable = (
+        bool(bars)
+        and not any(i.severity is Severity.ERROR for i in issues)
+        and not stale
+        and score >= config.min_score_ratio
+    )
+    return QualityReport(
+        bars=len(bars),
+        issues=tuple(issues),
+        score_ratio=score,
+        confidence_ratio=confidence,
+        usable=usable,
+        interval_s=interval_s,
+        interval_inferred=interval_inferred,
+        calendar=calendar,
+        calendar_inferred=calendar_inferred,
+        missing_bars=missing,
+        stale=stale,
+        age_s=age_s,
+        skipped=tuple(skipped),
+    )
+
+
+def _check_fields(row: int, bar: Bar) -> list[QualityIssue]:
+    found: list[QualityIssue] = []
+    prices = {"open": bar.open, "high": bar.high, "low": bar.low, "close": bar.close}
+    bad = [f"{name} {value}" for name, value in prices.items() if not value > 0]
+    if bad:
+        found.append(_error(row, "non_positive_price", f"{', '.join(bad)}: prices must be > 0"))
+    corrupt = "the bar is corrupt: re-fetch it or drop the row"
+    if bar.high < max(bar.open, bar.close):
+        message = f"high {bar.high} is below max(open {bar.open}, close {bar.close}); {corrupt}"
+        found.append(_error(row, "high_inconsistent", message))
+    if bar.low > min(bar.open, bar.close):
+        message = f"low {bar.low} is above min(open {bar.open}, close {bar.close}); {corrupt}"
+        found.append(_error(row, "low_inconsistent", message))
+    if bar.volume is not None and bar.volume < 0:
+        found.append(_error(row, "negative_volume", f"volume {bar.volume} is negative"))
+    elif bar.volume == 0:
+        found.append(QualityIssue(row, "zero_volume", Severity.INFO, "volume is 0"))
+    return found
+
+
+def _check_order(bars: Sequence[Bar], issues: list[QualityIssue]) -> list[bool]:
+    """ordered[i]: bar i comes strictly after bar i−1 (so the pair can be compared)."""
+    ordered = [False] * len(bars)
+    stamps = [bar.timestamp for bar in bars]
+    if len(stamps) > 2 and all(b < a for a, b in pairwise(stamps)):
+        message = (
+            f"timestamps run newest first ({_ts(stamps[0])} .. {_ts(stamps[-1])}): "
+            "reverse the rows so the oldest bar comes first"
+        )
+        issues.append(_error(None, "newest_first", message))
+        return ordered
+    for row in range(1, len(bars)):
+        previous, current = stamps[row - 1], stamps[row]
+        if current > previous:
+            ordered[row] = True
+        elif current == previous:
+            message = f"timestamp {_ts(current)} repeats row {row - 1}: drop the duplicate"
+            issues.append(_error(row, "duplicate_timestamp", message))
+        else:
+            message = (
+                f"timestamp {_ts(current)} is earlier than row {row - 1} ({_ts(previous)}): "
+                "sort the bars oldest first"
+            )
+            issues.append(_error(row, "out_of_order", message))
+    return ordered
+
+
+def _check_gaps(
+    bars: Sequence[Bar],
+    ordered: list[bool],
+    interval_s: int,
+    clock: _Clock,
+    issues: list[QualityIssue],
+) -> int:
+    missing_total = 0
+    step = format_duration(interval_s)
+    for row in range(1, len(bars)):
+        previous, current = bars[row - 1].timestamp, bars[row].timestamp
+        if not ordered[row] or clock.is_session_break(previous, current):
+            continue
+        elapsed_s = clock.elapsed_s(previous, current)
+        steps = int(elapsed_s / interval_s + 0.5)
+        if steps >= 2:
+            missing_total += steps - 1
+            message = (
+                f"{steps - 1} bar(s) missing between {_ts(previous)} and {_ts(current)} "
+                f"(one every {step}): a holiday, a halt or an outage"
+            )
+            issues.append(QualityIssue(row, "gap", Severity.WARNING, message))
+        elif elapsed_s < interval_s / 2:
+            message = (
+                f"only {format_duration(elapsed_s)} after the previous bar, expected {step}: "
+                "mixed intervals, an extra bar, or a bar outside the calendar"
+            )
+            issues.append(QualityIssue(row, "short_interval", Severity.WARNING, message))
+    return missing_total
+
+
+def _check_outliers(
+    bars: Sequence[Bar],
+    ordered: list[bool],
+    config: QualityConfig,
+    issues: list[QualityIssue],
+    skipped: list[str],
+) -> int:
+    """Robust z-scores of log returns (spikes, jumps) and of ranges; returns #returns used."""
+    returns: dict[int, float] = {}
+    ranges: dict[int, float] = {}
+    for row, bar in enumerate(bars):
+        if bar.low > 0 and bar.high >= bar.low:
+            ranges[row] = math.log(float(bar.high) / float(bar.low))
+        if row and ordered[row] and bar.close > 0 and bars[row - 1].close > 0:
+            returns[row] = math.log(float(bar.close) / float(bars[row - 1].close))
+    if len(returns) < config.min_returns_for_outliers:
+        skipped.append(
+            f"outliers: {len(returns)} returns, need {config.min_returns_for_outliers} or more"
+        )
+        return len(returns)
+    limit = config.outlier_z
+    return_z = _robust_z(returns)
+    if return_z is None:
+        skipped.append("outliers: closes do not move, so returns have no spread")
+    else:
+        flagged: set[int] = set()
+        for row, z in return_z.items():
+            if abs(z) <= limit or row in flagged:
+                continue
+            after = return_z.get(row + 1)
+            move = f"{returns[row]:+.2%} close-to-close ({z:+.1f} robust σ)"
+            if after is not None and abs(after) > limit and (after > 0) != (z > 0):
+                flagged.update((row, row + 1))
+                message = f"{move}, reversed by the next bar: a bad print — re-fetch the bar"
+                issues.append(QualityIssue(row, "spike", Severity.WARNING, message))
+            else:
+                message = f"{move}: a real move, an unadjusted split, or a bad print"
+                issues.append(QualityIssue(row, "jump", Severity.WARNING, message))
+    range_z = _robust_z(ranges)
+    for row, z in (range_z or {}).items():
+        if z > limit:
+            width = math.expm1(ranges[row])
+            message = f"high/low range {width:.2%} is {z:.1f} robust σ above typical: a bad tick?"
+            issues.append(QualityIssue(row, "range_outlier", Severity.WARNING, message))
+    return len(returns)
+
+
+def _robust_z(values: dict[int, float]) -> dict[int, float] | None:
+    """(x − median) / scale, scale = max(1.4826·MAD, 1.2533·mean absolute deviation).
+
+    Both estimate σ for normal data. MAD alone collapses when most prices sit on a few
+    ticks (it is 0 once half the returns are equal) and would flag every ordinary move;
+    the mean deviation keeps the scale honest there.
+    """
+    center = statistics.median(values.values())
+    deviations = [abs(v - center) for v in values.values()]
+    scale = max(
+        _MAD_TO_SIGMA * statistics.median(deviations),
+        _MEAN_AD_TO_SIGMA * statistics.fmean(deviations),
+    )
+    if scale == 0:
+        return None
+    return {row: (value - center) / scale for row, value in values.items()}
+
+
+def _check_stale(
+    last: Bar,
+    row: int,
+    now: datetime,
+    interval_s: int,
+    clock: _Clock,
+    config: QualityConfig,
+    issues: list[QualityIssue],
+) -> tuple[bool, float]:
+    if last.timestamp > now:
+        message = (
+            f"last bar starts at {_ts(last.timestamp)}, after now ({now.isoformat()}): "
+            "clock skew or a wrong time zone in the data"
+        )
+        issues.append(_error(row, "future_timestamp", message))
+        return False, 0.0
+    closed_at = last.timestamp + timedelta(seconds=interval_s)
+    age_s = max(0.0, clock.elapsed_s(closed_at, now))
+    limit_s = config.stale_after_s if config.stale_after_s is not None else float(interval_s)
+    if age_s <= limit_s:
+        return False, age_s
+    message = (
+        f"last bar closed {format_duration(age_s)} before now ({now.isoformat()}); "
+        f"data older than {format_duration(limit_s)} is stale"
+    )
+    issues.append(QualityIssue(row, "stale", Severity.WARNING, message))
+    return True, age_s
+
+
+def _score(count: int, missing: int, issues: list[QualityIssue]) -> Decimal:
+    if count == 0:
+        return Decimal(0)
+    # Series-level issues (row None) make a series unusable but do not mark any bar bad.
+    error_rows = {i.row for i in issues if i.severity is Severity.ERROR and i.row is not None}
+    warning_rows = {
+        i.row
+        for i in issues
+        if i.severity is Severity.WARNING and i.code not in ("gap", "stale") and i.row is not None
+    }
+    with localcontext(_RATIO_CONTEXT):
+        validity = Decimal(count - len(error_rows)) / count
+        cleanliness = Decimal(count - len(warning_rows - error_rows)) / count
+        completeness = Decimal(count) / (count + missing)
+        return _floor4(validity * cleanliness * completeness)
+
+
+def _infer_interval_s(bars: Sequence[Bar]) -> int | None:
+    deltas = Counter(
+        int((b.timestamp - a.timestamp).total_seconds())
+        for a, b in pairwise(bars)
+        if b.timestamp > a.timestamp
+    )
+    if not deltas:
+        return None
+    # The most common spacing; ties go to the shortest (weekends make daily data 1d and 3d).
+    return min(deltas, key=lambda delta: (-deltas[delta], delta))
+
+
+def _infer_calendar(bars: Sequence[Bar]) -> Calendar:
+    if not bars:
+        return Calendar.ALWAYS
+    zone = bars[0].timestamp.tzinfo
+    weekend = any(b.timestamp.astimezone(zone).weekday() >= 5 for b in bars)
+    return Calendar.ALWAYS if weekend else Calendar.WEEKDAYS
+
+
+class _Clock:
+    """Elapsed time on a calendar, in the time zone of the first bar."""
+
+    def __init__(self, calendar: Calendar, interval_s: int | None, first: datetime | None):
+        # Weekly and longer bars always span a weekend: count them on the 24x7 clock.
+        self.weekdays = calendar is Calendar.WEEKDAYS and (interval_s or 0) < WEEK_S
+        self.intraday = interval_s is not None and interval_s < DAY_S
+        self.zone = first.tzinfo if first is not None else None
+
+    def is_session_break(self, start: datetime, end: datetime) -> bool:
+        if not (self.weekdays and self.intraday):
+            return False
+        return start.astimezone(self.zone).date() != end.astimezone(self.zone).date()
+
+    def elapsed_s(self, start: datetime, end: datetime) -> float:
+        if not self.weekdays or end <= start:
+            return (end - start).total_seconds()
+        cursor, end = start.astimezone(self.zone), end.astimezone(self.zone)
+        weeks = (end - cursor) // timedelta(days=7)
+        total = weeks * 5 * float(DAY_S)
+        cursor += timedelta(days=7 * weeks)
+        while cursor < end:
+            midnight = datetime.combine(cursor.date() + timedelta(days=1), datetime.min.time())
+            segment_end = min(midnight.replace(tzinfo=cursor.tzinfo), end)
+            if cursor.weekday() < 5:
+                total += (segment_end - cursor).total_seconds()
+            cursor = segment_end
+        return total
+
+
+def _error(row: int | None, code: str, message: str) -> QualityIssue:
+    return QualityIssue(row, code, Severity.ERROR, message)
+
+
+def _floor4(value: Decimal) -> Decimal:
+    return max(Decimal(0), min(Decimal(1), value)).quantize(_FOUR_PLACES, rounding=ROUND_FLOOR)
