@@ -17,10 +17,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-## run: the main job on the built-in data (today: lint the shipped policies)
+## run: the main job on the built-in data (until `bastion serve` lands: lint the
+## shipped policies, then evaluate a sample snapshot and explain every decision)
 run: $(STAMP)
 	$(BIN)/bastion lint policies/
-	@echo "shipped policies are valid: try 'bastion lint --help' and 'bastion schema'"
+	$(BIN)/bastion eval --policies policies --snapshot examples/snapshots/atr-breach.json --explain
+	@echo "try: $(BIN)/bastion eval --snapshot examples/snapshots/crash-day.json"
 
 ## test: style, types and the whole test suite
 test: $(STAMP)

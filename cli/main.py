@@ -35,6 +35,7 @@ class Command(Protocol):
 COMMANDS: dict[str, str] = {
     "lint": "bastion.cli.lint",
     "schema": "bastion.cli.schema",
+    "eval": "bastion.cli.eval",
     "atr": "bastion.cli.atr",
     "data": "bastion.cli.data",
 }

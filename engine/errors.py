@@ -66,3 +66,12 @@ class TransientAdapterError(AdapterError):
 
 class UsageError(BastionError):
     """The command line itself is wrong. The CLI prints it and exits 2."""
+
+
+class RuleEngineError(BastionError):
+    """The rules engine could not compile a rule set or evaluate facts against it.
+
+    Caught by the evaluator, which turns it into the conservative decision (deny new
+    risk), and by the hot reloader at compile time (the last good policy set stays
+    active). The message names the rule or the fact field at fault.
+    """

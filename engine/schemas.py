@@ -6,11 +6,12 @@ import json
 from typing import Any
 
 from bastion.engine.policy.envelope import all_schemas
+from bastion.engine.snapshot.schema import SNAPSHOT_SCHEMA
 
 
 def published_schemas() -> dict[str, dict[str, Any]]:
     """Policy kinds, plus the data formats that other parts of Bastion register here."""
-    return dict(all_schemas())
+    return {**all_schemas(), "snapshot": SNAPSHOT_SCHEMA}
 
 
 def schema_text(schema: dict[str, Any]) -> str:

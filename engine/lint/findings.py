@@ -287,6 +287,15 @@ CODES: dict[str, Code] = {
             "Fix the threshold or the comparison.",
         ),
         _c(
+            "BST309",
+            "breaker-metric-out-of-scope",
+            "error",
+            "A breaker compares a metric its scope cannot see: a portfolio-wide breaker has "
+            "no single position's loss to compare.",
+            "Change the breaker's scope to the metric's subject (or a finer one), or pick a "
+            "metric measured at the breaker's scope.",
+        ),
+        _c(
             "BST307",
             "breaker-exact-equality",
             "warning",

@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bastion.engine.errors import PolicyError
 from bastion.engine.lint.findings import Finding
 from bastion.engine.lint.rules import run_rules
 from bastion.engine.policy.loader import load_policies
-from bastion.engine.policy.model import Policy
+from bastion.engine.policy.model import Policy, PolicySet
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,3 +39,31 @@ def lint_paths(paths: Sequence[str | Path]) -> LintResult:
     for item in sorted(findings):
         unique.setdefault((item.file, item.line, item.column, item.code, item.message), item)
     return LintResult(loaded.files, tuple(unique.values()), tuple(loaded.policies))
+
+
+class PolicySetError(PolicyError):
+    """The policy set has lint errors and must not be used (the findings are attached)."""
+
+    def __init__(self, result: LintResult) -> None:
+        self.result = result
+        errors = [f for f in result.findings if f.severity == "error"]
+        shown = "\n".join(
+            f"  {f.file}:{f.line}:{f.column}: {f.code} {f.message}" for f in errors[:10]
+        )
+        more = f"\n  ... and {len(errors) - 10} more" if len(errors) > 10 else ""
+        super().__init__(
+            f"{len(errors)} error(s) in the policy set; `bastion lint` shows them all:\n"
+            f"{shown}{more}",
+            code=errors[0].code if errors else "BST007",
+        )
+
+
+def load_policy_set(paths: Sequence[str | Path]) -> PolicySet:
+    """The policies under `paths` as one set, or PolicySetError if lint finds any error.
+
+    The same checks as `bastion lint`: a set that does not lint clean is never used.
+    """
+    result = lint_paths(paths)
+    if result.errors:
+        raise PolicySetError(result)
+    return PolicySet(result.policies)

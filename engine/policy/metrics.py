@@ -154,3 +154,15 @@ METRICS: dict[str, Metric] = {
         ),
     )
 }
+
+# The metric subjects a fact of each scope carries: its own, and the coarser
+# subjects it belongs to (a position sees its symbol's market data, its account,
+# its strategy, the portfolio and the system).
+VISIBLE_SCOPES: dict[str, frozenset[str]] = {
+    "position": frozenset({"position", "symbol", "account", "strategy", "portfolio", "system"}),
+    "symbol": frozenset({"symbol", "portfolio", "system"}),
+    "account": frozenset({"account", "portfolio", "system"}),
+    "strategy": frozenset({"strategy", "portfolio", "system"}),
+    "portfolio": frozenset({"portfolio", "system"}),
+    "system": frozenset({"system", "portfolio"}),
+}

@@ -44,15 +44,18 @@ class Scope:
         symbol: str | None = None,
         strategy: str | None = None,
     ) -> bool:
-        """True when the subject falls in this scope (an unknown dimension matches)."""
+        """True when the subject falls in this scope.
+
+        A dimension the subject does not have (a portfolio has no symbol) matches
+        only a scope that does not restrict it: a `com`-only overlay never governs
+        the whole portfolio.
+        """
         checks = (
             (self.account_types, account_type),
             (self.symbols, symbol),
             (self.strategies, strategy),
         )
-        return all(
-            allowed is None or value is None or value in allowed for allowed, value in checks
-        )
+        return all(allowed is None or value in allowed for allowed, value in checks)
 
     def describe(self) -> str:
         parts = [

@@ -28,7 +28,7 @@ from bastion.engine.policy.kinds.breakers import (
     Not,
     metrics_of,
 )
-from bastion.engine.policy.metrics import METRICS, Metric
+from bastion.engine.policy.metrics import METRICS, VISIBLE_SCOPES, Metric
 from bastion.engine.policy.model import Policy
 
 MAX_COMBINATIONS = 20_000
@@ -137,6 +137,16 @@ def check(policy: Policy) -> Iterator[Finding]:
                     f"for every possible value ({_ranges(breaker.condition)})",
                 )
         yield from _equality(policy, breaker, breaker.condition, where)
+        for name in sorted(set(metrics_of(breaker.condition))):
+            if METRICS[name].scope not in VISIBLE_SCOPES[breaker.scope]:
+                yield finding(
+                    policy,
+                    "BST309",
+                    f"{base}/scope" if "scope" in items[index] else where,
+                    f'breaker "{breaker.id}" has scope {breaker.scope}, which cannot see '
+                    f"{name} (measured per {METRICS[name].scope}); use scope "
+                    f"{METRICS[name].scope} or a metric measured per {breaker.scope}",
+                )
         if breaker.reset == "auto" and breaker.cooldown_s == 0:
             yield finding(
                 policy,

@@ -1,0 +1,95 @@
+"""A PolicySet compiled into durable-rules rulesets, ready to evaluate.
+
+Compiling is done once per policy-set version, off to the side (the reloader in
+service/ swaps the result in atomically); `evaluate` only matches facts. Rulesets
+are grouped so that every fact carries every field its ruleset compares:
+
+- escalation: one ruleset per policy over `position.breach_atr`;
+- roll: one ruleset per policy over `position.abs_delta`;
+- breakers: one ruleset per (policy, scope) with every enabled breaker of that
+  scope, plus one per breaker, used for a subject that lacks some metric (its
+  other breakers are still evaluated; the ones it cannot feed are unevaluable).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from bastion.engine import breakers, escalation, roll_rules
+from bastion.engine.policy.kinds.breakers import Breaker, BreakerSpec, metrics_of
+from bastion.engine.policy.model import Policy, PolicySet
+from bastion.engine.rules import CompiledRuleset, compile_rules
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledBreakers:
+    by_scope: Mapping[str, tuple[Breaker, ...]]
+    scope_rules: Mapping[str, CompiledRuleset]
+    single_rules: Mapping[str, CompiledRuleset]
+    metrics: Mapping[str, tuple[str, ...]]  # breaker id -> metrics it compares
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledPolicy:
+    policy: Policy
+    rules: CompiledRuleset | None = None  # escalation / roll
+    breakers: CompiledBreakers | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledPolicySet:
+    policy_set: PolicySet
+    policies: Mapping[tuple[str, str], CompiledPolicy] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        return self.policy_set.version
+
+    def of_kind(self, kind: str) -> tuple[CompiledPolicy, ...]:
+        return tuple(c for (k, _), c in sorted(self.policies.items()) if k == kind)
+
+    def close(self) -> None:
+        """Free the C rulesets now rather than at garbage collection."""
+        for compiled in self.policies.values():
+            if compiled.rules is not None:
+                compiled.rules.close()
+            if compiled.breakers is not None:
+                for ruleset in (
+                    *compiled.breakers.scope_rules.values(),
+                    *compiled.breakers.single_rules.values(),
+                ):
+                    ruleset.close()
+
+
+def _compile_breakers(spec: BreakerSpec) -> CompiledBreakers:
+    enabled = [b for b in spec.breakers if b.enabled]
+    by_scope: dict[str, list[Breaker]] = {}
+    for breaker in enabled:
+        by_scope.setdefault(breaker.scope, []).append(breaker)
+    return CompiledBreakers(
+        by_scope={scope: tuple(items) for scope, items in sorted(by_scope.items())},
+        scope_rules={
+            scope: compile_rules([breakers.rule_spec(b) for b in items])
+            for scope, items in sorted(by_scope.items())
+        },
+        single_rules={b.id: compile_rules([breakers.rule_spec(b)]) for b in enabled},
+        metrics={b.id: tuple(sorted(set(metrics_of(b.condition)))) for b in enabled},
+    )
+
+
+def compile_policy(policy: Policy) -> CompiledPolicy:
+    if policy.kind == "EscalationPolicy":
+        return CompiledPolicy(policy, rules=compile_rules(escalation.rule_specs(policy.spec)))
+    if policy.kind == "RollPolicy":
+        return CompiledPolicy(policy, rules=compile_rules(roll_rules.rule_specs(policy.spec)))
+    if policy.kind == "BreakerPolicy":
+        return CompiledPolicy(policy, breakers=_compile_breakers(policy.spec))
+    return CompiledPolicy(policy)  # evaluated by can_execute (ProtectionPolicy, LimitPolicy)
+
+
+def compile_policy_set(policy_set: PolicySet) -> CompiledPolicySet:
+    return CompiledPolicySet(
+        policy_set,
+        {(p.kind, p.name): compile_policy(p) for p in policy_set.policies},
+    )

@@ -1,0 +1,169 @@
+"""Decisions: immutable, explainable records of what the engine concluded and why.
+
+A decision is data, never an exception. It names the policy and its version, the
+rule, the subject, the outcome and action, human-readable reasons, every input
+value that was compared, and the ordered trace of checks. `to_dict()` is the one
+serialised shape (audit trail, `--format json`, the HTTP API); it is byte-stable:
+the same inputs give the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+DECISION_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """What a decision is about. `scope` is position / symbol / account / strategy /
+    portfolio / system; `id` identifies it within the scope."""
+
+    scope: str
+    id: str
+    account_id: str | None = None
+    symbol: str | None = None
+    strategy_id: str | None = None
+
+    def label(self) -> str:
+        return f"{self.scope}:{self.id}"
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"scope": self.scope, "id": self.id}
+        for name in ("account_id", "symbol", "strategy_id"):
+            value = getattr(self, name)
+            if value is not None:
+                data[name] = value
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One step of the trace: what was checked, whether it held, with which values."""
+
+    name: str
+    passed: bool
+    detail: str = ""
+    values: tuple[tuple[str, str], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"check": self.name, "passed": self.passed}
+        if self.detail:
+            data["detail"] = self.detail
+        if self.values:
+            data["values"] = dict(self.values)
+        return data
+
+
+def render_value(value: Any) -> str:
+    """How an input value is written into a decision (Decimal exactly, no floats)."""
+    if isinstance(value, Decimal):
+        exact = value.normalize() if value == value.to_integral() else value
+        text = format(exact, "f")  # never exponent notation
+        return text if text != "-0" else "0"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def shown(value: Decimal) -> str:
+    """A value as a reason shows it: at most 2 decimals (inputs keep the exact value)."""
+    if value == value.to_integral():
+        return render_value(value)
+    return render_value(value.quantize(Decimal("0.01")))
+
+
+def values_of(items: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> tuple[tuple[str, str], ...]:
+    pairs = items.items() if isinstance(items, Mapping) else items
+    return tuple((name, render_value(value)) for name, value in pairs)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    time: datetime
+    kind: str  # escalation | breaker | roll | limit | protection | evaluation
+    policy: str
+    policy_version: str
+    rule: str
+    subject: Subject
+    outcome: str
+    actions: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
+    inputs: tuple[tuple[str, str], ...] = ()
+    trace: tuple[Check, ...] = ()
+    mode: str = "enforce"
+    latency_us: int = 0
+    details: tuple[tuple[str, Any], ...] = field(default=())  # kind-specific extras
+
+    @property
+    def id(self) -> str:
+        """Stable id: the same decision made twice has the same id."""
+        basis = json.dumps(self._content(), sort_keys=True, separators=(",", ":"))
+        return "dec_" + hashlib.sha256(basis.encode()).hexdigest()[:20]
+
+    @property
+    def blocking(self) -> bool:
+        """Shadow-mode decisions are recorded but never block."""
+        return self.mode == "enforce"
+
+    def _content(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "time": self.time.isoformat(),
+            "kind": self.kind,
+            "policy": self.policy,
+            "policy_version": self.policy_version,
+            "rule": self.rule,
+            "subject": self.subject.to_dict(),
+            "outcome": self.outcome,
+            "actions": list(self.actions),
+            "reasons": list(self.reasons),
+            "inputs": dict(self.inputs),
+            "trace": [check.to_dict() for check in self.trace],
+            "mode": self.mode,
+        }
+        if self.details:
+            data["details"] = {key: _plain(value) for key, value in self.details}
+        return data
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "schema_version": DECISION_SCHEMA_VERSION,
+            **self._content(),
+            "latency_us": self.latency_us,
+        }
+
+    def explain(self) -> str:
+        """Several lines a risk officer can read."""
+        lines = [
+            f"[{self.kind}] {self.subject.label()}: {self.outcome}"
+            + (f" -> {', '.join(self.actions)}" if self.actions else "")
+            + (" (shadow: recorded, not enforced)" if self.mode == "shadow" else ""),
+            *(f"  because {reason}" for reason in self.reasons),
+            f"  policy {self.policy} @ {self.policy_version.removeprefix('sha256:')[:12]},"
+            f" rule {self.rule}",
+        ]
+        lines += [
+            f"  {'✓' if check.passed else '✗'} {check.name}"
+            + (f": {check.detail}" if check.detail else "")
+            for check in self.trace
+        ]
+        return "\n".join(lines)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal | datetime | bool):
+        return render_value(value)
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value

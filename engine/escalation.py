@@ -1,0 +1,182 @@
+"""Escalation: adverse move in ATRs -> protocol level, with hysteresis and dwell.
+
+The comparisons (breach >= a level's threshold; breach < threshold - hysteresis)
+are rules evaluated by durable-rules (`rule_specs`); this module turns the ids that
+matched into a transition:
+
+- escalate at once to the highest level reached (levels may be skipped);
+- de-escalate one level at a time, only when the breach is below the current
+  level's threshold minus the hysteresis AND the position has been at its level
+  for at least the minimum dwell time;
+- favourable moves never escalate (the breach is clamped at 0 before matching).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from functools import cache
+
+from bastion.engine.decision import Check, Decision, Subject, values_of
+from bastion.engine.policy.kinds.escalation import EscalationLevel, EscalationSpec
+from bastion.engine.policy.model import Policy
+from bastion.engine.rules import Compare, RuleSpec
+from bastion.engine.state import EscalationState
+
+BREACH_FIELD = "position.breach_atr"
+
+
+def reach_rule(level: EscalationLevel) -> str:
+    return f"reach:{level.name}"
+
+
+def below_rule(level: EscalationLevel) -> str:
+    return f"below:{level.name}"
+
+
+@cache
+def _reach_names(spec: EscalationSpec) -> tuple[str, ...]:
+    return tuple(reach_rule(level) for level in spec.levels)
+
+
+def rule_specs(spec: EscalationSpec) -> list[RuleSpec]:
+    """Two rules per level above the first: reached, and safely below (for stepping down)."""
+    rules = []
+    for level in spec.levels[1:]:
+        rules.append(RuleSpec(reach_rule(level), Compare(BREACH_FIELD, ">=", level.breach_atr)))
+        floor = level.breach_atr - spec.hysteresis_atr
+        rules.append(RuleSpec(below_rule(level), Compare(BREACH_FIELD, "<", floor)))
+    return rules
+
+
+@dataclass(frozen=True, slots=True)
+class Breach:
+    """How far a position has moved against itself, and from what."""
+
+    breach_atr: Decimal
+    atr: Decimal
+    price: Decimal
+    reference_price: Decimal
+    side: str
+    reference: str  # entry_price | previous_close
+
+
+def adverse_move_atr(side: str, price: Decimal, reference: Decimal, atr: Decimal) -> Decimal:
+    """Down for a long, up for a short, in ATRs; 0 when the move is favourable."""
+    move = reference - price if side == "long" else price - reference
+    return max(Decimal(0), move / atr)
+
+
+def step(
+    policy: Policy,
+    subject: Subject,
+    breach: Breach,
+    matched: frozenset[str],
+    previous: EscalationState | None,
+    now: datetime,
+) -> tuple[EscalationState, Decision | None]:
+    """The position's new escalation state, and a decision when its level changes."""
+    spec: EscalationSpec = policy.spec
+    levels = spec.levels
+    current = previous.level if previous is not None else 0
+    current = min(current, len(levels) - 1)  # a policy edit may have removed levels
+    since = previous.since if previous is not None else now
+    reached = 0
+    if matched:
+        names = _reach_names(spec)
+        reached = max((i for i in range(1, len(levels)) if names[i] in matched), default=0)
+    stepping_down: list[Check] = []
+    if reached > current:
+        target = reached
+    elif reached < current:
+        level = levels[current]
+        safely_below = below_rule(level) in matched
+        dwell_s = Decimal((now - since).total_seconds())
+        dwelled = dwell_s >= spec.min_dwell_s
+        target = current - 1 if safely_below and dwelled else current
+        if target != current:
+            floor = level.breach_atr - spec.hysteresis_atr
+            stepping_down = [
+                Check(f"below {level.name} - hysteresis ({floor} ATR)", safely_below),
+                Check(
+                    f"at {level.name} for >= {spec.min_dwell_s} s",
+                    dwelled,
+                    values=values_of({"dwell_s": dwell_s.quantize(Decimal(1))}),
+                ),
+            ]
+    else:
+        target = current
+    state = EscalationState(
+        level=target,
+        level_name=levels[target].name,
+        since=since if target == current and previous is not None else now,
+        breach_atr=breach.breach_atr,
+        policy=policy.name,
+    )
+    if target == current:
+        return state, None  # no transition: no decision, and no trace to build
+    breached = values_of({"breach_atr": breach.breach_atr})
+    trace = [
+        Check(
+            f"{level.name}: breach >= {level.breach_atr} ATR",
+            index == 0 or reach_rule(level) in matched,
+            values=breached,
+        )
+        for index, level in enumerate(levels)
+    ]
+    trace += stepping_down
+    return state, _decision(policy, subject, breach, levels[current], levels[target], trace, now)
+
+
+def _decision(
+    policy: Policy,
+    subject: Subject,
+    breach: Breach,
+    old: EscalationLevel,
+    new: EscalationLevel,
+    trace: list[Check],
+    now: datetime,
+) -> Decision:
+    direction = "escalate" if new.number > old.number else "deescalate"
+    against = "entry" if breach.reference == "entry_price" else "the previous close"
+    threshold = new if direction == "escalate" else old
+    label = "threshold" if direction == "escalate" else "left"
+    reason = (
+        f"{subject.id} moved {breach.breach_atr.quantize(Decimal('0.01'))} ATR against "
+        f"{against} (ATR {breach.atr.quantize(Decimal('0.01'))}; {threshold.name} {label} "
+        f"{threshold.breach_atr}): {direction} {old.name} → {new.name}, "
+        f"poll every {new.interval_s} s"
+    )
+    return Decision(
+        time=now,
+        kind="escalation",
+        policy=policy.name,
+        policy_version=policy.version,
+        rule=f"level:{new.name}",
+        subject=subject,
+        outcome=direction,
+        actions=new.actions,
+        reasons=(reason,),
+        inputs=values_of(
+            {
+                "breach_atr": breach.breach_atr,
+                "atr": breach.atr,
+                "price": breach.price,
+                "reference_price": breach.reference_price,
+                "side": breach.side,
+                "threshold_atr": threshold.breach_atr,
+            }
+        ),
+        trace=tuple(trace),
+        mode=policy.mode,
+        details=(
+            ("from_level", old.name),
+            ("to_level", new.name),
+            ("interval_s", new.interval_s),
+        ),
+    )
+
+
+def interval_for(spec: EscalationSpec, level: int) -> Decimal:
+    return spec.levels[min(level, len(spec.levels) - 1)].interval_s

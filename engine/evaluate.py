@@ -1,0 +1,188 @@
+"""evaluate(policies, snapshot, state, now) -> (decisions, new_state). Pure, deterministic.
+
+The passes (passes.py) produce decisions and state; this module combines them,
+derives each account's trading state (the strictest restriction wins), records
+trading-state changes as decisions, and fails safe: an exception anywhere inside
+an evaluation yields one `evaluation/error` decision and every account REDUCING —
+no new risk — never an approval and never a crash of the caller.
+
+Time is passed in (`now`); latency is measured only with a clock the caller
+injects (`clock_ns`), so that by default the same inputs give byte-identical
+decisions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import datetime
+from decimal import Decimal
+
+from bastion.engine.breakers import ManualReset
+from bastion.engine.compiled import CompiledPolicySet
+from bastion.engine.decision import Check, Decision, Subject
+from bastion.engine.facts import build_facts
+from bastion.engine.passes import PassResult, breaker_pass, escalation_pass, roll_pass
+from bastion.engine.snapshot import Snapshot
+from bastion.engine.state import TRADING_STATE_RANK, State
+
+KIND_ORDER = {"evaluation": 0, "breaker": 1, "trading_state": 2, "escalation": 3, "roll": 4}
+DEFAULT_INTERVAL_S = Decimal(300)
+
+
+def evaluate(
+    policies: CompiledPolicySet,
+    snapshot: Snapshot,
+    state: State,
+    now: datetime,
+    *,
+    resets: Sequence[ManualReset] = (),
+    clock_ns: Callable[[], int] | None = None,
+) -> tuple[tuple[Decision, ...], State]:
+    """All decisions for `snapshot` at `now`, and the state to pass next time."""
+    started = clock_ns() if clock_ns else 0
+    try:
+        decisions, new_state = _evaluate(policies, snapshot, state, now, resets)
+    except Exception as error:
+        decisions, new_state = fail_safe(policies, snapshot, state, now, error)
+    if clock_ns is not None:
+        latency_us = (clock_ns() - started) // 1000
+        decisions = tuple(replace(d, latency_us=latency_us) for d in decisions)
+    return decisions, new_state
+
+
+def _evaluate(
+    policies: CompiledPolicySet,
+    snapshot: Snapshot,
+    state: State,
+    now: datetime,
+    resets: Sequence[ManualReset],
+) -> tuple[tuple[Decision, ...], State]:
+    facts = build_facts(snapshot)
+    results = [
+        breaker_pass(policies, facts, state, now, resets),
+        escalation_pass(policies, snapshot, facts, state, now),
+        roll_pass(policies, snapshot, facts, state, now),
+    ]
+    merged = PassResult()
+    for result in results:
+        merged.decisions += result.decisions
+        merged.escalations |= result.escalations
+        merged.breakers |= result.breakers
+        merged.roll_urgencies |= result.roll_urgencies
+        merged.unevaluable |= result.unevaluable
+        merged.restrictions += result.restrictions
+        merged.halted_symbols |= result.halted_symbols
+        merged.reducing_symbols |= result.reducing_symbols
+    accounts = sorted(account.id for account in snapshot.accounts)
+    trading_states, changes = _trading_states(accounts, merged, state, now, policies.version)
+    decisions = tuple(sorted([*merged.decisions, *changes], key=_order))
+    new_state = State(
+        escalations=dict(sorted(merged.escalations.items())),
+        breakers={**state.breakers, **merged.breakers},
+        trading_states=trading_states,
+        halted_symbols=frozenset(merged.halted_symbols),
+        reducing_symbols=frozenset(merged.reducing_symbols - merged.halted_symbols),
+        roll_urgencies=dict(sorted(merged.roll_urgencies.items())),
+        unevaluable=frozenset(merged.unevaluable),
+        counters=state.counters,
+        evaluated_at=now,
+    ).bump(evaluations=1, decisions=len(decisions))
+    return decisions, new_state
+
+
+def _order(decision: Decision) -> tuple[int, str, str, str, str]:
+    return (
+        KIND_ORDER.get(decision.kind, 9),
+        decision.subject.label(),
+        decision.policy,
+        decision.rule,
+        decision.outcome,
+    )
+
+
+def _trading_states(
+    accounts: list[str], result: PassResult, state: State, now: datetime, version: str
+) -> tuple[dict[str, str], list[Decision]]:
+    """Strictest restriction per account, and a decision for every change."""
+    new: dict[str, str] = {}
+    reasons: dict[str, list[str]] = {}
+    for account in accounts:
+        applying = [
+            (trading_state, why)
+            for affected, trading_state, why in result.restrictions
+            if affected is None or account in affected
+        ]
+        new[account] = max(
+            (trading_state for trading_state, _ in applying),
+            key=TRADING_STATE_RANK.__getitem__,
+            default="ACTIVE",
+        )
+        reasons[account] = sorted({why for ts, why in applying if ts == new[account]})
+    changes = [
+        Decision(
+            time=now,
+            kind="trading_state",
+            policy="bastion",
+            policy_version=version,
+            rule="strictest_wins",
+            subject=Subject("account", account, account_id=account),
+            outcome=new[account],
+            actions=(new[account].lower(),),
+            reasons=(
+                f"{state.trading_state(account)} → {new[account]}: "
+                + ("; ".join(reasons[account]) or "no breaker restricts the account any more"),
+            ),
+            trace=tuple(Check(why, True) for why in reasons[account]),
+        )
+        for account in accounts
+        if new[account] != state.trading_state(account)
+    ]
+    return new, changes
+
+
+def fail_safe(
+    policies: CompiledPolicySet,
+    snapshot: Snapshot | None,
+    state: State,
+    now: datetime,
+    error: BaseException,
+) -> tuple[tuple[Decision, ...], State]:
+    """The conservative outcome: every known account REDUCING, with the error recorded."""
+    accounts = {a.id for a in snapshot.accounts} if snapshot is not None else set()
+    accounts |= set(state.trading_states)
+    trading_states = {
+        account: max(state.trading_state(account), "REDUCING", key=TRADING_STATE_RANK.__getitem__)
+        for account in sorted(accounts)
+    }
+    decision = Decision(
+        time=now,
+        kind="evaluation",
+        policy="bastion",
+        policy_version=policies.version,
+        rule="fail_safe",
+        subject=Subject("system", "all"),
+        outcome="error",
+        actions=("halt_new_positions",),
+        reasons=(
+            f"evaluation failed ({type(error).__name__}: {error}); failing safe: no new risk "
+            "on any account until an evaluation succeeds",
+        ),
+        trace=(Check("evaluation completed", False, type(error).__name__),),
+    )
+    new_state = replace(state, trading_states=trading_states, evaluated_at=now)
+    return (decision,), new_state.bump(evaluations=1, errors=1)
+
+
+def polling_interval_s(policies: CompiledPolicySet, state: State) -> Decimal:
+    """How often to evaluate next: the interval of the most escalated position."""
+    intervals = []
+    by_name = {c.policy.name: c.policy for c in policies.of_kind("EscalationPolicy")}
+    for escalated in state.escalations.values():
+        policy = by_name.get(escalated.policy)
+        if policy is not None and policy.mode == "enforce":
+            levels = policy.spec.levels
+            intervals.append(levels[min(escalated.level, len(levels) - 1)].interval_s)
+    if not intervals:
+        intervals = [p.spec.levels[0].interval_s for p in by_name.values() if p.mode == "enforce"]
+    return min(intervals, default=DEFAULT_INTERVAL_S)

@@ -1,0 +1,423 @@
+"""The evaluation passes: escalation, roll triggers, circuit breakers.
+
+Each pass assigns subjects to the policies that govern them (policy/select.py;
+shadow policies evaluate every subject they cover, beside the governing one),
+asks the compiled rulesets which conditions hold, and steps the state machines.
+A pass returns its decisions and the pieces of the new state it owns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from bastion.engine import breakers, escalation, roll_rules
+from bastion.engine.compiled import CompiledBreakers, CompiledPolicy, CompiledPolicySet
+from bastion.engine.decision import Check, Decision, Subject, values_of
+from bastion.engine.errors import SnapshotError
+from bastion.engine.facts import Facts, SubjectFacts
+from bastion.engine.indicators.greeks import OptionType
+from bastion.engine.policy.kinds.breakers import Breaker
+from bastion.engine.policy.model import Policy
+from bastion.engine.policy.select import governing
+from bastion.engine.roll import OptionLeg, RollAnalysis, Side, analyse_roll, leg_abs_delta
+from bastion.engine.snapshot import Position, Snapshot
+from bastion.engine.state import ARMED, BreakerState, EscalationState, State
+
+
+@dataclass(slots=True)
+class PassResult:
+    decisions: list[Decision] = field(default_factory=list)
+    escalations: dict[str, EscalationState] = field(default_factory=dict)
+    breakers: dict[str, BreakerState] = field(default_factory=dict)
+    roll_urgencies: dict[str, str] = field(default_factory=dict)
+    unevaluable: set[str] = field(default_factory=set)
+    # (account ids or None for all accounts, trading state, why) from enforce-mode policies
+    restrictions: list[tuple[frozenset[str] | None, str, str]] = field(default_factory=list)
+    halted_symbols: set[str] = field(default_factory=set)
+    reducing_symbols: set[str] = field(default_factory=set)
+
+
+def assign(
+    compiled: Sequence[CompiledPolicy], subjects: Iterable[SubjectFacts]
+) -> list[tuple[CompiledPolicy, list[SubjectFacts]]]:
+    """Each policy with the subjects it evaluates, in policy order."""
+    enforce = [c.policy for c in compiled if c.policy.mode == "enforce"]
+    shadow = [c.policy for c in compiled if c.policy.mode == "shadow"]
+    by_name: dict[str, list[SubjectFacts]] = {c.policy.name: [] for c in compiled}
+    chosen: dict[tuple[str | None, str | None, str | None], list[str]] = {}
+    for item in subjects:
+        coordinates = (item.account_type, item.symbol, item.strategy)
+        names = chosen.get(coordinates)
+        if names is None:  # many subjects share coordinates: decide once per combination
+            account_type, symbol, strategy = coordinates
+            governor = governing(
+                enforce, account_type=account_type, symbol=symbol, strategy=strategy
+            )
+            names = [governor.name] if governor is not None else []
+            names += [
+                p.name
+                for p in shadow
+                if p.scope.covers(account_type=account_type, symbol=symbol, strategy=strategy)
+            ]
+            chosen[coordinates] = names
+        for name in names:
+            by_name[name].append(item)
+    return [(c, by_name[c.policy.name]) for c in compiled]
+
+
+def _key(policy: Policy, subject_id: str) -> str:
+    return subject_id if policy.mode == "enforce" else f"{subject_id}@{policy.name}"
+
+
+def _unevaluable(
+    result: PassResult,
+    state: State,
+    key: str,
+    decision: Decision,
+    accounts: frozenset[str] | None,
+) -> None:
+    """Record a check that lacked data; fail safe: no new risk where it applied."""
+    result.unevaluable.add(key)
+    if key not in state.unevaluable:
+        result.decisions.append(decision)
+    if decision.mode != "enforce":
+        return
+    if decision.subject.scope == "symbol" and decision.subject.symbol:
+        result.reducing_symbols.add(decision.subject.symbol)
+    else:
+        result.restrictions.append((accounts, "REDUCING", decision.reasons[0]))
+
+
+def escalation_pass(
+    policies: CompiledPolicySet, snapshot: Snapshot, facts: Facts, state: State, now: datetime
+) -> PassResult:
+    result = PassResult()
+    positions = {p.id: p for p in snapshot.positions}
+    for compiled, subjects in assign(policies.of_kind("EscalationPolicy"), facts.of("position")):
+        policy, rules = compiled.policy, compiled.rules
+        assert rules is not None
+        ready: list[tuple[SubjectFacts, Position, Decimal]] = []
+        for item in subjects:
+            position = positions[item.subject.id]
+            if position.option is not None:
+                continue  # options are governed by their delta (RollPolicy), not by ATRs
+            breach = _breach_atr(policy, position, snapshot)
+            if isinstance(breach, str):
+                key = f"escalation:{_key(policy, position.id)}"
+                decision = _escalation_unevaluable(policy, item.subject, breach, now)
+                _unevaluable(result, state, key, decision, frozenset({position.account_id}))
+            else:
+                ready.append((item, position, breach))
+        matches = rules.match([{"position": {"breach_atr": value}} for _, _, value in ready])
+        for (item, position, value), matched in zip(ready, matches, strict=True):
+            key = _key(policy, item.subject.id)
+            previous = state.escalations.get(key)
+            if previous is None and not matched:
+                continue  # at level 0 and no threshold reached: nothing changes
+            record = _breach_record(policy, position, snapshot, value)
+            new, change = escalation.step(policy, item.subject, record, matched, previous, now)
+            if new.level > 0:  # level 0 needs no memory: there is nothing to step down from
+                result.escalations[key] = new
+            if change is not None:
+                result.decisions.append(change)
+    return result
+
+
+def _breach_atr(policy: Policy, position: Position, snapshot: Snapshot) -> Decimal | str:
+    """The position's adverse move in ATRs, or why it cannot be measured."""
+    market = snapshot.market.get(position.symbol)
+    if market is None:
+        return f"no market data for {position.symbol}"
+    if market.atr_usd <= 0:
+        return f"ATR of {position.symbol} is {market.atr_usd}; a breach needs a positive ATR"
+    if policy.spec.reference != "entry_price":
+        return f"reference {policy.spec.reference} is not in the snapshot"
+    return escalation.adverse_move_atr(
+        position.side, market.price_usd, position.entry_price_usd, market.atr_usd
+    )
+
+
+def _breach_record(
+    policy: Policy, position: Position, snapshot: Snapshot, value: Decimal
+) -> escalation.Breach:
+    market = snapshot.market[position.symbol]
+    return escalation.Breach(
+        value,
+        market.atr_usd,
+        market.price_usd,
+        position.entry_price_usd,
+        position.side,
+        policy.spec.reference,
+    )
+
+
+def _escalation_unevaluable(policy: Policy, subject: Subject, why: str, now: datetime) -> Decision:
+    return Decision(
+        time=now,
+        kind="escalation",
+        policy=policy.name,
+        policy_version=policy.version,
+        rule="breach",
+        subject=subject,
+        outcome="unevaluable",
+        actions=(breakers.FAIL_SAFE_ACTION,),
+        reasons=(
+            f"cannot measure the breach of {subject.id}: {why}; no new risk for its "
+            "account until the data is back",
+        ),
+        trace=(Check("breach measurable", False, why),),
+        mode=policy.mode,
+    )
+
+
+def roll_leg(position: Position) -> OptionLeg | None:
+    option = position.option
+    if option is None:
+        return None
+    return OptionLeg(
+        symbol=position.symbol,
+        option_type=OptionType(option.option_type),
+        side=Side(position.side),
+        strike=option.strike_usd,
+        expiry=option.expires_at,
+        quantity=abs(position.quantity),
+        underlying_price=option.underlying_price_usd,
+        implied_vol=option.implied_volatility,
+        dividend_yield=option.dividend_yield,
+        delta=option.delta,
+    )
+
+
+def roll_pass(
+    policies: CompiledPolicySet, snapshot: Snapshot, facts: Facts, state: State, now: datetime
+) -> PassResult:
+    result = PassResult()
+    positions = {p.id: p for p in snapshot.positions}
+    for compiled, subjects in assign(policies.of_kind("RollPolicy"), facts.of("position")):
+        policy, rules = compiled.policy, compiled.rules
+        assert rules is not None
+        legs: list[tuple[SubjectFacts, OptionLeg]] = []
+        for item in subjects:
+            try:
+                leg = roll_leg(positions[item.subject.id])
+            except SnapshotError as error:  # an unusable option leg: fail safe for it alone
+                key = f"roll:{_key(policy, item.subject.id)}"
+                decision = _roll_unevaluable(policy, item.subject, str(error), now)
+                account = frozenset({item.subject.account_id or ""})
+                _unevaluable(result, state, key, decision, account)
+                continue
+            if leg is not None:
+                legs.append((item, leg))
+        deltas = [leg_abs_delta(leg, policy.spec, now) for _, leg in legs]
+        matches = rules.match([{"position": {"abs_delta": d[0]}} for d in deltas])
+        for (item, leg), (_, source), matched in zip(legs, deltas, matches, strict=True):
+            key = _key(policy, item.subject.id)
+            urgency = roll_rules.urgency_of(policy.spec, matched)
+            result.roll_urgencies[key] = urgency
+            if urgency != "none" and urgency != state.roll_urgencies.get(key, "none"):
+                analysis = analyse_roll(leg, policy.spec, now, urgency=urgency)
+                result.decisions.append(
+                    _roll_decision(policy, item.subject, analysis, urgency, matched, source, now)
+                )
+    return result
+
+
+def _roll_unevaluable(policy: Policy, subject: Subject, why: str, now: datetime) -> Decision:
+    return Decision(
+        time=now,
+        kind="roll",
+        policy=policy.name,
+        policy_version=policy.version,
+        rule="delta",
+        subject=subject,
+        outcome="unevaluable",
+        actions=(breakers.FAIL_SAFE_ACTION,),
+        reasons=(
+            f"cannot analyse the roll of {subject.id}: {why}; no new risk for its "
+            "account until the leg is fixed",
+        ),
+        trace=(Check("option leg usable", False, why),),
+        mode=policy.mode,
+    )
+
+
+def _roll_decision(
+    policy: Policy,
+    subject: Subject,
+    analysis: RollAnalysis,
+    urgency: str,
+    matched: frozenset[str],
+    source: object,
+    now: datetime,
+) -> Decision:
+    recommended = analysis.recommended
+    spec = policy.spec
+    trace = [
+        Check(
+            f"|delta| >= {threshold} ({name})",
+            f"urgency:{name}" in matched,
+            values=values_of({"abs_delta": analysis.abs_delta}),
+        )
+        for name, threshold in spec.urgency
+    ]
+    trace.append(Check("an acceptable in-band candidate exists", recommended is not None))
+    top = [c.to_dict() for c in analysis.candidates[:3]]
+    return Decision(
+        time=now,
+        kind="roll",
+        policy=policy.name,
+        policy_version=policy.version,
+        rule=f"urgency:{urgency}",
+        subject=subject,
+        outcome="roll" if recommended is not None else "no_economic_roll",
+        actions=("roll",) if recommended is not None else (),
+        reasons=tuple(analysis.reasons),
+        inputs=values_of(
+            {
+                "abs_delta": analysis.abs_delta,
+                "delta_source": str(source),
+                "normal_abs_delta": spec.normal_abs_delta,
+                "emergency_abs_delta": spec.emergency_abs_delta,
+            }
+        ),
+        trace=tuple(trace),
+        mode=policy.mode,
+        details=(
+            ("urgency", urgency),
+            ("recommended", recommended.to_dict() if recommended is not None else None),
+            ("top_candidates", top),
+            ("candidates_considered", len(analysis.candidates)),
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _BreakerRun:
+    result: PassResult
+    state: State
+    now: datetime
+    resets: dict[tuple[str, str], breakers.ManualReset]
+    accounts_by_strategy: dict[str, frozenset[str]]
+
+
+def breaker_pass(
+    policies: CompiledPolicySet,
+    facts: Facts,
+    state: State,
+    now: datetime,
+    resets: Sequence[breakers.ManualReset],
+) -> PassResult:
+    run = _BreakerRun(
+        PassResult(),
+        state,
+        now,
+        {(r.breaker_id, r.subject): r for r in resets},
+        _accounts_by_strategy(facts),
+    )
+    compiled_breakers = policies.of_kind("BreakerPolicy")
+    scopes = sorted({s for c in compiled_breakers if c.breakers for s in c.breakers.by_scope})
+    for scope in scopes:
+        for compiled, subjects in assign(compiled_breakers, facts.of(scope)):
+            spec = compiled.breakers
+            assert spec is not None
+            members = spec.by_scope.get(scope, ())
+            if not members:
+                continue
+            matches = _match_complete(spec, scope, members, subjects)
+            for item in subjects:
+                matched = matches.get(item.subject.label())
+                for breaker in members:
+                    _breaker_step(run, compiled.policy, spec, breaker, item, matched)
+    return run.result
+
+
+def _match_complete(
+    spec: CompiledBreakers, scope: str, members: Sequence[Breaker], subjects: list[SubjectFacts]
+) -> dict[str, frozenset[str]]:
+    """One batch through the scope's ruleset for every subject that has all its metrics."""
+    needed = {m for b in members for m in spec.metrics[b.id]}
+    complete = [s for s in subjects if all(s.has(m) for m in needed)]
+    matched = spec.scope_rules[scope].match([s.fact for s in complete])
+    return {s.subject.label(): ids for s, ids in zip(complete, matched, strict=True)}
+
+
+def _breaker_step(
+    run: _BreakerRun,
+    policy: Policy,
+    spec: CompiledBreakers,
+    breaker: Breaker,
+    item: SubjectFacts,
+    matched: frozenset[str] | None,
+) -> None:
+    metrics = spec.metrics[breaker.id]
+    if matched is None:  # the subject lacks a metric some breaker of its scope needs
+        missing = [m for m in metrics if not item.has(m)]
+        if missing:
+            key = breakers.state_key(policy, breaker, item.subject)
+            decision = breakers.unevaluable(policy, breaker, item.subject, missing, run.now)
+            affected = _affected_accounts(item.subject, run.accounts_by_strategy)
+            _unevaluable(run.result, run.state, f"breaker:{key}", decision, affected)
+            return
+        matched = spec.single_rules[breaker.id].match_one(item.fact)
+    fired = breaker.id in matched
+    if not fired and not run.state.breakers and not run.resets:
+        return  # armed, quiet, nothing ever tripped: nothing to record (the common case)
+    key = breakers.state_key(policy, breaker, item.subject)
+    previous = run.state.breakers.get(key)
+    reset = run.resets.get((breaker.id, item.subject.label()))
+    if previous is None and not fired and reset is None:
+        return
+    affected = _affected_accounts(item.subject, run.accounts_by_strategy)
+    values = {m: v for m in metrics if (v := item.value(m)) is not None}
+    new, decisions = breakers.step(
+        policy,
+        breaker,
+        item.subject,
+        breakers.Observation(fired, values),
+        previous or BreakerState(ARMED),
+        run.now,
+        reset,
+    )
+    run.result.breakers[key] = new
+    run.result.decisions.extend(decisions)
+    if new.status != ARMED and policy.mode == "enforce":
+        _restrict(run.result, breaker, item.subject, affected)
+
+
+def _accounts_by_strategy(facts: Facts) -> dict[str, frozenset[str]]:
+    pairs = [(p.subject.strategy_id, p.subject.account_id) for p in facts.of("position")]
+    found: dict[str, set[str]] = {}
+    for strategy, account in pairs:
+        if strategy and account:
+            found.setdefault(strategy, set()).add(account)
+    return {strategy: frozenset(accounts) for strategy, accounts in found.items()}
+
+
+def _affected_accounts(
+    subject: Subject, accounts_by_strategy: dict[str, frozenset[str]]
+) -> frozenset[str] | None:
+    """The accounts a subject's breaker restricts; None means every account."""
+    if subject.scope in ("account", "position") and subject.account_id:
+        return frozenset({subject.account_id})
+    if subject.scope == "strategy":
+        return accounts_by_strategy.get(subject.id, frozenset())
+    return None
+
+
+def _restrict(
+    result: PassResult, breaker: Breaker, subject: Subject, accounts: frozenset[str] | None
+) -> None:
+    action = breaker.action
+    why = f"breaker {breaker.id} ({subject.label()})"
+    if action == "halt_symbol" and subject.symbol:
+        result.halted_symbols.add(subject.symbol)
+        return
+    trading_state = breakers.ACTION_TRADING_STATE.get(action)
+    if trading_state == "REDUCING" and subject.scope == "symbol" and subject.symbol:
+        result.reducing_symbols.add(subject.symbol)  # reduce-only in that symbol only
+        return
+    if trading_state is not None:
+        result.restrictions.append((accounts, trading_state, why))

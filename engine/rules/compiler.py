@@ -1,0 +1,232 @@
+"""RuleSpecs compiled to one durable-rules ruleset; facts matched synchronously in batches.
+
+How a match works (and why):
+
+- Every rule becomes one durable-rules rule over *facts*, not events: an event is
+  consumed by the first rule that fires, a fact fires every rule it satisfies.
+- A batch of facts is asserted in one call into a fresh session; each fact carries its
+  index ``i`` and only the fields the rules compare, renamed ``f0, f1, ...`` (`facts`).
+- Each rule has ``cap`` set, so one action returns every fact it matched in the chunk;
+  we read the rule name and the ``i`` values from the action's JSON and never run a
+  Python callback. Nothing is swallowed, nothing is deferred to a thread.
+- A sentinel fact (``i = -1``) matched by a sentinel rule guarantees at least one action
+  per session, which initialises the session's action context; the session is then
+  deleted. Deleting a session that never ran an action frees uninitialised pointers in
+  durable-rules 2.0.28 (see `_native.delete_state`).
+
+Lifecycle: no `durable.engine.Host` is ever created, so no thread is started. Each
+CompiledRuleset owns one C ruleset and frees it on `close()` or when it is garbage
+collected; 1,000 recompilations leave thread count and memory flat (tests/rules). After
+any C failure the ruleset is discarded without touching its session and rebuilt from
+its definition on the next call: a small leak, instead of trusting a half-run session.
+
+The trade-off, measured: a Host per policy version leaks two timer threads each; one
+long-lived Host cannot delete a ruleset, so 1,000 reloads cost ~520 MB and its timer
+threads spend ~20 % of a core walking dead rulesets. A fixed pool of ruleset slots, or
+one ruleset per rule shape with thresholds passed in the facts, would work around that
+but moves the thresholds out of the rules engine. Calling the C layer directly costs a
+dependency on its function-level API: pinned, confined to `_native`, covered by tests.
+
+Conditions are evaluated by the Rete network in C; Python only checks and encodes
+the values (`values`, `facts`) and reads back which rules fired.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+import threading
+import weakref
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bastion.engine.errors import RuleEngineError
+from bastion.engine.rules import _native
+from bastion.engine.rules.facts import FactEncoder
+from bastion.engine.rules.spec import (
+    AllOf,
+    AnyOf,
+    Compare,
+    Condition,
+    Kind,
+    RuleSpec,
+    field_kinds,
+    to_negation_normal_form,
+)
+from bastion.engine.rules.values import encode, normalize
+
+CHUNK_SIZE = 256  # facts per session; bounds C memory (~8 KB per stored fact)
+MAX_FIELDS = 200  # durable-rules keeps at most 255 properties per fact
+# durable-rules links a node's children in a 512-slot hash table and its lookup loop has
+# no exit when the table is full: the 513th distinct condition under one node makes
+# create_ruleset spin forever. Comparisons + `any` groups bound the children of any node.
+MAX_CONDITION_NODES = 500
+SENTINEL_RULE = "s"
+_SENTINEL_FACT = '{"i":-1}'
+_FACT_INDEX = re.compile(r'"i":(\d+)')
+_DURABLE_OP = {">": "$gt", ">=": "$gte", "<": "$lt", "<=": "$lte", "!=": "$neq"}
+_EMPTY: frozenset[str] = frozenset()
+
+
+class _Handle:
+    """The C ruleset behind one CompiledRuleset; also what its finalizer releases."""
+
+    __slots__ = ("definition_json", "name", "value")
+
+    def __init__(self, name: str, definition_json: str) -> None:
+        self.name = name
+        self.definition_json = definition_json
+        self.value: int | None = None
+
+    def open(self) -> int:
+        if self.value is None:
+            self.value = _native.create_ruleset(self.name, self.definition_json)
+        return self.value
+
+    def release(self) -> None:
+        """Free the ruleset; sessions are already deleted (or deliberately abandoned)."""
+        handle, self.value = self.value, None
+        if handle is not None:
+            with contextlib.suppress(RuleEngineError):  # never raise from a finalizer
+                _native.delete_ruleset(handle)
+
+
+class CompiledRuleset:
+    """Rules compiled into durable-rules; `match` tells, per fact, which rules hold.
+
+    Thread-safe (one lock per instance; the C engine holds the GIL throughout anyway)
+    and deterministic: the result depends only on the rules and the facts.
+    """
+
+    def __init__(self, specs: Sequence[RuleSpec]) -> None:
+        specs = tuple(specs)
+        kinds = field_kinds(specs)
+        if len(kinds) > MAX_FIELDS:
+            raise RuleEngineError(f"the rules compare {len(kinds)} fields; at most {MAX_FIELDS}")
+        self._facts = FactEncoder(kinds)
+        keys = self._facts.keys
+        self.rule_ids: tuple[str, ...] = tuple(spec.rule_id for spec in specs)
+        self.field_kinds: Mapping[str, Kind] = dict(sorted(kinds.items()))
+        self._rule_by_name = {f"r{index}": spec.rule_id for index, spec in enumerate(specs)}
+        definition = {SENTINEL_RULE: _rule({"$lt": {"i": 0}})}
+        nodes = 1
+        for index, spec in enumerate(specs):
+            condition = to_negation_normal_form(spec.condition)
+            nodes += _condition_nodes(condition)
+            definition[f"r{index}"] = _rule(_durable_condition(spec.rule_id, condition, keys))
+        if nodes > MAX_CONDITION_NODES:
+            raise RuleEngineError(
+                f"the rules hold {nodes} comparisons and `any` groups; one ruleset takes at "
+                f"most {MAX_CONDITION_NODES} (durable-rules hangs beyond 511): split them"
+            )
+        definition_json = encode(definition)
+        self.fingerprint = hashlib.sha256(definition_json.encode()).hexdigest()
+        self._handle = _Handle(f"bastion-{self.fingerprint[:16]}", definition_json)
+        self._lock = threading.Lock()
+        self._closed = False
+        self._handle.open()  # compile errors surface here, not at the first match
+        self._finalizer = weakref.finalize(self, self._handle.release)
+
+    def definition(self) -> dict[str, Any]:
+        """The durable-rules definition (a fresh copy; field keys as in `field_keys`)."""
+        result: dict[str, Any] = json.loads(self._handle.definition_json)
+        return result
+
+    @property
+    def field_keys(self) -> Mapping[str, str]:
+        """Fact field path → the short key the engine sees (``f0``, ``f1``, ...)."""
+        return dict(self._facts.keys)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def match(self, facts: Sequence[Mapping[str, Any]]) -> list[frozenset[str]]:
+        """For each fact, in order, the ids of the rules whose condition holds.
+
+        Every field a rule compares must be present in every fact with the kind the
+        rule compares it to (a number, never a bool or a numeric string). Raises
+        RuleEngineError naming the fact and field otherwise, or when the engine fails;
+        callers turn that into the conservative decision.
+        """
+        encoded = [self._facts.encode(index, fact) for index, fact in enumerate(facts)]
+        matched: list[list[str]] = [[] for _ in encoded]
+        with self._lock:
+            if self._closed:
+                raise RuleEngineError(f"ruleset {self.fingerprint[:12]} is closed")
+            for start in range(0, len(encoded), CHUNK_SIZE):
+                chunk = encoded[start : start + CHUNK_SIZE]
+                self._match_chunk("[" + _SENTINEL_FACT + "," + ",".join(chunk) + "]", matched)
+        return [frozenset(rule_ids) if rule_ids else _EMPTY for rule_ids in matched]
+
+    def match_one(self, fact: Mapping[str, Any]) -> frozenset[str]:
+        return self.match([fact])[0]
+
+    def close(self) -> None:
+        """Free the C ruleset now (idempotent). Dropping the last reference does it too."""
+        with self._lock:
+            self._closed = True
+            self._finalizer()
+
+    def __enter__(self) -> CompiledRuleset:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _match_chunk(self, payload: str, matched: list[list[str]]) -> None:
+        handle = self._handle.open()
+        try:
+            result, state = _native.assert_facts(handle, payload)
+            if result not in (_native.RULES_OK, _native.EVENT_NOT_HANDLED):
+                raise RuleEngineError(f"rules engine: unexpected assert result {result}")
+            frames = _native.start_action(handle, state)
+            if frames is None:
+                raise RuleEngineError("rules engine: the sentinel rule did not fire")
+            while frames is not None:
+                name = frames[2 : frames.index('"', 2)]
+                if name != SENTINEL_RULE:
+                    rule_id = self._rule_by_name[name]
+                    for fact_index in _FACT_INDEX.findall(frames):
+                        matched[int(fact_index)].append(rule_id)
+                frames = _native.complete_and_start_action(handle, state)
+            _native.delete_state(handle)
+        except Exception as error:
+            self._handle.release()  # never delete a half-run session; rebuild next call
+            if isinstance(error, RuleEngineError):
+                raise
+            raise RuleEngineError(f"rules engine: {type(error).__name__}: {error}") from error
+
+
+def compile_rules(specs: Sequence[RuleSpec]) -> CompiledRuleset:
+    """Validate and compile; raises RuleEngineError naming the rule at fault."""
+    return CompiledRuleset(specs)
+
+
+def _condition_nodes(condition: Condition) -> int:
+    if isinstance(condition, Compare):
+        return 1
+    assert isinstance(condition, AllOf | AnyOf)
+    children = sum(_condition_nodes(child) for child in condition.conditions)
+    return children + (1 if isinstance(condition, AnyOf) and len(condition.conditions) > 1 else 0)
+
+
+def _rule(condition: dict[str, Any]) -> dict[str, Any]:
+    return {"all": [{"m": condition}], "cap": CHUNK_SIZE}
+
+
+def _durable_condition(rule_id: str, condition: Condition, keys: Mapping[str, str]) -> Any:
+    if isinstance(condition, Compare):
+        where = f"rule {rule_id!r}, field {condition.field!r}"
+        value = normalize(condition.value, where)
+        key = keys[condition.field]
+        if condition.op == "==":
+            return {key: value}
+        return {_DURABLE_OP[condition.op]: {key: value}}
+    assert isinstance(condition, AllOf | AnyOf)  # negation normal form: no Not left
+    children = [_durable_condition(rule_id, child, keys) for child in condition.conditions]
+    if len(children) == 1:
+        return children[0]
+    return {"$and" if isinstance(condition, AllOf) else "$or": children}

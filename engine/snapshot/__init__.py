@@ -1,0 +1,43 @@
+"""The Snapshot: the frozen, validated input of every evaluation.
+
+`model` holds the frozen dataclasses, `fields` the field tables every other module is
+generated from, `validate` the cerberus validation and the JSON loader, `schema` the
+published JSON Schema (schemas/snapshot.schema.json), `consistency` the cross-field
+checks and `messages` how errors name fields and values.
+"""
+
+from __future__ import annotations
+
+from bastion.engine.snapshot.model import (
+    Account,
+    Market,
+    OptionLeg,
+    OrderFlow,
+    Position,
+    Regime,
+    Snapshot,
+    System,
+)
+from bastion.engine.snapshot.validate import (
+    FieldError,
+    SnapshotInvalid,
+    load_snapshot,
+    parse_snapshot,
+    validate_snapshot,
+)
+
+__all__ = [
+    "Account",
+    "FieldError",
+    "Market",
+    "OptionLeg",
+    "OrderFlow",
+    "Position",
+    "Regime",
+    "Snapshot",
+    "SnapshotInvalid",
+    "System",
+    "load_snapshot",
+    "parse_snapshot",
+    "validate_snapshot",
+]

@@ -1,0 +1,183 @@
+"""Engine state: frozen, versioned, serialisable. `evaluate` returns a new one.
+
+- escalation level per position, with the time it was entered;
+- breaker status per (breaker, subject): armed / tripped / cooldown, trip time,
+  until, trip count, whether a manual reset is awaited;
+- trading state per account: ACTIVE / REDUCING / HALTED, and halted symbols;
+- counters.
+
+The serialised form carries `version` so that an old state file is recognised
+(and refused with a clear message) after the format changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from bastion.engine.errors import BastionError
+
+STATE_VERSION = 1
+
+ARMED, TRIPPED, COOLDOWN = "armed", "tripped", "cooldown"
+TRADING_STATE_RANK = {"ACTIVE": 0, "REDUCING": 1, "HALTED": 2}
+
+
+class StateError(BastionError):
+    """A state file cannot be read. Caught by the CLI (exit 2) and the service."""
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationState:
+    level: int
+    level_name: str
+    since: datetime
+    breach_atr: Decimal
+    policy: str = ""  # the EscalationPolicy that set the level (its intervals apply)
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerState:
+    status: str  # armed | tripped | cooldown
+    tripped_at: datetime | None = None
+    until: datetime | None = None
+    trip_count: int = 0
+    awaiting_manual_reset: bool = False
+    last_reset_by: str | None = None
+    last_reset_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    escalations: Mapping[str, EscalationState] = field(default_factory=dict)  # by position id
+    breakers: Mapping[str, BreakerState] = field(default_factory=dict)  # "breaker@subject"
+    trading_states: Mapping[str, str] = field(default_factory=dict)  # by account id
+    halted_symbols: frozenset[str] = frozenset()
+    reducing_symbols: frozenset[str] = frozenset()  # reduce-only for every account
+    roll_urgencies: Mapping[str, str] = field(default_factory=dict)  # by position id
+    unevaluable: frozenset[str] = frozenset()  # checks that lacked data last time
+    counters: Mapping[str, int] = field(default_factory=dict)
+    evaluated_at: datetime | None = None
+
+    def breaker(self, key: str) -> BreakerState:
+        return self.breakers.get(key, BreakerState(ARMED))
+
+    def trading_state(self, account_id: str) -> str:
+        return self.trading_states.get(account_id, "ACTIVE")
+
+    def bump(self, **increments: int) -> State:
+        counters = dict(self.counters)
+        for name, amount in increments.items():
+            counters[name] = counters.get(name, 0) + amount
+        return replace(self, counters=counters)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "evaluated_at": _time(self.evaluated_at),
+            "escalations": {
+                key: {
+                    "level": value.level,
+                    "level_name": value.level_name,
+                    "since": _time(value.since),
+                    "breach_atr": str(value.breach_atr),
+                    "policy": value.policy,
+                }
+                for key, value in sorted(self.escalations.items())
+            },
+            "breakers": {
+                key: {
+                    "status": value.status,
+                    "tripped_at": _time(value.tripped_at),
+                    "until": _time(value.until),
+                    "trip_count": value.trip_count,
+                    "awaiting_manual_reset": value.awaiting_manual_reset,
+                    "last_reset_by": value.last_reset_by,
+                    "last_reset_reason": value.last_reset_reason,
+                }
+                for key, value in sorted(self.breakers.items())
+            },
+            "trading_states": dict(sorted(self.trading_states.items())),
+            "halted_symbols": sorted(self.halted_symbols),
+            "reducing_symbols": sorted(self.reducing_symbols),
+            "roll_urgencies": dict(sorted(self.roll_urgencies.items())),
+            "unevaluable": sorted(self.unevaluable),
+            "counters": dict(sorted(self.counters.items())),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> State:
+        if not isinstance(data, Mapping):
+            raise StateError("state must be a JSON object")
+        version = data.get("version")
+        if version != STATE_VERSION:
+            raise StateError(
+                f"state version {version!r} is not {STATE_VERSION}; start from an empty state "
+                "(omit --state) or convert the file"
+            )
+        try:
+            return cls(
+                escalations={
+                    key: EscalationState(
+                        level=int(value["level"]),
+                        level_name=str(value["level_name"]),
+                        since=_parse_time(value["since"]),
+                        breach_atr=Decimal(str(value["breach_atr"])),
+                        policy=str(value.get("policy", "")),
+                    )
+                    for key, value in data.get("escalations", {}).items()
+                },
+                breakers={
+                    key: BreakerState(
+                        status=_status(value["status"]),
+                        tripped_at=_parse_optional(value.get("tripped_at")),
+                        until=_parse_optional(value.get("until")),
+                        trip_count=int(value.get("trip_count", 0)),
+                        awaiting_manual_reset=bool(value.get("awaiting_manual_reset", False)),
+                        last_reset_by=value.get("last_reset_by"),
+                        last_reset_reason=value.get("last_reset_reason"),
+                    )
+                    for key, value in data.get("breakers", {}).items()
+                },
+                trading_states={
+                    str(k): _trading_state(v) for k, v in data.get("trading_states", {}).items()
+                },
+                halted_symbols=frozenset(str(s) for s in data.get("halted_symbols", [])),
+                reducing_symbols=frozenset(str(s) for s in data.get("reducing_symbols", [])),
+                roll_urgencies={str(k): str(v) for k, v in data.get("roll_urgencies", {}).items()},
+                unevaluable=frozenset(str(s) for s in data.get("unevaluable", [])),
+                counters={str(k): int(v) for k, v in data.get("counters", {}).items()},
+                evaluated_at=_parse_optional(data.get("evaluated_at")),
+            )
+        except (KeyError, TypeError, ValueError, ArithmeticError) as error:
+            raise StateError(f"state file is malformed: {error!r}") from error
+
+
+def _time(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _parse_time(text: Any) -> datetime:
+    value = datetime.fromisoformat(str(text))
+    if value.tzinfo is None:
+        raise ValueError(f"time {text!r} has no timezone; write it with +00:00 or Z")
+    return value
+
+
+def _parse_optional(text: Any) -> datetime | None:
+    return None if text is None else _parse_time(text)
+
+
+def _status(value: Any) -> str:
+    if value not in (ARMED, TRIPPED, COOLDOWN):
+        raise ValueError(f"breaker status {value!r} is not armed, tripped or cooldown")
+    return str(value)
+
+
+def _trading_state(value: Any) -> str:
+    if value not in TRADING_STATE_RANK:
+        raise ValueError(f"trading state {value!r} is not ACTIVE, REDUCING or HALTED")
+    return str(value)
