@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from functools import cache
 
 from bastion.engine.decision import Check, Decision, Subject, values_of
 from bastion.engine.policy.kinds.escalation import EscalationLevel, EscalationSpec
@@ -33,11 +32,6 @@ def reach_rule(level: EscalationLevel) -> str:
 
 def below_rule(level: EscalationLevel) -> str:
     return f"below:{level.name}"
-
-
-@cache
-def _reach_names(spec: EscalationSpec) -> tuple[str, ...]:
-    return tuple(reach_rule(level) for level in spec.levels)
 
 
 def rule_specs(spec: EscalationSpec) -> list[RuleSpec]:
@@ -84,8 +78,9 @@ def step(
     since = previous.since if previous is not None else now
     reached = 0
     if matched:
-        names = _reach_names(spec)
-        reached = max((i for i in range(1, len(levels)) if names[i] in matched), default=0)
+        reached = max(
+            (i for i in range(1, len(levels)) if reach_rule(levels[i]) in matched), default=0
+        )
     stepping_down: list[Check] = []
     if reached > current:
         target = reached

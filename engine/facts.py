@@ -132,12 +132,19 @@ def _orders(flows: list[OrderFlow]) -> dict[str, Decimal]:
     }
 
 
-def position_metrics(position: Position) -> dict[str, Decimal]:
+def position_metrics(position: Position, market: Market | None) -> dict[str, Decimal]:
+    """loss_pct from the position's own price; breach_atr (adverse move from entry in
+    ATRs, 0 when favourable) when its market data has a positive ATR. Option positions
+    get no breach: their risk is measured by delta (RollPolicy)."""
     entry, price = position.entry_price_usd, position.price_usd
-    if entry <= 0:
-        return {}
-    loss = entry - price if position.side == "long" else price - entry
-    return {"loss_pct": max(ZERO, loss / entry * HUNDRED)}
+    metrics: dict[str, Decimal] = {}
+    if entry > 0:
+        loss = entry - price if position.side == "long" else price - entry
+        metrics["loss_pct"] = max(ZERO, loss / entry * HUNDRED)
+    if position.option is None and market is not None and market.atr_usd > 0:
+        move = entry - market.price_usd if position.side == "long" else market.price_usd - entry
+        metrics["breach_atr"] = max(ZERO, move / market.atr_usd)
+    return metrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +222,7 @@ def _position_facts(
         symbol = underlying_symbol(position)
         fact: Fact = {
             **shared,
-            "position": position_metrics(position),
+            "position": position_metrics(position, snapshot.market.get(position.symbol)),
             "market": markets.get(symbol, {}),
             "account": account_groups.get(position.account_id, {}),
             "orders": orders.get((position.account_id, position.strategy_id), no_orders),

@@ -301,6 +301,7 @@ class _BreakerRun:
     now: datetime
     resets: dict[tuple[str, str], breakers.ManualReset]
     accounts_by_strategy: dict[str, frozenset[str]]
+    stateful: frozenset[str]  # "policy:breaker" prefixes that have any state at all
 
 
 def breaker_pass(
@@ -316,6 +317,7 @@ def breaker_pass(
         now,
         {(r.breaker_id, r.subject): r for r in resets},
         _accounts_by_strategy(facts),
+        frozenset(key.partition("@")[0] for key in state.breakers),
     )
     compiled_breakers = policies.of_kind("BreakerPolicy")
     scopes = sorted({s for c in compiled_breakers if c.breakers for s in c.breakers.by_scope})
@@ -327,9 +329,14 @@ def breaker_pass(
             if not members:
                 continue
             matches = _match_complete(spec, scope, members, subjects)
-            for item in subjects:
-                matched = matches.get(item.subject.label())
-                for breaker in members:
+            for breaker in members:
+                quiet = f"{compiled.policy.name}:{breaker.id}" not in run.stateful and not any(
+                    breaker_id == breaker.id for breaker_id, _ in run.resets
+                )
+                for item in subjects:
+                    matched = matches.get(item.subject.label())
+                    if quiet and matched is not None and breaker.id not in matched:
+                        continue  # armed, quiet, never tripped, no reset: nothing to do
                     _breaker_step(run, compiled.policy, spec, breaker, item, matched)
     return run.result
 
@@ -363,8 +370,6 @@ def _breaker_step(
             return
         matched = spec.single_rules[breaker.id].match_one(item.fact)
     fired = breaker.id in matched
-    if not fired and not run.state.breakers and not run.resets:
-        return  # armed, quiet, nothing ever tripped: nothing to record (the common case)
     key = breakers.state_key(policy, breaker, item.subject)
     previous = run.state.breakers.get(key)
     reset = run.resets.get((breaker.id, item.subject.label()))

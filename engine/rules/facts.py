@@ -155,6 +155,14 @@ def _tuple_getter(paths: Sequence[tuple[str, ...]]) -> Callable[[Any], tuple[obj
             key = paths[0][0]
             return lambda fact: (fact[key],)
         return operator.itemgetter(*(parts[0] for parts in paths))
+    if all(len(parts) == 2 for parts in paths):  # `group.metric`, the evaluator's shape
+        if len(paths) == 1:
+            ((group, name),) = paths
+            return lambda fact: (fact[group][name],)
+        pairs = tuple((parts[0], parts[1]) for parts in paths)
+        # Plain indexing: any surprise (a missing key, a non-mapping) raises, and the
+        # caller falls back to the checked path, which names the field.
+        return lambda fact: tuple(fact[group][name] for group, name in pairs)
     return lambda fact: tuple(_lookup(fact, parts) for parts in paths)
 
 
