@@ -35,6 +35,7 @@ class CompiledPolicy:
     policy: Policy
     rules: CompiledRuleset | None = None  # escalation / roll
     breakers: CompiledBreakers | None = None
+    entry_rules: CompiledRuleset | None = None  # escalation, for positions at level 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +53,9 @@ class CompiledPolicySet:
     def close(self) -> None:
         """Free the C rulesets now rather than at garbage collection."""
         for compiled in self.policies.values():
-            if compiled.rules is not None:
-                compiled.rules.close()
+            for ruleset in (compiled.rules, compiled.entry_rules):
+                if ruleset is not None:
+                    ruleset.close()
             if compiled.breakers is not None:
                 for ruleset in (
                     *compiled.breakers.scope_rules.values(),
@@ -80,7 +82,11 @@ def _compile_breakers(spec: BreakerSpec) -> CompiledBreakers:
 
 def compile_policy(policy: Policy) -> CompiledPolicy:
     if policy.kind == "EscalationPolicy":
-        return CompiledPolicy(policy, rules=compile_rules(escalation.rule_specs(policy.spec)))
+        return CompiledPolicy(
+            policy,
+            rules=compile_rules(escalation.rule_specs(policy.spec)),
+            entry_rules=compile_rules(escalation.rule_specs(policy.spec, reach_only=True)),
+        )
     if policy.kind == "RollPolicy":
         return CompiledPolicy(policy, rules=compile_rules(roll_rules.rule_specs(policy.spec)))
     if policy.kind == "BreakerPolicy":

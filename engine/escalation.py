@@ -34,13 +34,18 @@ def below_rule(level: EscalationLevel) -> str:
     return f"below:{level.name}"
 
 
-def rule_specs(spec: EscalationSpec) -> list[RuleSpec]:
-    """Two rules per level above the first: reached, and safely below (for stepping down)."""
+def rule_specs(spec: EscalationSpec, *, reach_only: bool = False) -> list[RuleSpec]:
+    """Two rules per level above the first: reached, and safely below (for stepping down).
+
+    `reach_only` leaves out the step-down rules: a position at level 0 with no state
+    has nothing to step down from, and half the rules is half the matching work.
+    """
     rules = []
     for level in spec.levels[1:]:
         rules.append(RuleSpec(reach_rule(level), Compare(BREACH_FIELD, ">=", level.breach_atr)))
-        floor = level.breach_atr - spec.hysteresis_atr
-        rules.append(RuleSpec(below_rule(level), Compare(BREACH_FIELD, "<", floor)))
+        if not reach_only:
+            floor = level.breach_atr - spec.hysteresis_atr
+            rules.append(RuleSpec(below_rule(level), Compare(BREACH_FIELD, "<", floor)))
     return rules
 
 

@@ -78,12 +78,12 @@ def _evaluate(
     trading_states, changes = _trading_states(accounts, merged, state, now, policies.version)
     decisions = tuple(sorted([*merged.decisions, *changes], key=_order))
     new_state = State(
-        escalations=dict(sorted(merged.escalations.items())),
+        escalations=merged.escalations,  # to_dict() sorts: no need to here
         breakers={**state.breakers, **merged.breakers},
         trading_states=trading_states,
         halted_symbols=frozenset(merged.halted_symbols),
         reducing_symbols=frozenset(merged.reducing_symbols - merged.halted_symbols),
-        roll_urgencies=dict(sorted(merged.roll_urgencies.items())),
+        roll_urgencies=merged.roll_urgencies,
         unevaluable=frozenset(merged.unevaluable),
         counters=state.counters,
         evaluated_at=now,

@@ -97,47 +97,50 @@ def escalation_pass(
     result = PassResult()
     positions = {p.id: p for p in snapshot.positions}
     for compiled, subjects in assign(policies.of_kind("EscalationPolicy"), facts.of("position")):
-        policy, rules = compiled.policy, compiled.rules
-        assert rules is not None
-        ready: list[tuple[SubjectFacts, Position, Decimal]] = []
+        policy, rules, entry_rules = compiled.policy, compiled.rules, compiled.entry_rules
+        assert rules is not None and entry_rules is not None
+        held: list[tuple[Position, Decimal]] = []  # positions above level 0
+        fresh: list[tuple[Position, Decimal]] = []  # positions at level 0
         for item in subjects:
             position = positions[item.subject.id]
             if position.option is not None:
                 continue  # options are governed by their delta (RollPolicy), not by ATRs
-            breach = _breach_atr(policy, position, snapshot)
-            if isinstance(breach, str):
+            value = item.fact["position"].get("breach_atr")  # measured from the entry price
+            if value is None or policy.spec.reference != "entry_price":
                 key = f"escalation:{_key(policy, position.id)}"
-                decision = _escalation_unevaluable(policy, item.subject, breach, now)
+                why = _unmeasurable(policy, position, snapshot)
+                decision = _escalation_unevaluable(policy, item.subject, why, now)
                 _unevaluable(result, state, key, decision, frozenset({position.account_id}))
+            elif _key(policy, position.id) in state.escalations:
+                held.append((position, value))
             else:
-                ready.append((item, position, breach))
-        matches = rules.match([{"position": {"breach_atr": value}} for _, _, value in ready])
-        for (item, position, value), matched in zip(ready, matches, strict=True):
-            key = _key(policy, item.subject.id)
-            previous = state.escalations.get(key)
-            if previous is None and not matched:
-                continue  # at level 0 and no threshold reached: nothing changes
-            record = _breach_record(policy, position, snapshot, value)
-            new, change = escalation.step(policy, item.subject, record, matched, previous, now)
-            if new.level > 0:  # level 0 needs no memory: there is nothing to step down from
-                result.escalations[key] = new
-            if change is not None:
-                result.decisions.append(change)
+                fresh.append((position, value))
+        subject_of = {item.subject.id: item.subject for item in subjects}
+        for group, ruleset in ((held, rules), (fresh, entry_rules)):
+            matches = ruleset.match([{"position": {"breach_atr": value}} for _, value in group])
+            for (position, value), matched in zip(group, matches, strict=True):
+                key = _key(policy, position.id)
+                previous = state.escalations.get(key)
+                if previous is None and not matched:
+                    continue  # at level 0 and no threshold reached: nothing changes
+                record = _breach_record(policy, position, snapshot, value)
+                subject = subject_of[position.id]
+                new, change = escalation.step(policy, subject, record, matched, previous, now)
+                if new.level > 0:  # level 0 needs no memory: nothing to step down from
+                    result.escalations[key] = new
+                if change is not None:
+                    result.decisions.append(change)
     return result
 
 
-def _breach_atr(policy: Policy, position: Position, snapshot: Snapshot) -> Decimal | str:
-    """The position's adverse move in ATRs, or why it cannot be measured."""
+def _unmeasurable(policy: Policy, position: Position, snapshot: Snapshot) -> str:
+    """Why the position's breach cannot be measured for this policy."""
     market = snapshot.market.get(position.symbol)
     if market is None:
         return f"no market data for {position.symbol}"
     if market.atr_usd <= 0:
         return f"ATR of {position.symbol} is {market.atr_usd}; a breach needs a positive ATR"
-    if policy.spec.reference != "entry_price":
-        return f"reference {policy.spec.reference} is not in the snapshot"
-    return escalation.adverse_move_atr(
-        position.side, market.price_usd, position.entry_price_usd, market.atr_usd
-    )
+    return f"reference {policy.spec.reference} is not in the snapshot"
 
 
 def _breach_record(
@@ -345,8 +348,8 @@ def _match_complete(
     spec: CompiledBreakers, scope: str, members: Sequence[Breaker], subjects: list[SubjectFacts]
 ) -> dict[str, frozenset[str]]:
     """One batch through the scope's ruleset for every subject that has all its metrics."""
-    needed = {m for b in members for m in spec.metrics[b.id]}
-    complete = [s for s in subjects if all(s.has(m) for m in needed)]
+    needed = [m.split(".", 1) for m in sorted({m for b in members for m in spec.metrics[b.id]})]
+    complete = [s for s in subjects if all(name in s.fact.get(group, {}) for group, name in needed)]
     matched = spec.scope_rules[scope].match([s.fact for s in complete])
     return {s.subject.label(): ids for s, ids in zip(complete, matched, strict=True)}
 
