@@ -176,7 +176,3 @@ def _decision(
             ("interval_s", new.interval_s),
         ),
     )
-
-
-def interval_for(spec: EscalationSpec, level: int) -> Decimal:
-    return spec.levels[min(level, len(spec.levels) - 1)].interval_s

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
-from typing import Any
 
 from bastion.engine.decision import Subject
 from bastion.engine.snapshot import Account, Market, OrderFlow, Position, Snapshot
@@ -237,10 +236,3 @@ def _position_facts(
         yield SubjectFacts(
             subject, fact, account.type if account else None, symbol, position.strategy_id
         )
-
-
-def flatten(fact: Fact) -> dict[str, Any]:
-    """`{"market": {"x": 1}}` -> `{"market.x": 1}`, for decision inputs."""
-    return {
-        f"{group}.{name}": value for group, values in fact.items() for name, value in values.items()
-    }

@@ -109,7 +109,9 @@ def escalation_pass(
             if value is None or policy.spec.reference != "entry_price":
                 key = f"escalation:{_key(policy, position.id)}"
                 why = _unmeasurable(policy, position, snapshot)
-                decision = _escalation_unevaluable(policy, item.subject, why, now)
+                decision = _unevaluable_decision(
+                    policy, item.subject, "breach", "measure the breach", why, now
+                )
                 _unevaluable(result, state, key, decision, frozenset({position.account_id}))
             elif _key(policy, position.id) in state.escalations:
                 held.append((position, value))
@@ -157,21 +159,24 @@ def _breach_record(
     )
 
 
-def _escalation_unevaluable(policy: Policy, subject: Subject, why: str, now: datetime) -> Decision:
+def _unevaluable_decision(
+    policy: Policy, subject: Subject, rule: str, what: str, why: str, now: datetime
+) -> Decision:
+    """A check that could not be made: recorded, and no new risk for the account."""
     return Decision(
         time=now,
-        kind="escalation",
+        kind="escalation" if policy.kind == "EscalationPolicy" else "roll",
         policy=policy.name,
         policy_version=policy.version,
-        rule="breach",
+        rule=rule,
         subject=subject,
         outcome="unevaluable",
         actions=(breakers.FAIL_SAFE_ACTION,),
         reasons=(
-            f"cannot measure the breach of {subject.id}: {why}; no new risk for its "
-            "account until the data is back",
+            f"cannot {what} of {subject.id}: {why}; no new risk for its account until "
+            "the data is fixed",
         ),
-        trace=(Check("breach measurable", False, why),),
+        trace=(Check(f"can {what}", False, why),),
         mode=policy.mode,
     )
 
@@ -208,7 +213,9 @@ def roll_pass(
                 leg = roll_leg(positions[item.subject.id])
             except SnapshotError as error:  # an unusable option leg: fail safe for it alone
                 key = f"roll:{_key(policy, item.subject.id)}"
-                decision = _roll_unevaluable(policy, item.subject, str(error), now)
+                decision = _unevaluable_decision(
+                    policy, item.subject, "delta", "analyse the roll", str(error), now
+                )
                 account = frozenset({item.subject.account_id or ""})
                 _unevaluable(result, state, key, decision, account)
                 continue
@@ -226,25 +233,6 @@ def roll_pass(
                     _roll_decision(policy, item.subject, analysis, urgency, matched, source, now)
                 )
     return result
-
-
-def _roll_unevaluable(policy: Policy, subject: Subject, why: str, now: datetime) -> Decision:
-    return Decision(
-        time=now,
-        kind="roll",
-        policy=policy.name,
-        policy_version=policy.version,
-        rule="delta",
-        subject=subject,
-        outcome="unevaluable",
-        actions=(breakers.FAIL_SAFE_ACTION,),
-        reasons=(
-            f"cannot analyse the roll of {subject.id}: {why}; no new risk for its "
-            "account until the leg is fixed",
-        ),
-        trace=(Check("option leg usable", False, why),),
-        mode=policy.mode,
-    )
 
 
 def _roll_decision(
