@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from bastion.adapters.sources.base import BarRequest, BarSource, Quote, QuoteSource, quote_problem
 from bastion.adapters.sources.cache import CachedBarSource, CachedQuoteSource, TtlCache
-from bastion.adapters.sources.clock import Clock, ManualClock, SystemClock
+from bastion.adapters.sources.clock import Clock, ManualClock, ScaledClock, SystemClock
 from bastion.adapters.sources.failover import (
     FailoverBarSource,
     FailoverQuoteSource,
@@ -49,6 +49,7 @@ __all__ = [
     "RateLimit",
     "RateLimitedBarSource",
     "RateLimitedQuoteSource",
+    "ScaledClock",
     "SourceAttempted",
     "SourcedBars",
     "SourcedQuote",

@@ -49,3 +49,32 @@ class ManualClock:
             raise ValueError("a clock does not go backwards")
         self._now += timedelta(seconds=seconds)
         self._monotonic_s += seconds
+
+
+class ScaledClock:
+    """Market time that runs ``speed`` times faster than ``base`` (sim and replay).
+
+    ``now()`` starts at ``start`` (default: the base clock's now) and advances
+    ``speed`` seconds per base second; ``monotonic()`` is market seconds since creation.
+    With a :class:`ManualClock` as ``base`` a test moves market time without sleeping.
+    """
+
+    def __init__(self, base: Clock, speed: float = 1.0, start: datetime | None = None) -> None:
+        if not speed > 0:
+            raise ValueError(f"speed must be > 0, got {speed}")
+        self.base = base
+        self.speed = speed
+        self.start = start or base.now()
+        if self.start.utcoffset() is None:
+            raise ValueError("ScaledClock needs a timezone-aware start time")
+        self._origin_s = base.monotonic()
+
+    def elapsed_wall_s(self) -> float:
+        """Base (wall) seconds since the clock was created."""
+        return self.base.monotonic() - self._origin_s
+
+    def monotonic(self) -> float:
+        return self.elapsed_wall_s() * self.speed
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=self.monotonic())

@@ -273,8 +273,11 @@ RECORDS: dict[str, Record] = {
                 amount(
                     "atr_usd", "Average true range over the configured window, in USD per unit."
                 ),
-                amount("volume", "Volume traded today, in units."),
-                amount("avg_volume", "Average daily volume, in units."),
+                amount(
+                    "volume",
+                    "Volume traded over the recent window (today, for daily bars), in units.",
+                ),
+                amount("avg_volume", "Average volume per window of the same length, in units."),
                 amount(
                     "volatility", "Realised volatility, annualised, as a fraction (0.18 = 18 %)."
                 ),
@@ -282,8 +285,12 @@ RECORDS: dict[str, Record] = {
                     "normal_volatility",
                     "Typical realised volatility for the symbol, same unit as `volatility`.",
                 ),
-                amount("liquidity_usd", "Order-book depth near the mid price, in USD."),
-                amount("normal_liquidity_usd", "Typical depth near the mid price, in USD."),
+                amount(
+                    "liquidity_usd",
+                    "Liquidity now, in USD: recent traded dollar volume (or book depth where "
+                    "the source has it).",
+                ),
+                amount("normal_liquidity_usd", "Typical liquidity, measured the same way, in USD."),
                 bounded(
                     "correlation",
                     "Correlation of the symbol with its benchmark, from -1 to 1.",

@@ -1,0 +1,225 @@
+"""SnapshotBuilder: one poll of a venue adapter -> a validated, frozen Snapshot.
+
+Inputs, all injected: a :class:`Poll` (accounts, positions, bars per symbol, quotes,
+fills — :meth:`SnapshotBuilder.poll` fetches one from any ``VenueAdapter``), the system
+health of the data sources (:class:`SourceHealth`), the market regime, the
+:class:`BuilderState` of the previous poll, and ``now``. The builder never reads a clock.
+It returns a :class:`BuildResult`: the Snapshot, the next state, and the fallbacks used.
+
+Where each field comes from: ``market`` — bid / ask from the quote, price from the
+quote's last trade (else its mid), ATR from the ATR bars (``atr_interval_s``, daily by
+default, period and method from ``atr``), every other metric from the metric bars
+(``bar_interval_s``; formulas in :mod:`market_metrics`), data age from the newest bar
+close or quote, quality from :func:`assess_bars` (the lower score when the ATR bars are a
+separate series). ``order_flow`` — fills per (account, strategy): fills in the last
+``orders_window_s`` (each fill counts as an order: a venue that splits an order into
+several fills over-counts, the safe side), mean adverse slippage in bps against the
+fill's expected price over ``slippage_window_s`` (favourable slippage counts as negative,
+a net-favourable mean is reported as 0), consecutive losses from realised P&L
+(:func:`builder_state.count_losses`). ``accounts`` — day-start and peak equity from the
+venue when it reports them, else tracked in the state. Option legs — the contract, the
+underlying's market price, and the venue's implied volatility; delta is left to the
+engine. ``system`` — error rate and connectivity from the injected health, data age the
+oldest of the market data and the sources' last successes.
+
+Missing or unusable data is never zero-filled silently. The rule:
+
+- *Malformed* input — a crossed or non-positive quote, no quote for a symbol that has
+  bars or positions, a fill for an unknown account, a timestamp ahead of ``now`` beyond
+  ``max_clock_skew_s``, an expired option still held, an option with neither implied
+  volatility nor a usable price — raises :class:`DataError` naming the symbol or id and
+  the field. The poll produces no snapshot; the service keeps the last one, which ages
+  until the ``stale_data`` breaker acts.
+- *Not computable* — too little history, bars without volume, returns without variance,
+  no benchmark bars — uses the engine's own convention for "cannot compare": the
+  baseline (``normal_volatility``, ``avg_volume``, ``normal_liquidity_usd``,
+  ``normal_correlation``) is written as 0, and so is the current value when it is the
+  unknown one. The engine (facts.py) leaves a ratio with a zero baseline out, and every
+  breaker that needs it reports *unevaluable* and fails safe (reduce-only), never
+  all-clear. An unknown ATR is written as 0, which the escalation pass reports as
+  unevaluable for the positions in that symbol. Each such value is listed in
+  ``BuildResult.fallbacks`` with its reason, for logs and metrics.
+- *Remembered* — day-start / peak equity the venue does not give start from the first
+  equity seen; a position without ``entered_at`` gets the time it was first seen; an
+  option without implied volatility gets the one implied by its mark (at
+  ``risk_free_rate``). Each of these is listed in the fallbacks too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from bastion.adapters import builder_market
+from bastion.adapters import builder_parts as parts
+from bastion.adapters.builder_parts import BuilderConfig, Fallback, Poll, SourceHealth
+from bastion.adapters.builder_state import BuilderState, EquityMarks, count_losses
+from bastion.adapters.sources.base import BarRequest
+from bastion.adapters.venue import VenueAdapter, VenuePosition
+from bastion.engine.snapshot import Regime, Snapshot
+
+__all__ = [
+    "BuildResult",
+    "BuilderConfig",
+    "BuilderState",
+    "Fallback",
+    "Poll",
+    "SnapshotBuilder",
+    "SourceHealth",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class BuildResult:
+    snapshot: Snapshot
+    state: BuilderState
+    fallbacks: tuple[Fallback, ...]
+
+
+class SnapshotBuilder:
+    """Stateless apart from its config: state goes in and comes out of :meth:`build`."""
+
+    def __init__(self, config: BuilderConfig | None = None) -> None:
+        self.config = config or BuilderConfig()
+
+    def symbols_for(
+        self, positions: Iterable[VenuePosition], extra: Iterable[str] = ()
+    ) -> list[str]:
+        """Every symbol a poll needs: positions, option underlyings, their benchmarks."""
+        wanted = set(extra)
+        for position in positions:
+            wanted.add(position.option.underlying_symbol if position.option else position.symbol)
+        return sorted(wanted | {self.config.benchmark_of(symbol) for symbol in wanted})
+
+    def fills_since(self, state: BuilderState, now: datetime) -> datetime:
+        """Fetch fills from here: the windows, or the previous poll when it is earlier, so
+        that no fill falls between two polls."""
+        since = now - timedelta(seconds=self.config.fill_lookback_s)
+        previous = state.polled_until
+        return since if previous is None else min(since, previous)
+
+    def poll(
+        self,
+        adapter: VenueAdapter,
+        *,
+        now: datetime,
+        state: BuilderState,
+        symbols: Iterable[str] = (),
+    ) -> Poll:
+        """Fetch everything one build needs from ``adapter``. Adapter errors propagate."""
+        config = self.config
+        accounts = tuple(adapter.fetch_accounts())
+        positions = tuple(adapter.fetch_positions())
+        wanted = self.symbols_for(positions, symbols)
+        same = config.atr_interval_s == config.bar_interval_s
+        limit = config.windows.required_bars
+        if same:
+            limit = max(limit, config.atr_history_bars)
+        bars = {
+            s: tuple(adapter.fetch_bars(BarRequest(s, config.bar_interval_s, limit=limit)))
+            for s in wanted
+        }
+        atr_bars = None
+        if not same:
+            atr_limit = config.atr_history_bars
+            atr_bars = {
+                s: tuple(adapter.fetch_bars(BarRequest(s, config.atr_interval_s, limit=atr_limit)))
+                for s in wanted
+            }
+        quotes = {s: adapter.fetch_quote(s) for s in wanted}
+        fills = tuple(adapter.fetch_fills(self.fills_since(state, now)))
+        return Poll(accounts, positions, bars, quotes, fills, atr_bars)
+
+    def build(
+        self,
+        poll: Poll,
+        *,
+        now: datetime,
+        state: BuilderState,
+        regime: Regime,
+        health: Sequence[SourceHealth] = (),
+        drifted_accounts: frozenset[str] = frozenset(),
+    ) -> BuildResult:
+        """The Snapshot of ``poll`` as of ``now``; DataError / SnapshotError when unusable."""
+        if now.utcoffset() is None:
+            raise ValueError("now must be timezone-aware")
+        fallbacks: list[Fallback] = []
+        context = parts.Context(self.config, now, fallbacks)
+        symbols = sorted(set(poll.bars) | set(poll.quotes))
+        market = {symbol: builder_market.market(context, symbol, poll) for symbol in symbols}
+        equity, accounts = self._accounts(context, poll, state, drifted_accounts)
+        first_seen, positions = parts.positions(context, poll.positions, market, state)
+        streaks, watermark, at_watermark = count_losses(state, poll.fills)
+        account_ids = frozenset(account.id for account in poll.accounts)
+        order_flow = parts.order_flow(context, poll.fills, account_ids, streaks)
+        document: dict[str, Any] = {
+            "as_of": now,
+            "accounts": accounts,
+            "positions": positions,
+            "market": market,
+            "system": parts.system(context, market, health),
+            "order_flow": order_flow,
+            "regime": {
+                "name": regime.name,
+                "severity": regime.severity,
+                "changed_at": regime.changed_at,
+            },
+        }
+        snapshot = Snapshot.from_dict(document, source=f"poll at {now.isoformat()}")
+        new_state = BuilderState(
+            equity=equity,
+            losing_streaks=streaks,
+            fills_seen_until=watermark,
+            fill_ids_at_watermark=at_watermark,
+            first_seen=first_seen,
+            polled_until=now,
+        )
+        return BuildResult(snapshot, new_state, tuple(fallbacks))
+
+    def _accounts(
+        self,
+        context: parts.Context,
+        poll: Poll,
+        state: BuilderState,
+        drifted: frozenset[str],
+    ) -> tuple[dict[str, EquityMarks], list[dict[str, Any]]]:
+        day = self.config.trading_day(context.now)
+        marks_by_account: dict[str, EquityMarks] = {}
+        records = []
+        for account in poll.accounts:
+            previous = state.equity.get(account.id)
+            if previous is None:
+                marks = EquityMarks(day, account.equity_usd, account.equity_usd)
+                if account.day_start_equity_usd is None or account.peak_equity_usd is None:
+                    context.fallback(
+                        f"accounts[{account.id}].day_start_equity_usd",
+                        account.equity_usd,
+                        "first poll of the account: the equity now stands in for the day's "
+                        "opening equity and the peak, so earlier losses today are not seen",
+                    )
+            else:
+                marks = previous.update(account.equity_usd, day)
+            marks_by_account[account.id] = marks
+            records.append(
+                {
+                    "id": account.id,
+                    "type": account.type,
+                    "equity_usd": account.equity_usd,
+                    "cash_usd": account.cash_usd,
+                    "day_start_equity_usd": _first(
+                        account.day_start_equity_usd, marks.day_start_equity_usd
+                    ),
+                    "peak_equity_usd": _first(account.peak_equity_usd, marks.peak_equity_usd),
+                    "realized_pnl_usd": account.realized_pnl_usd,
+                    "unrealized_pnl_usd": account.unrealized_pnl_usd,
+                    "drift_flag": account.id in drifted,
+                }
+            )
+        return marks_by_account, records
+
+
+def _first(reported: Decimal | None, tracked: Decimal) -> Decimal:
+    return tracked if reported is None else reported

@@ -1,0 +1,165 @@
+"""The `market` part of a snapshot: one record per symbol from its bars and quote.
+
+Formulas are in :mod:`market_metrics`; the fallback rule (an unknown value becomes a zero
+baseline, listed in the build's fallbacks) is in :mod:`bastion.adapters.builder`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from bastion.adapters import market_metrics as metrics
+from bastion.adapters.builder_parts import Context, Poll
+from bastion.adapters.market_metrics import Metric, Unknown, Windows, quantize
+from bastion.adapters.sources.base import Quote
+from bastion.engine.errors import DataError
+from bastion.engine.indicators.atr import atr_bars
+from bastion.engine.indicators.quality import Bar, assess_bars
+
+
+def market(context: Context, symbol: str, poll: Poll) -> dict[str, Any]:
+    config, windows = context.config, context.config.windows
+    quote = poll.quotes.get(symbol)
+    if quote is None:
+        raise DataError(f"{symbol}: no quote, so bid_usd / ask_usd are unknown; poll a quote")
+    _check_quote(symbol, quote)
+    bars = list(poll.bars.get(symbol, ()))
+    separate = poll.atr_bars is not None
+    atr_series = list(poll.atr_bars.get(symbol, ())) if poll.atr_bars is not None else bars
+    recent, baseline = metrics.split(bars, windows, windows.recent_bars)
+    benchmark_symbol = config.benchmark_of(symbol)
+    benchmark = poll.bars.get(benchmark_symbol, ())
+    year_s = config.seconds_per_year_by_symbol.get(symbol, config.seconds_per_year)
+    interval = config.bar_interval_s
+    where = f"market[{symbol}]"
+    record: dict[str, Any] = {
+        "price_usd": quote.last if quote.last is not None else quote.mid,
+        "bid_usd": quote.bid,
+        "ask_usd": quote.ask,
+        "atr_usd": _atr(context, where, atr_series),
+        "data_age_s": _data_age(context, symbol, quote, bars),
+        "quality_score_ratio": _quality(context, bars, atr_series if separate else None),
+    }
+    pairs: list[tuple[str, Metric, str, Metric]] = [
+        (
+            "volatility",
+            metrics.volatility(bars, interval, year_s, need=windows.recent_bars),
+            "normal_volatility",
+            metrics.volatility(baseline, interval, year_s, need=windows.baseline_bars - 1),
+        ),
+        (
+            "volume",
+            metrics.window_volume(recent, need=windows.recent_bars, dollars=False),
+            "avg_volume",
+            _average(baseline, windows, dollars=False),
+        ),
+        (
+            "liquidity_usd",
+            metrics.window_volume(recent, need=windows.recent_bars, dollars=True),
+            "normal_liquidity_usd",
+            _average(baseline, windows, dollars=True),
+        ),
+    ]
+    if benchmark_symbol == symbol:
+        pairs.append(("correlation", Decimal(1), "normal_correlation", Decimal(1)))
+    elif not benchmark:
+        missing = Unknown(f"no bars for the benchmark {benchmark_symbol}")
+        pairs.append(("correlation", missing, "normal_correlation", missing))
+    else:
+        pairs.append(_correlations(bars, baseline, benchmark, windows))
+    for current_name, current, normal_name, normal in pairs:
+        record[current_name], record[normal_name] = _pair(
+            context, where, (current_name, current), (normal_name, normal)
+        )
+    return record
+
+
+def _check_quote(symbol: str, quote: Quote) -> None:
+    for name, value in (("bid_usd", quote.bid), ("ask_usd", quote.ask), ("price_usd", quote.last)):
+        if value is not None and not (value.is_finite() and value > 0):
+            raise DataError(f"{symbol}: {name} {value} from the quote is not a positive price")
+    if quote.bid > quote.ask:
+        raise DataError(f"{symbol}: crossed quote, bid_usd {quote.bid} > ask_usd {quote.ask}")
+
+
+def _atr(context: Context, where: str, bars: Sequence[Bar]) -> Decimal:
+    spec = context.config.atr
+    values = atr_bars(bars, spec) if bars else []
+    if values and values[-1] is not None:
+        return quantize(values[-1], 6)
+    context.fallback(
+        f"{where}.atr_usd",
+        0,
+        f"{len(bars)} ATR bars, ATR({spec.period}, {spec.method}) needs "
+        f"{spec.first_index + 1}; 0 makes the escalation pass report these positions as "
+        "unevaluable (fail safe)",
+    )
+    return Decimal(0)
+
+
+def _data_age(context: Context, symbol: str, quote: Quote, bars: Sequence[Bar]) -> Decimal:
+    newest = quote.timestamp
+    if bars:
+        closed = bars[-1].timestamp + timedelta(seconds=context.config.bar_interval_s)
+        newest = max(newest, closed)
+    return context.age_s(newest, f"the newest {symbol} data")
+
+
+def _quality(context: Context, bars: Sequence[Bar], atr_series: Sequence[Bar] | None) -> Decimal:
+    config = context.config
+    if not bars or (atr_series is not None and not atr_series):
+        return Decimal(0)
+    score = assess_bars(
+        bars, interval_s=config.bar_interval_s, now=context.now, config=config.quality
+    ).score_ratio
+    if atr_series is not None:
+        atr_report = assess_bars(
+            atr_series, interval_s=config.atr_interval_s, now=context.now, config=config.quality
+        )
+        score = min(score, atr_report.score_ratio)
+    return score
+
+
+def _average(baseline: Sequence[Bar], windows: Windows, *, dollars: bool) -> Metric:
+    return metrics.average_window_volume(
+        baseline, window_bars=windows.recent_bars, need=windows.baseline_bars, dollars=dollars
+    )
+
+
+def _correlations(
+    bars: Sequence[Bar], baseline: Sequence[Bar], benchmark: Sequence[Bar], windows: Windows
+) -> tuple[str, Metric, str, Metric]:
+    current = metrics.correlation(
+        bars, benchmark, need=windows.correlation_bars, min_points=windows.min_correlation_points
+    )
+    normal: Metric = Unknown(f"{len(baseline)} baseline bars, need {windows.baseline_bars}")
+    if len(baseline) >= windows.baseline_bars:
+        normal = metrics.correlation(
+            baseline,
+            benchmark,
+            need=len(baseline) - 1,
+            min_points=windows.min_correlation_points,
+        )
+    return "correlation", current, "normal_correlation", normal
+
+
+def _pair(
+    context: Context, where: str, current: tuple[str, Metric], normal: tuple[str, Metric]
+) -> tuple[Decimal, Decimal]:
+    """Both values, or the zero-baseline fallback when either is unknown."""
+    (current_name, current_value), (normal_name, normal_value) = current, normal
+    if isinstance(current_value, Decimal) and isinstance(normal_value, Decimal):
+        return current_value, normal_value
+    for name, value in (current, normal):
+        if isinstance(value, Unknown):
+            context.fallback(
+                f"{where}.{name}",
+                0,
+                f"{value.reason}; {normal_name} is written as 0 so the engine reports the "
+                f"comparison of {current_name} with it as unevaluable (fail safe)",
+            )
+    kept = current_value if isinstance(current_value, Decimal) else Decimal(0)
+    return kept, Decimal(0)

@@ -1,0 +1,337 @@
+"""The pieces of a snapshot the builder assembles: market, positions, order flow, system.
+
+The rules for missing data are in :mod:`bastion.adapters.builder`'s docstring; this
+module applies them. Every function returns plain snapshot-document data (Decimals and
+datetimes), which ``Snapshot.from_dict`` validates in one go.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from decimal import Decimal
+from typing import Any
+
+from bastion.adapters import market_metrics as metrics
+from bastion.adapters.builder_state import BuilderState, StrategyKey
+from bastion.adapters.market_metrics import Windows, quantize
+from bastion.adapters.sources.base import Quote
+from bastion.adapters.venue import Fill, VenueAccount, VenuePosition
+from bastion.engine.errors import DataError
+from bastion.engine.indicators.atr import AtrSpec
+from bastion.engine.indicators.greeks import ImpliedVolatilityError, implied_volatility
+from bastion.engine.indicators.quality import Bar, QualityConfig
+
+_BPS = Decimal(10_000)
+_PCT = Decimal(100)
+_YEAR_S = 365 * 86_400
+
+
+@dataclass(frozen=True, slots=True)
+class SourceHealth:
+    """Calls to one data source and how they went, over the caller's counting window."""
+
+    name: str
+    calls: int
+    errors: int
+    last_success_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Fallback:
+    """A value the builder could not take from the venue, what it used, and why."""
+
+    where: str  # e.g. market["SPY"].normal_volatility
+    value: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.where} = {self.value}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class Poll:
+    """What one poll of a venue returned. ``atr_bars`` None: ATR from ``bars``."""
+
+    accounts: tuple[VenueAccount, ...]
+    positions: tuple[VenuePosition, ...]
+    bars: Mapping[str, Sequence[Bar]]
+    quotes: Mapping[str, Quote]
+    fills: tuple[Fill, ...] = ()
+    atr_bars: Mapping[str, Sequence[Bar]] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BuilderConfig:
+    bar_interval_s: int = 60
+    atr_interval_s: int = 86_400
+    atr: AtrSpec = field(default_factory=AtrSpec)
+    atr_history_bars: int = 45  # Wilder smoothing converges with history: ask for 3 periods
+    windows: Windows = field(default_factory=Windows)
+    seconds_per_year: float = metrics.SECONDS_PER_YEAR_24X7
+    seconds_per_year_by_symbol: Mapping[str, float] = field(default_factory=dict)
+    benchmark: str = "SPY"
+    benchmarks: Mapping[str, str] = field(default_factory=dict)  # per-symbol override
+    quality: QualityConfig = field(default_factory=QualityConfig)
+    orders_window_s: int = 60
+    slippage_window_s: int = 300
+    connectivity_window_s: float = 300.0
+    max_clock_skew_s: float = 5.0
+    day_timezone: tzinfo = UTC
+    day_starts_at: time = time(0)  # local time in day_timezone when a trading day begins
+    risk_free_rate: Decimal = Decimal("0.04")  # only to imply a missing IV from a mark
+    dividend_yields: Mapping[str, Decimal] = field(default_factory=dict)  # by underlying
+
+    def __post_init__(self) -> None:
+        if self.bar_interval_s <= 0 or self.atr_interval_s <= 0:
+            raise ValueError(f"bar intervals must be > 0: {self}")
+        if self.orders_window_s <= 0 or self.slippage_window_s <= 0:
+            raise ValueError(f"fill windows must be > 0: {self}")
+        if self.atr_history_bars < self.atr_bars_needed:
+            raise ValueError(
+                f"atr_history_bars {self.atr_history_bars} is below the "
+                f"{self.atr_bars_needed} bars ATR({self.atr.period}) needs"
+            )
+
+    @property
+    def atr_bars_needed(self) -> int:
+        """The fewest bars that give an ATR value."""
+        return self.atr.first_index + 1
+
+    @property
+    def fill_lookback_s(self) -> int:
+        return max(self.orders_window_s, self.slippage_window_s)
+
+    def benchmark_of(self, symbol: str) -> str:
+        return self.benchmarks.get(symbol, self.benchmark)
+
+    def trading_day(self, now: datetime) -> date:
+        """The trading day ``now`` belongs to (it starts at ``day_starts_at`` local time)."""
+        local = now.astimezone(self.day_timezone)
+        start = timedelta(hours=self.day_starts_at.hour, minutes=self.day_starts_at.minute)
+        return (local - start).date()
+
+
+@dataclass(slots=True)
+class Context:
+    config: BuilderConfig
+    now: datetime
+    fallbacks: list[Fallback]
+
+    def fallback(self, where: str, value: object, reason: str) -> None:
+        self.fallbacks.append(Fallback(where, str(value), reason))
+
+    def age_s(self, moment: datetime, what: str) -> Decimal:
+        """Seconds from ``moment`` to now; DataError when it is ahead beyond the skew."""
+        age = (self.now - moment).total_seconds()
+        if age < -self.config.max_clock_skew_s:
+            raise DataError(
+                f"{what} is stamped {moment.isoformat()}, {-age:.1f} s after now "
+                f"({self.now.isoformat()}): check the venue's and this host's clocks"
+            )
+        return quantize(Decimal(repr(max(0.0, age))), 3)
+
+
+# -- positions ------------------------------------------------------------------------
+
+
+def positions(
+    context: Context,
+    venue_positions: Sequence[VenuePosition],
+    market_records: Mapping[str, Mapping[str, Any]],
+    state: BuilderState,
+) -> tuple[dict[str, datetime], list[dict[str, Any]]]:
+    """(first-seen times to remember, the position records)."""
+    first_seen: dict[str, datetime] = {}
+    records = []
+    for position in venue_positions:
+        entered_at = position.entered_at
+        if entered_at is None:
+            entered_at = state.first_seen.get(position.id, context.now)
+            first_seen[position.id] = entered_at
+            context.fallback(
+                f"positions[{position.id}].entered_at",
+                entered_at.isoformat(),
+                "the venue gives no entry time; the time the position was first seen is used",
+            )
+        record: dict[str, Any] = {
+            "id": position.id,
+            "account_id": position.account_id,
+            "symbol": position.symbol,
+            "asset_class": position.asset_class,
+            "quantity": position.quantity,
+            "side": position.side,
+            "entry_price_usd": position.entry_price_usd,
+            "entered_at": entered_at,
+            "price_usd": position.price_usd,
+            "strategy_id": position.strategy_id,
+            "manual": position.manual,
+        }
+        if position.option is not None:
+            record["option"] = _option_leg(context, position, market_records)
+        records.append(record)
+    return first_seen, records
+
+
+def _option_leg(
+    context: Context, position: VenuePosition, market_records: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    contract = position.option
+    assert contract is not None
+    underlying = market_records.get(contract.underlying_symbol)
+    if underlying is None:
+        raise DataError(
+            f"position {position.id}: no market data for the underlying "
+            f"{contract.underlying_symbol}, so underlying_price_usd is unknown"
+        )
+    spot: Decimal = underlying["price_usd"]
+    if contract.expires_at <= context.now:
+        raise DataError(
+            f"position {position.id}: expires_at {contract.expires_at.isoformat()} has passed "
+            "but the venue still reports the option; settle or remove it"
+        )
+    leg: dict[str, Any] = {
+        "option_type": contract.option_type,
+        "strike_usd": contract.strike_usd,
+        "expires_at": contract.expires_at,
+        "underlying_price_usd": spot,
+        "implied_volatility": contract.implied_volatility or _implied_vol(context, position, spot),
+        "multiplier": contract.multiplier,
+    }
+    if contract.underlying_symbol in context.config.dividend_yields:
+        leg["dividend_yield"] = context.config.dividend_yields[contract.underlying_symbol]
+    if contract.delta is not None:
+        leg["delta"] = contract.delta
+    return leg
+
+
+def _implied_vol(context: Context, position: VenuePosition, spot: Decimal) -> Decimal:
+    contract = position.option
+    assert contract is not None
+    years = (contract.expires_at - context.now).total_seconds() / _YEAR_S
+    try:
+        sigma = implied_volatility(
+            position.price_usd,
+            contract.option_type,
+            spot=spot,
+            strike=contract.strike_usd,
+            time_years=years,
+            rate=context.config.risk_free_rate,
+            dividend_yield=context.config.dividend_yields.get(contract.underlying_symbol, 0),
+        )
+    except (ImpliedVolatilityError, ValueError) as error:
+        raise DataError(
+            f"position {position.id}: the venue gives no implied_volatility and none can be "
+            f"implied from the mark {position.price_usd} ({error})"
+        ) from None
+    value = quantize(Decimal(repr(sigma)), 6)
+    context.fallback(
+        f"positions[{position.id}].option.implied_volatility",
+        value,
+        f"the venue gives none; implied from the mark {position.price_usd} at "
+        f"r = {context.config.risk_free_rate}",
+    )
+    return value
+
+
+# -- order flow and system ------------------------------------------------------------
+
+
+def order_flow(
+    context: Context,
+    fills: Sequence[Fill],
+    accounts: frozenset[str],
+    streaks: Mapping[StrategyKey, int],
+) -> list[dict[str, Any]]:
+    """One record per (account, strategy) with recent fills or a losing streak."""
+    config, now = context.config, context.now
+    recent: dict[StrategyKey, list[Fill]] = {}
+    for fill in fills:
+        if fill.account_id not in accounts:
+            raise DataError(f"fill {fill.id}: account_id {fill.account_id!r} is not polled")
+        if not (fill.quantity > 0 and fill.price_usd > 0) or fill.side not in ("buy", "sell"):
+            raise DataError(
+                f"fill {fill.id}: needs quantity > 0, price_usd > 0 and side buy or sell; "
+                f"got {fill.quantity}, {fill.price_usd}, {fill.side!r}"
+            )
+        context.age_s(fill.filled_at, f"fill {fill.id}")
+        if (now - fill.filled_at).total_seconds() < config.fill_lookback_s:
+            recent.setdefault((fill.account_id, fill.strategy_id), []).append(fill)
+    records = []
+    for key in sorted(set(recent) | set(streaks)):
+        pair_fills = recent.get(key, [])
+        records.append(
+            {
+                "account_id": key[0],
+                "strategy_id": key[1],
+                "orders_last_minute": sum(
+                    1 for f in pair_fills if _within(now, f.filled_at, config.orders_window_s)
+                ),
+                "slippage_bps": _slippage_bps(context, key, pair_fills),
+                "consecutive_losses": streaks.get(key, 0),
+            }
+        )
+    return records
+
+
+def _within(now: datetime, moment: datetime, window_s: float) -> bool:
+    return (now - moment).total_seconds() < window_s
+
+
+def _slippage_bps(context: Context, key: StrategyKey, fills: Sequence[Fill]) -> Decimal:
+    window = [
+        f for f in fills if _within(context.now, f.filled_at, context.config.slippage_window_s)
+    ]
+    priced = [f for f in window if f.expected_price_usd is not None and f.expected_price_usd > 0]
+    if not priced:
+        if window:
+            context.fallback(
+                f"order_flow[{key[0]}/{key[1]}].slippage_bps",
+                0,
+                f"{len(window)} recent fill(s), none with an expected price to measure against",
+            )
+        return Decimal(0)
+    total = Decimal(0)
+    for fill in priced:
+        expected = fill.expected_price_usd
+        assert expected is not None
+        adverse = fill.price_usd - expected if fill.side == "buy" else expected - fill.price_usd
+        total += adverse / expected * _BPS
+    return quantize(max(Decimal(0), total / len(priced)), 2)
+
+
+def system(
+    context: Context,
+    market_records: Mapping[str, Mapping[str, Any]],
+    health: Sequence[SourceHealth],
+) -> dict[str, Any]:
+    ages = [record["data_age_s"] for record in market_records.values()]
+    if not health:
+        context.fallback(
+            "system",
+            "error_rate_pct 0, connectivity_ratio 1",
+            "no source health was given; the adapter that answered this poll is the only "
+            "source, and it answered",
+        )
+        return {
+            "error_rate_pct": Decimal(0),
+            "connectivity_ratio": Decimal(1),
+            "data_age_s": max(ages, default=Decimal(0)),
+        }
+    calls = sum(source.calls for source in health)
+    errors = sum(source.errors for source in health)
+    window = context.config.connectivity_window_s
+    reachable = 0
+    for source in health:
+        if source.last_success_at is None:
+            continue
+        age = context.age_s(source.last_success_at, f"the last success of {source.name}")
+        ages.append(age)
+        reachable += age <= Decimal(repr(window))
+    error_rate = Decimal(errors) * _PCT / calls if calls else Decimal(0)
+    return {
+        "error_rate_pct": quantize(min(_PCT, error_rate), 2),
+        "connectivity_ratio": quantize(Decimal(reachable) / len(health), 4),
+        "data_age_s": max(ages, default=Decimal(0)),
+    }

@@ -1,0 +1,251 @@
+"""Alpaca's documented JSON (docs.alpaca.markets; alpaca-py's own route tests) for the stub.
+
+Trading API: ``/v2/account``, ``/v2/positions``, ``/v2/account/activities/FILL``
+(paged by ``page_token`` = the last activity's id). Market data: ``/v2/stocks/bars``
+(``{"bars": {symbol: [...]}, "next_page_token": null}``, honouring ``sort`` and ``limit``)
+and ``/v2/stocks/quotes/latest``. Auth: the ``APCA-API-KEY-ID`` / ``APCA-API-SECRET-KEY``
+headers, else 401 ``{"code": 40110000, "message": "request is not authorized"}``.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from tests.venues.stub import Malformed, Reply, Seen, VenueFacts, VenueRoutes, VenueStub, serve
+
+KEY = "PKTESTALPACAKEY00000001"
+SECRET = "alpaca-test-secret-0123456789abcdefghijklmn"
+
+ACCOUNT = {
+    "account_blocked": False,
+    "accrued_fees": "0",
+    "account_number": "010203ABCD",
+    "buying_power": "262113.632",
+    "cash": "-23140.2",
+    "created_at": "2019-06-12T22:47:07.99658Z",
+    "currency": "USD",
+    "daytrade_count": 0,
+    "daytrading_buying_power": "262113.632",
+    "equity": "103820.56",
+    "id": "e6fe16f3-64a4-4921-8928-cadf02f92f98",
+    "initial_margin": "63480.38",
+    "last_equity": "103529.24",
+    "last_maintenance_margin": "38000.832",
+    "long_market_value": "126960.76",
+    "maintenance_margin": "38088.228",
+    "multiplier": "4",
+    "non_marginable_buying_power": "98945.02",
+    "pattern_day_trader": False,
+    "portfolio_value": "103820.56",
+    "regt_buying_power": "80680.36",
+    "short_market_value": "0",
+    "shorting_enabled": True,
+    "sma": "0",
+    "status": "ACTIVE",
+    "trade_suspended_by_user": False,
+    "trading_blocked": False,
+    "transfers_blocked": False,
+}
+
+
+def _position(asset_id: str, symbol: str, asset_class: str, **values: Any) -> dict[str, Any]:
+    return {
+        "asset_id": asset_id,
+        "symbol": symbol,
+        "exchange": "NASDAQ" if asset_class == "us_equity" else "",
+        "asset_class": asset_class,
+        "asset_marginable": asset_class == "us_equity",
+        "unrealized_plpc": "0.0",
+        "unrealized_intraday_pl": "0.0",
+        "unrealized_intraday_plpc": "0.0",
+        "change_today": "0.0",
+        **values,
+    }
+
+
+POSITIONS = [
+    _position(
+        "904837e3-3b76-47ec-b432-046db621571b", "AAPL", "us_equity",
+        avg_entry_price="100.0", qty="5", side="long", market_value="600.0",
+        cost_basis="500.0", unrealized_pl="100.0", current_price="120.0",
+        lastday_price="119.0", qty_available="5",
+    ),
+    _position(
+        "b0b6dd9d-8b9b-48a9-ba46-b9d54906e415", "AAPL240119C00190000", "us_option",
+        avg_entry_price="3.10", qty="2", side="long", market_value="840",
+        cost_basis="620", unrealized_pl="220", current_price="4.2",
+        lastday_price="4.0", qty_available="2",
+    ),
+    _position(
+        "8ccae427-5dd0-45b3-b5fe-7ba5e422c766", "TSLA", "us_equity",
+        avg_entry_price="250.0", qty="-10", side="short", market_value="-2400.0",
+        cost_basis="-2500.0", unrealized_pl="100.0", current_price="240.0",
+        lastday_price="241.0", qty_available="-10",
+    ),
+]  # fmt: skip
+
+
+def _activity(id_: str, symbol: str, side: str, qty: str, price: str, at: str) -> dict[str, Any]:
+    return {
+        "activity_type": "FILL",
+        "cum_qty": qty,
+        "id": id_,
+        "leaves_qty": "0",
+        "price": price,
+        "qty": qty,
+        "side": side,
+        "symbol": symbol,
+        "transaction_time": at,
+        "order_id": "904837e3-3b76-47ec-b432-046db621571b",
+        "type": "fill",
+    }
+
+
+ACTIVITIES = [
+    _activity("20240101150000000::5d5e7c31-0a3b-4f25-9d0e-7b1c6c6f2a01", "AAPL", "buy", "1",
+              "183.00", "2024-01-01T15:00:00Z"),
+    _activity("20240102090000123::8efc7b9a-8b2b-4000-9955-d36e7db0df74", "AAPL", "buy", "5",
+              "185.10", "2024-01-02T14:00:00.123Z"),
+    _activity("20240102091000456::3a1f2b7c-1d2e-4f5a-8b6c-7d8e9f0a1b2c", "TSLA", "sell_short",
+              "10", "250.00", "2024-01-02T14:10:00.456Z"),
+]  # fmt: skip
+
+
+def _bar(minute: int, close: float) -> dict[str, Any]:
+    return {
+        "t": f"2024-01-02T14:{minute:02d}:00Z",
+        "o": close - 0.05,
+        "h": close + 0.10,
+        "l": close - 0.12,
+        "c": close,
+        "v": 1200 + minute,
+        "n": 40,
+        "vw": close,
+    }
+
+
+BARS = {
+    "bars": {"AAPL": [_bar(m, 185.0 + m / 100) for m in range(20, 30)]},
+    "next_page_token": None,
+}
+
+QUOTE = {
+    "quotes": {
+        "AAPL": {
+            "ap": 185.66,
+            "as": 2,
+            "ax": "V",
+            "bp": 185.6,
+            "bs": 1,
+            "bx": "V",
+            "c": ["R"],
+            "t": "2024-01-02T14:29:59.969519616Z",
+            "z": "C",
+        }
+    }
+}
+
+
+def _payloads() -> dict[str, Any]:
+    return copy.deepcopy(
+        {
+            "account": ACCOUNT,
+            "positions": POSITIONS,
+            "activities": ACTIVITIES,
+            "bars": BARS,
+            "quote": QUOTE,
+        }
+    )
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _activities(stub: VenueStub, seen: Seen) -> Reply:
+    rows = sorted(stub.payloads["activities"], key=lambda row: str(row.get("transaction_time")))
+    after = seen.param("after")
+    if after:
+        rows = [row for row in rows if _time(str(row.get("transaction_time"))) > _time(after)]
+    if seen.param("direction") == "desc":
+        rows.reverse()
+    token = seen.param("page_token")
+    if token:
+        ids = [row.get("id") for row in rows]
+        rows = rows[ids.index(token) + 1 :]
+    return Reply(body=rows[: int(seen.param("page_size") or 100)])
+
+
+def _bars(stub: VenueStub, seen: Seen) -> Reply:
+    every = copy.deepcopy(stub.payloads["bars"]["bars"])
+    limit = int(seen.param("limit") or 1000)
+    out = {}
+    for symbol in (seen.param("symbols") or "").split(","):
+        if symbol in every:
+            rows = every[symbol][::-1] if seen.param("sort") == "desc" else every[symbol]
+            out[symbol] = rows[:limit]
+    return Reply(body={"bars": out, "next_page_token": None})
+
+
+def _latest_quotes(stub: VenueStub, seen: Seen) -> Reply:
+    quotes = stub.payloads["quote"]["quotes"]
+    wanted = (seen.param("symbols") or "").split(",")
+    return Reply(body={"quotes": {s: quotes[s] for s in wanted if s in quotes}})
+
+
+def _authenticate(stub: VenueStub, seen: Seen) -> Reply | None:
+    if seen.headers.get("APCA-API-KEY-ID") == stub.key and (
+        seen.headers.get("APCA-API-SECRET-KEY") == stub.secret
+    ):
+        return None
+    return Reply(401, {"code": 40110000, "message": "request is not authorized"})
+
+
+def _fault_body(status: int) -> object:
+    words = {403: "forbidden", 429: "too many requests", 500: "internal server error"}
+    return {"code": status * 100_000, "message": words.get(status, "service unavailable")}
+
+
+ROUTES = VenueRoutes(
+    venue="alpaca",
+    routes={
+        ("GET", "/v2/account"): serve("account"),
+        ("GET", "/v2/positions"): serve("positions"),
+        ("GET", "/v2/account/activities/FILL"): _activities,
+        ("GET", "/v2/stocks/bars"): _bars,
+        ("GET", "/v2/stocks/quotes/latest"): _latest_quotes,
+    },
+    payloads=_payloads,
+    authenticate=_authenticate,
+    fault_body=_fault_body,
+)
+
+FACTS = VenueFacts(
+    routes=ROUTES,
+    key=KEY,
+    secret=SECRET,
+    key_var="ALPACA_API_KEY_ID",
+    secret_var="ALPACA_API_SECRET_KEY",
+    symbol="AAPL",
+    equity_usd=Decimal("103820.56"),
+    cash_usd=Decimal("-23140.2"),
+    position_symbols=("AAPL", "AAPL240119C00190000", "TSLA"),
+    bid=Decimal("185.6"),
+    ask=Decimal("185.66"),
+    fill_ids=(ACTIVITIES[1]["id"], ACTIVITIES[2]["id"]),
+    market_data_needs_key=True,
+    malformed={
+        "accounts": Malformed(("account", "equity"), "'equity' is missing", "'equity'"),
+        "positions": Malformed(
+            ("positions", 0, "avg_entry_price"),
+            "'avg_entry_price' is missing",
+            "'avg_entry_price'",
+        ),
+        "bars": Malformed(("bars", "bars", "AAPL", -1, "c"), "'c' is missing", "'c'"),
+        "quote": Malformed(("quote", "quotes", "AAPL", "ap"), "'ap' is missing", "'ap'"),
+        "fills": Malformed(("activities", 1, "price"), "'price' is missing", "'price'"),
+    },
+)

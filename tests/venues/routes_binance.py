@@ -1,0 +1,219 @@
+"""Binance spot's documented JSON (developers.binance.com; python-binance docstrings).
+
+Public: ``/api/v3/ticker/price``, ``/api/v3/klines`` (rows of 12 values, honouring
+``limit`` / ``startTime`` / ``endTime``), ``/api/v3/ticker/bookTicker``. Signed (key in
+``X-MBX-APIKEY``, HMAC-SHA256 of the query string in ``signature``): ``/api/v3/account``
+and ``/api/v3/myTrades`` (``startTime``, ``fromId``, ``limit``). A wrong key is 401
+``-2015``; a wrong signature is 400 ``-1022``, as on Binance.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+from decimal import Decimal
+from typing import Any
+
+from tests.venues.stub import (
+    Malformed,
+    NotJson,
+    Reply,
+    Seen,
+    VenueFacts,
+    VenueRoutes,
+    VenueStub,
+    serve,
+)
+
+KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
+SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
+NOW_MS = 1_704_205_800_000  # 2024-01-02T14:30:00Z, the tests' clock
+MINUTE_MS = 60_000
+
+ACCOUNT = {
+    "makerCommission": 15,
+    "takerCommission": 15,
+    "buyerCommission": 0,
+    "sellerCommission": 0,
+    "commissionRates": {"maker": "0.00150000", "taker": "0.00150000", "buyer": "0", "seller": "0"},
+    "canTrade": True,
+    "canWithdraw": True,
+    "canDeposit": True,
+    "brokered": False,
+    "requireSelfTradePrevention": False,
+    "preventSor": False,
+    "updateTime": 123456789,
+    "accountType": "SPOT",
+    "balances": [
+        {"asset": "BTC", "free": "0.50000000", "locked": "0.10000000"},
+        {"asset": "ETH", "free": "2.00000000", "locked": "0.00000000"},
+        {"asset": "USDT", "free": "10000.00000000", "locked": "500.00000000"},
+    ],
+    "permissions": ["SPOT"],
+    "uid": 354937868,
+}
+
+TICKERS = [
+    {"symbol": "BTCUSDT", "price": "42000.00000000"},
+    {"symbol": "ETHUSDT", "price": "2300.50000000"},
+    {"symbol": "BNBUSDT", "price": "310.00000000"},
+    {"symbol": "ETHBTC", "price": "0.05477000"},
+]
+
+
+def _trade(
+    id_: int, price: str, qty: str, fee: str, fee_asset: str, time_ms: int, buyer: bool
+) -> dict[str, Any]:
+    return {
+        "symbol": "BTCUSDT",
+        "id": id_,
+        "orderId": 100000 + id_,
+        "orderListId": -1,
+        "price": price,
+        "qty": qty,
+        "quoteQty": str(Decimal(price) * Decimal(qty)),
+        "commission": fee,
+        "commissionAsset": fee_asset,
+        "time": time_ms,
+        "isBuyer": buyer,
+        "isMaker": False,
+        "isBestMatch": True,
+    }
+
+
+TRADES = [
+    _trade(28455, "41500.00000000", "0.01000000", "0.41500000", "USDT", 1_704_124_800_000, True),
+    _trade(28457, "42000.10000000", "0.01000000", "0.00001000", "BNB", 1_704_204_000_000, True),
+    _trade(28460, "42100.00000000", "0.00500000", "0.21050000", "USDT", 1_704_204_600_000, False),
+]  # fmt: skip
+
+
+def _kline(open_ms: int, close: Decimal) -> list[Any]:
+    return [
+        open_ms,
+        f"{close - Decimal('5'):.8f}",
+        f"{close + Decimal('10'):.8f}",
+        f"{close - Decimal('12'):.8f}",
+        f"{close:.8f}",
+        "12.34500000",
+        open_ms + MINUTE_MS - 1,
+        "518490.00000000",
+        308,
+        "6.10000000",
+        "256200.00000000",
+        "0",
+    ]
+
+
+# 14:21 … 14:30; the 14:30 kline is still open at the tests' clock.
+KLINES = [_kline(NOW_MS - (9 - i) * MINUTE_MS, Decimal(41950 + 10 * i)) for i in range(10)]
+
+BOOK_TICKER = {
+    "symbol": "BTCUSDT",
+    "bidPrice": "41999.90000000",
+    "bidQty": "1.20000000",
+    "askPrice": "42000.10000000",
+    "askQty": "0.80000000",
+}
+
+
+def _payloads() -> dict[str, Any]:
+    return copy.deepcopy(
+        {
+            "account": ACCOUNT,
+            "tickers": TICKERS,
+            "trades": TRADES,
+            "klines": KLINES,
+            "book_ticker": BOOK_TICKER,
+        }
+    )
+
+
+def _my_trades(stub: VenueStub, seen: Seen) -> Reply:
+    rows = [row for row in stub.payloads["trades"] if row.get("symbol") == seen.param("symbol")]
+    from_id, start = seen.param("fromId"), seen.param("startTime")
+    if from_id is not None:
+        rows = [row for row in rows if row["id"] >= int(from_id)]
+    elif start is not None:
+        rows = [row for row in rows if row.get("time", 0) >= int(start)]
+    return Reply(body=rows[: int(seen.param("limit") or 500)])
+
+
+def _klines(stub: VenueStub, seen: Seen) -> Reply:
+    rows = stub.payloads["klines"]
+    start, end = seen.param("startTime"), seen.param("endTime")
+    limit = int(seen.param("limit") or 500)
+    if start is not None or end is not None:
+        low, high = int(start or 0), int(end or 2**62)
+        return Reply(body=[row for row in rows if low <= row[0] <= high][:limit])
+    return Reply(body=rows[-limit:])
+
+
+SIGNED = {"/api/v3/account", "/api/v3/myTrades"}
+
+
+def _authenticate(stub: VenueStub, seen: Seen) -> Reply | None:
+    if seen.path not in SIGNED:
+        return None
+    if seen.headers.get("X-MBX-APIKEY") != stub.key:
+        return Reply(401, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."})
+    signed_part, _, signature = seen.raw_query.rpartition("&signature=")
+    expected = hmac.new(stub.secret.encode(), signed_part.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(signature, expected):
+        return Reply(400, {"code": -1022, "msg": "Signature for this request is not valid."})
+    return None
+
+
+def _fault_body(status: int) -> object:
+    if status == 403:  # Binance's WAF answers with an HTML page
+        return NotJson("<html><body><h1>403 Forbidden</h1>Request blocked.</body></html>")
+    if status in (418, 429):
+        return {
+            "code": -1003,
+            "msg": "Too many requests; current limit is 6000 request weight per 1 MINUTE.",
+        }
+    if status == 401:
+        return {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."}
+    return {
+        "code": -1001,
+        "msg": "Internal error; unable to process your request. Please try again.",
+    }
+
+
+ROUTES = VenueRoutes(
+    venue="binance",
+    routes={
+        ("GET", "/api/v3/account"): serve("account"),
+        ("GET", "/api/v3/ticker/price"): serve("tickers"),
+        ("GET", "/api/v3/myTrades"): _my_trades,
+        ("GET", "/api/v3/klines"): _klines,
+        ("GET", "/api/v3/ticker/bookTicker"): serve("book_ticker"),
+    },
+    payloads=_payloads,
+    authenticate=_authenticate,
+    fault_body=_fault_body,
+)
+
+FACTS = VenueFacts(
+    routes=ROUTES,
+    key=KEY,
+    secret=SECRET,
+    key_var="BINANCE_API_KEY",
+    secret_var="BINANCE_API_SECRET",
+    symbol="BTCUSDT",
+    # 0.6 BTC × 42000 + 2 ETH × 2300.5 + 10500 USDT
+    equity_usd=Decimal("40301"),
+    cash_usd=Decimal("10500"),
+    position_symbols=("BTCUSDT", "ETHUSDT"),
+    bid=Decimal("41999.9"),
+    ask=Decimal("42000.1"),
+    fill_ids=("BTCUSDT:28457", "BTCUSDT:28460"),
+    malformed={
+        "accounts": Malformed(("account", "balances", 0, "free"), "'free' is missing", "'free'"),
+        "positions": Malformed(("tickers", 0, "price"), "'price' is missing", "'price'"),
+        "bars": Malformed(("klines", -2, 4), "11 values", "'close'"),
+        "quote": Malformed(("book_ticker", "askPrice"), "'askPrice' is missing", "'askPrice'"),
+        "fills": Malformed(("trades", 1, "qty"), "'qty' is missing", "'qty'"),
+    },
+)
