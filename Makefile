@@ -17,12 +17,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-## run: the main job on the built-in data (until `bastion serve` lands: lint the
-## shipped policies, then evaluate a sample snapshot and explain every decision)
+## run: the main job — lint the shipped policies, then `bastion serve` on the built-in
+## simulated feed at 60x (one market minute a second): within a minute you see breakers
+## trip, a roll decision and an escalation. Ctrl-C stops it. Metrics: http://127.0.0.1:9108/metrics
 run: $(STAMP)
 	$(BIN)/bastion lint policies/
-	$(BIN)/bastion eval --policies policies --snapshot examples/snapshots/atr-breach.json --explain
-	@echo "try: $(BIN)/bastion eval --snapshot examples/snapshots/crash-day.json"
+	$(BIN)/bastion serve --adapter sim --speed 60
 
 ## test: style, types and the whole test suite
 test: $(STAMP)

@@ -42,8 +42,6 @@ _MERGE = f"{_STANDARD}merge"
 # YAML 1.1 reads these plain scalars as booleans: `country: NO` becomes false.
 _YAML11_BOOLS = {"yes", "no", "on", "off", "y", "n"}
 
-_constructor = yaml.constructor.SafeConstructor()
-
 
 @dataclass(frozen=True, slots=True)
 class Location:
@@ -186,6 +184,9 @@ class _Builder:
         self.file = file
         self.positions = Positions()
         self.count = 0
+        # One constructor per document: it caches every node it builds, so a shared
+        # one would keep every parse forever (and is not safe across threads).
+        self.constructor = yaml.constructor.SafeConstructor()
 
     def _at(self, node: yaml.Node) -> Location:
         return Location(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
@@ -237,7 +238,7 @@ class _Builder:
         if tag not in _SCALAR_TAGS:
             raise self._tag_error(node)
         try:
-            value = _constructor.construct_object(node)
+            value = self.constructor.construct_object(node)
         except (yaml.constructor.ConstructorError, ValueError) as error:
             raise self._fail(
                 node, f"cannot read value {node.value!r}: {error}", "BST001"

@@ -1,0 +1,284 @@
+"""The service's HTTP endpoints on the standard library's threading HTTP server.
+
+    GET  /metrics            Prometheus text exposition
+    GET  /healthz            200 {"status": "ok"} while the process is live, else 503
+    GET  /readyz             200 {"ready": true, "reasons": []}, or 503 with the reasons
+    GET  /api/v1/policies    the active policy set: version, policies, loaded_at
+    GET  /api/v1/status      trading states, escalations, tripped breakers, last evaluation
+    POST /-/reload           reload the policies now: 200, or 422 with the errors
+
+Every response but /metrics is JSON; every response carries `X-Request-Id` (the client's,
+when it sent a well-formed one, else a new one), and every request is logged once as the
+event `http_request` with that id bound. Request bodies are never read into a log.
+
+The server binds only the host it is given (the CLI defaults to 127.0.0.1): nothing here
+authenticates, and `POST /-/reload` changes what the service does.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import socketserver
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Protocol, cast
+from urllib.parse import urlsplit
+
+import structlog
+
+from bastion.service.logs import new_correlation_id
+from bastion.service.metrics import ServiceMetrics
+
+logger = structlog.get_logger()
+
+REQUEST_ID_HEADER = "X-Request-Id"
+# A client's id is echoed into headers and logs: accept only short, plain tokens.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
+_QUIET_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})  # scraped every few seconds
+_MAX_DISCARDED_BODY = 64 * 1024
+_JSON = "application/json"
+
+
+class ServiceView(Protocol):
+    """What the endpoints read and trigger; implemented by the runner."""
+
+    def live(self) -> bool: ...
+
+    def ready(self) -> tuple[bool, list[str]]: ...
+
+    def policies(self) -> dict[str, Any]: ...
+
+    def reload(self) -> tuple[bool, dict[str, Any]]: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    status: int
+    body: bytes
+    content_type: str = _JSON
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
+    body = json.dumps(payload, default=_plain, ensure_ascii=False) + "\n"
+    return Response(status, body.encode(), _JSON, headers or {})
+
+
+def _plain(value: Any) -> Any:
+    """JSON for the values a view may hand back as they are (Decimal exactly, as text)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
+    return str(value)  # Decimal, Path, enums: their text
+
+
+class Routes:
+    """Method and path to a response; no sockets, so it reads like the table above."""
+
+    def __init__(self, view: ServiceView, metrics: ServiceMetrics) -> None:
+        self.view = view
+        self.metrics = metrics
+        self.table: dict[str, dict[str, Callable[[], Response]]] = {
+            "/metrics": {"GET": self.get_metrics},
+            "/healthz": {"GET": self.get_healthz},
+            "/readyz": {"GET": self.get_readyz},
+            "/api/v1/policies": {"GET": lambda: json_response(200, self.view.policies())},
+            "/api/v1/status": {"GET": lambda: json_response(200, self.view.status())},
+            "/-/reload": {"POST": self.post_reload},
+        }
+
+    def respond(self, method: str, path: str) -> Response:
+        handlers = self.table.get(path)
+        if handlers is None:
+            return json_response(404, {"error": "not found", "path": path})
+        handler = handlers.get("GET" if method == "HEAD" else method)
+        if handler is None:
+            allowed = sorted({*handlers, *(["HEAD"] if "GET" in handlers else [])})
+            return json_response(
+                405,
+                {"error": f"method {method} not allowed", "allowed": allowed},
+                {"Allow": ", ".join(allowed)},
+            )
+        return handler()
+
+    def get_metrics(self) -> Response:
+        body, content_type = self.metrics.render()
+        return Response(200, body, content_type)
+
+    def get_healthz(self) -> Response:
+        if self.view.live():
+            return json_response(200, {"status": "ok"})
+        return json_response(503, {"status": "unavailable"})
+
+    def get_readyz(self) -> Response:
+        ready, reasons = self.view.ready()
+        return json_response(200 if ready else 503, {"ready": ready, "reasons": list(reasons)})
+
+    def post_reload(self) -> Response:
+        succeeded, details = self.view.reload()
+        return json_response(200 if succeeded else 422, {**details, "reloaded": succeeded})
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True  # a slow client never holds up stop()
+
+    def __init__(self, address: tuple[str, int], routes: Routes) -> None:
+        self.routes = routes
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind resolves the host's FQDN (a reverse DNS lookup that can
+        # take seconds); the name is only used in CGI variables, which we do not serve.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A connection failed outside a handler (socket errors): log it, keep serving."""
+        logger.exception("http_connection_failed")
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "bastion"
+    sys_version = ""
+    timeout = 10  # seconds a client may take to send its request
+
+    def _handle(self) -> None:
+        started = time.perf_counter()
+        request_id = _request_id(self.headers.get(REQUEST_ID_HEADER))
+        path = urlsplit(self.path).path
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            self._discard_body()
+            routes = cast(_Server, self.server).routes
+            try:
+                response = routes.respond(self.command, path)
+            except Exception:
+                logger.exception("http_handler_failed", method=self.command, path=path[:256])
+                response = json_response(500, {"error": "internal error", "request_id": request_id})
+            duration_ms = round((time.perf_counter() - started) * 1000, 3)
+            quiet = path in _QUIET_PATHS and response.status < 400
+            # Logged before the bytes go out, so that the event exists by the time the
+            # client has its answer (tests and tracing rely on the order); writing a small
+            # body to the socket buffer is not worth timing.
+            (logger.debug if quiet else logger.info)(
+                "http_request",
+                method=self.command,
+                path=path[:256],
+                status=response.status,
+                duration_ms=duration_ms,
+                request_id=request_id,  # also bound; explicit so that captured logs show it
+            )
+            self._send(response, request_id)
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _handle
+
+    def _send(self, response: Response, request_id: str) -> None:
+        try:
+            self.send_response(response.status)
+            self.send_header("Content-Type", response.content_type)
+            self.send_header("Content-Length", str(len(response.body)))
+            self.send_header("Cache-Control", "no-store")
+            self.send_header(REQUEST_ID_HEADER, request_id)
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(response.body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client left; the request is still logged
+
+    def _discard_body(self) -> None:
+        """Read a small body so that closing the connection does not reset it; never kept."""
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            return
+        if 0 < length <= _MAX_DISCARDED_BODY:
+            self.rfile.read(length)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Protocol errors (bad request line, unknown method): JSON like every response."""
+        request_id = new_correlation_id()
+        self.close_connection = True
+        status = HTTPStatus(code)
+        logger.info(
+            "http_request",
+            method=self.command or "",
+            path=urlsplit(self.path).path[:256] if hasattr(self, "path") else "",
+            status=status.value,
+            duration_ms=0.0,
+            request_id=request_id,
+        )
+        self._send(json_response(status.value, {"error": message or status.phrase}), request_id)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence the default stderr access log: `http_request` events replace it."""
+
+
+def _request_id(supplied: str | None) -> str:
+    if supplied is not None and _REQUEST_ID.fullmatch(supplied):
+        return supplied
+    return new_correlation_id()
+
+
+class HttpServer:
+    """The endpoints above, served on a background thread until `stop()`."""
+
+    def __init__(self, host: str, port: int, view: ServiceView, metrics: ServiceMetrics) -> None:
+        self.host = host
+        self._requested_port = port
+        self._routes = Routes(view, metrics)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Bind and serve. Raises OSError when the address is taken or not local."""
+        if self._server is not None:
+            raise RuntimeError("the HTTP server is already running")
+        server_class = _Server6 if ":" in self.host else _Server
+        self._server = server_class((self.host, self._requested_port), self._routes)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},  # how long stop() waits at most
+            name="bastion-http",
+            daemon=True,
+        )
+        self._thread.start()
+        logger.info("http_server_started", host=self.host, port=self.port, url=self.url)
+
+    def stop(self) -> None:
+        """Stop serving and close the socket. Safe to call twice or before start()."""
+        server, thread = self._server, self._thread
+        if server is None or thread is None:
+            return
+        server.shutdown()
+        server.server_close()
+        thread.join()
+        self._server = self._thread = None
+        logger.info("http_server_stopped", host=self.host)
+
+    @property
+    def port(self) -> int:
+        """The bound port once started (the ephemeral one for port 0), else the requested."""
+        if self._server is None:
+            return self._requested_port
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"

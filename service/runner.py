@@ -1,0 +1,251 @@
+"""The evaluation service: poll the feed, build a snapshot, evaluate, record, repeat.
+
+One job, `cycle`, polls the adapter and evaluates at once (with one adapter a
+separate poll job would only add a queue between them); APScheduler runs it at
+the interval the engine asks for — the interval of the most escalated position,
+in market seconds, divided by the feed's speed — and `reschedule_job` applies a
+new interval as soon as the cycle that changed it ends. max_instances=1 and
+coalesce=True: a slow cycle is never overlapped, and missed runs collapse into
+one; misfire_grace_time is one interval, so a late run still happens.
+
+Failing safe: when the adapter fails, the last snapshot is evaluated again with
+its data age advanced to now, so the `stale_data` breaker (and /readyz) react as
+data ages; an evaluation error is the engine's own fail-safe decision.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import structlog
+
+from bastion.adapters.builder import SnapshotBuilder
+from bastion.adapters.builder_state import BuilderState
+from bastion.engine.decision import Decision
+from bastion.engine.errors import AdapterError, BastionError, TransientAdapterError
+from bastion.engine.evaluate import evaluate, polling_interval_s
+from bastion.engine.snapshot import Snapshot
+from bastion.engine.state import State
+from bastion.service.feeds import Feed
+from bastion.service.logs import new_correlation_id
+from bastion.service.metrics import ServiceMetrics
+from bastion.service.reloader import PolicyReloaded, PolicyReloader, ReloadRejected
+
+log = structlog.get_logger("bastion.service")
+
+MIN_WALL_INTERVAL_S = 0.05
+
+
+@dataclass(slots=True)
+class Cycle:
+    """What one cycle did."""
+
+    at: datetime
+    decisions: tuple[Decision, ...]
+    interval_s: Decimal  # market seconds until the next cycle
+    policy_version: str
+    fresh_data: bool
+
+
+@dataclass(slots=True)
+class Service:
+    feed: Feed
+    reloader: PolicyReloader
+    metrics: ServiceMetrics
+    stale_after_s: float = 600.0
+    state: State = field(default_factory=State)
+    builder_state: BuilderState = field(default_factory=BuilderState)
+    last_snapshot: Snapshot | None = None
+    last_success_at: datetime | None = None
+    last_cycle: Cycle | None = None
+    last_adapter_error: str | None = None
+    started_at: datetime | None = None
+    builder: SnapshotBuilder = field(init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.builder = SnapshotBuilder(self.feed.builder_config)
+
+    # -- one cycle --------------------------------------------------------------------
+
+    def cycle(self) -> Cycle:
+        """Poll, build, evaluate (with the policy set current at the start), record."""
+        with self._lock, structlog.contextvars.bound_contextvars(cycle_id=new_correlation_id()):
+            now = self.feed.now()
+            self.started_at = self.started_at or now
+            loaded = self.reloader.current  # one read: this cycle sees one policy set
+            snapshot, fresh = self._snapshot(now)
+            started = time.perf_counter()
+            if snapshot is None:
+                decisions: tuple[Decision, ...] = ()
+            else:
+                decisions, self.state = evaluate(loaded.compiled, snapshot, self.state, now)
+            latency_s = time.perf_counter() - started
+            interval = polling_interval_s(loaded.compiled, self.state)
+            self.metrics.evaluation_done(latency_s, decisions, self.state, float(interval))
+            for decision in decisions:
+                log.info("decision_made", **_decision_fields(decision))
+            self.last_cycle = Cycle(now, decisions, interval, loaded.version, fresh)
+            return self.last_cycle
+
+    def _snapshot(self, now: datetime) -> tuple[Snapshot | None, bool]:
+        started = time.perf_counter()
+        adapter = self.feed.adapter.name
+        try:
+            poll = self.builder.poll(self.feed.adapter, now=now, state=self.builder_state)
+            built = self.builder.build(
+                poll,
+                now=now,
+                state=self.builder_state,
+                regime=self.feed.regime(self.started_at or now),
+                health=_health(self.feed),
+            )
+        except BastionError as error:  # AdapterError, DataError, SnapshotError: fail safe
+            self.metrics.adapter_call(adapter, "poll", False, time.perf_counter() - started)
+            self.last_adapter_error = f"{type(error).__name__}: {error}"
+            log.error(
+                "poll_failed",
+                adapter=adapter,
+                error=self.last_adapter_error,
+                fatal=isinstance(error, AdapterError) and not _transient(error),
+            )
+            return self._aged(now), False
+        self.metrics.adapter_call(adapter, "poll", True, time.perf_counter() - started)
+        for fallback in built.fallbacks:
+            log.warning("snapshot_fallback", adapter=adapter, detail=str(fallback))
+        self.builder_state = built.state
+        self.last_snapshot, self.last_success_at = built.snapshot, now
+        self.last_adapter_error = None
+        self.metrics.data_age(adapter, float(built.snapshot.system.data_age_s))
+        return built.snapshot, True
+
+    def _aged(self, now: datetime) -> Snapshot | None:
+        """The last snapshot, as old as it really is now: staleness breakers see it."""
+        if self.last_snapshot is None or self.last_success_at is None:
+            return None
+        age = Decimal(str((now - self.last_success_at).total_seconds()))
+        system = self.last_snapshot.system
+        aged = replace(system, data_age_s=system.data_age_s + age)
+        self.metrics.data_age(self.feed.adapter.name, float(aged.data_age_s))
+        return replace(self.last_snapshot, as_of=now, system=aged)
+
+    def wall_interval_s(self, cycle: Cycle) -> float:
+        return max(MIN_WALL_INTERVAL_S, float(cycle.interval_s) / self.feed.speed)
+
+    # -- the view the HTTP endpoints read (service.http.ServiceView) --------------------
+
+    def live(self) -> bool:
+        return True
+
+    def ready(self) -> tuple[bool, list[str]]:
+        reasons = []
+        if self.last_cycle is None:
+            reasons.append("no evaluation yet")
+        if self.last_snapshot is None or self.last_success_at is None:
+            reasons.append("no market data yet")
+        else:
+            age = (self.feed.now() - self.last_success_at).total_seconds()
+            age += float(self.last_snapshot.system.data_age_s)
+            if age > self.stale_after_s:
+                reasons.append(f"data is {age:.0f} s old (stale after {self.stale_after_s:.0f} s)")
+        if self.last_adapter_error:
+            reasons.append(f"last poll failed: {self.last_adapter_error}")
+        return not reasons, reasons
+
+    def policies(self) -> dict[str, Any]:
+        loaded = self.reloader.current
+        return {
+            "version": loaded.version,
+            "loaded_at": loaded.loaded_at.isoformat(),
+            "policies": [
+                {
+                    "kind": p.kind,
+                    "name": p.name,
+                    "version": p.version,
+                    "mode": p.mode,
+                    "source": str(p.source),
+                }
+                for p in loaded.policy_set.policies
+            ],
+        }
+
+    def reload(self) -> tuple[bool, dict[str, Any]]:
+        event = self.reloader.reload("http")
+        if isinstance(event, ReloadRejected):
+            return False, {"kept_version": event.kept_version, "errors": list(event.errors)}
+        return True, {"version": event.version, "changed": list(event.changed)}
+
+    def status(self) -> dict[str, Any]:
+        cycle = self.last_cycle
+        tripped = {k: v.status for k, v in self.state.breakers.items() if v.status != "armed"}
+        return {
+            "trading_states": dict(self.state.trading_states),
+            "escalations": {k: v.level_name for k, v in self.state.escalations.items()},
+            "breakers_not_armed": tripped,
+            "last_evaluation": None
+            if cycle is None
+            else {
+                "at": cycle.at.isoformat(),
+                "decisions": len(cycle.decisions),
+                "polling_interval_s": str(cycle.interval_s),
+                "policy_version": cycle.policy_version,
+                "fresh_data": cycle.fresh_data,
+            },
+        }
+
+
+def record_reload(
+    metrics: ServiceMetrics, reloader: PolicyReloader, event: PolicyReloaded | ReloadRejected
+) -> None:
+    """The reloader's callback: metrics and logs for every reload, good or bad."""
+    if isinstance(event, PolicyReloaded):
+        metrics.reload_succeeded(event.at, event.version, reloader.current.versions())
+        log.info(
+            "policy_reloaded",
+            version=event.version,
+            previous=event.previous_version,
+            changed=list(event.changed),
+            took_s=round(event.took_s, 4),
+            trigger=event.trigger,
+        )
+    else:
+        metrics.reload_failed(event.at)
+        log.error(
+            "reload_rejected",
+            kept_version=event.kept_version,
+            errors=list(event.errors),
+            trigger=event.trigger,
+        )
+
+
+def _transient(error: BaseException) -> bool:
+    return isinstance(error, TransientAdapterError)
+
+
+def _health(feed: Feed) -> tuple[Any, ...]:
+    health = getattr(feed.adapter, "health", None)
+    return tuple(health()) if callable(health) else ()
+
+
+def _decision_fields(decision: Decision) -> dict[str, Any]:
+    return {
+        "decision_id": decision.id,
+        "kind": decision.kind,
+        "policy": decision.policy,
+        "policy_version": decision.policy_version[:19],
+        "rule": decision.rule,
+        "subject": decision.subject.label(),
+        "outcome": decision.outcome,
+        "actions": list(decision.actions),
+        "mode": decision.mode,
+        "reason": decision.reasons[0] if decision.reasons else "",
+    }
+
+
+def state_path_payload(service: Service) -> dict[str, Any]:
+    return {"engine": service.state.to_dict(), "builder": service.builder_state.to_dict()}
