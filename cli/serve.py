@@ -104,7 +104,7 @@ def build_service(args: argparse.Namespace, environ: Any = None) -> Service:
     reloader = PolicyReloader(
         Path(args.policies),
         now=wall.now,  # reload times are for operators: real time, even under --speed
-        on_event=lambda event: record_reload(metrics, reloader, event),
+        on_event=lambda event: record_reload(service, event),
     )
     loaded = reloader.load_initial()  # PolicySetError (exit 2) when the set is bad
     metrics.reload_succeeded(loaded.loaded_at, loaded.version, loaded.versions())

@@ -31,6 +31,7 @@ from bastion.engine.errors import AdapterError, BastionError, TransientAdapterEr
 from bastion.engine.evaluate import evaluate, polling_interval_s
 from bastion.engine.snapshot import Snapshot
 from bastion.engine.state import State
+from bastion.service.alerts import AlertRaised, Alerts, LogAlerts
 from bastion.service.feeds import Feed
 from bastion.service.logs import new_correlation_id
 from bastion.service.metrics import ServiceMetrics
@@ -57,6 +58,7 @@ class Service:
     feed: Feed
     reloader: PolicyReloader
     metrics: ServiceMetrics
+    alerts: Alerts | None = None
     stale_after_s: float = 600.0
     state: State = field(default_factory=State)
     builder_state: BuilderState = field(default_factory=BuilderState)
@@ -70,6 +72,8 @@ class Service:
 
     def __post_init__(self) -> None:
         self.builder = SnapshotBuilder(self.feed.builder_config)
+        if self.alerts is None:
+            self.alerts = Alerts([LogAlerts()], self.metrics.registry)
 
     # -- one cycle --------------------------------------------------------------------
 
@@ -90,6 +94,8 @@ class Service:
             self.metrics.evaluation_done(latency_s, decisions, self.state, float(interval))
             for decision in decisions:
                 log.info("decision_made", **_decision_fields(decision))
+            assert self.alerts is not None
+            self.alerts.from_decisions(now, decisions)
             self.last_cycle = Cycle(now, decisions, interval, loaded.version, fresh)
             return self.last_cycle
 
@@ -199,10 +205,9 @@ class Service:
         }
 
 
-def record_reload(
-    metrics: ServiceMetrics, reloader: PolicyReloader, event: PolicyReloaded | ReloadRejected
-) -> None:
-    """The reloader's callback: metrics and logs for every reload, good or bad."""
+def record_reload(service: Service, event: PolicyReloaded | ReloadRejected) -> None:
+    """The reloader's callback: metrics, logs and (when rejected) an alert."""
+    metrics, reloader = service.metrics, service.reloader
     if isinstance(event, PolicyReloaded):
         metrics.reload_succeeded(event.at, event.version, reloader.current.versions())
         log.info(
@@ -221,6 +226,18 @@ def record_reload(
             errors=list(event.errors),
             trigger=event.trigger,
         )
+        if service.alerts is not None:
+            first = event.errors[0] if event.errors else "unknown error"
+            service.alerts.raise_alert(
+                AlertRaised(
+                    event.at,
+                    "reload_rejected",
+                    "warning",
+                    f"policy reload rejected ({len(event.errors)} error(s), first: {first}); "
+                    f"still serving {event.kept_version[:19]}",
+                    {"errors": list(event.errors)},
+                )
+            )
 
 
 def _transient(error: BaseException) -> bool:
