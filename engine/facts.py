@@ -26,7 +26,7 @@ _OCC_ROOT = re.compile(r"^([A-Z][A-Z.]{0,5})\d{6}[CP]\d{8}$")
 Fact = dict[str, dict[str, Decimal]]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)  # internal and short-lived: built 10,000 times a tick
 class SubjectFacts:
     subject: Subject
     fact: Fact

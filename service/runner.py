@@ -29,6 +29,7 @@ from bastion.adapters.builder_state import BuilderState
 from bastion.engine.decision import Decision
 from bastion.engine.errors import AdapterError, BastionError, TransientAdapterError
 from bastion.engine.evaluate import evaluate, polling_interval_s
+from bastion.engine.policy.kinds.breakers import Compare
 from bastion.engine.snapshot import Snapshot
 from bastion.engine.state import State
 from bastion.service.alerts import AlertRaised, Alerts, LogAlerts
@@ -59,7 +60,7 @@ class Service:
     reloader: PolicyReloader
     metrics: ServiceMetrics
     alerts: Alerts | None = None
-    stale_after_s: float = 600.0
+    default_stale_after_s: float = 600.0  # when no policy compares system.data_age_s
     state: State = field(default_factory=State)
     builder_state: BuilderState = field(default_factory=BuilderState)
     last_snapshot: Snapshot | None = None
@@ -148,6 +149,20 @@ class Service:
     def live(self) -> bool:
         return True
 
+    def stale_after_s(self) -> float:
+        """The policy's staleness threshold: the lowest enforce-mode breaker threshold on
+        system.data_age_s in the live set (600 s when no breaker watches it)."""
+        limits = [
+            float(breaker.condition.value)
+            for policy in self.reloader.current.policy_set.of_kind("BreakerPolicy")
+            if policy.mode == "enforce"
+            for breaker in policy.spec.breakers
+            if breaker.enabled
+            and isinstance(breaker.condition, Compare)
+            and breaker.condition.metric == "system.data_age_s"
+        ]
+        return min(limits, default=self.default_stale_after_s)
+
     def ready(self) -> tuple[bool, list[str]]:
         reasons = []
         if self.last_cycle is None:
@@ -157,8 +172,9 @@ class Service:
         else:
             age = (self.feed.now() - self.last_success_at).total_seconds()
             age += float(self.last_snapshot.system.data_age_s)
-            if age > self.stale_after_s:
-                reasons.append(f"data is {age:.0f} s old (stale after {self.stale_after_s:.0f} s)")
+            limit = self.stale_after_s()
+            if age >= limit:
+                reasons.append(f"data is {age:.0f} s old (stale from {limit:.0f} s)")
         if self.last_adapter_error:
             reasons.append(f"last poll failed: {self.last_adapter_error}")
         return not reasons, reasons

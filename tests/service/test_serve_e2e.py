@@ -207,3 +207,13 @@ def test_cycle_when_adapter_fails_then_last_snapshot_ages_and_not_ready(
     assert not cycle.fresh_data and not ready
     assert any("stale" in reason or "poll failed" in reason for reason in reasons)
     assert any(d.rule == "stale_data" and d.outcome == "trip" for d in cycle.decisions)
+
+
+def test_ready_when_policy_sets_staleness_threshold_then_it_is_used(tmp_path: Path) -> None:
+    """/readyz goes stale at the policy's stale_data threshold, not a constant."""
+    service, _ = _service(tmp_path)
+    assert service.stale_after_s() == 600  # policies/breakers.yaml: stale_data >= 600
+    breakers = service.reloader.directory / "breakers.yaml"
+    breakers.write_text(breakers.read_text().replace("threshold: 600", "threshold: 120"))
+    service.reloader.reload("test")
+    assert service.stale_after_s() == 120
