@@ -166,7 +166,7 @@ class _Handler(BaseHTTPRequestHandler):
             routes = cast(_Server, self.server).routes
             try:
                 response = routes.respond(self.command, path)
-            except Exception:
+            except Exception:  # any bug answers 500 (never a 2xx), logged with its traceback
                 logger.exception("http_handler_failed", method=self.command, path=path[:256])
                 response = json_response(500, {"error": "internal error", "request_id": request_id})
             duration_ms = round((time.perf_counter() - started) * 1000, 3)

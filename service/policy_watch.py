@@ -162,7 +162,7 @@ class DirectoryWatcher:
     def _call(self, callback: Callable[[], object], event: str) -> None:
         try:
             callback()
-        except Exception:
+        except Exception:  # the watcher thread must outlive any one failed callback
             log.exception(event, directory=str(self.directory))
 
 

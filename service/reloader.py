@@ -254,7 +254,7 @@ class PolicyReloader:
             return
         try:
             self._on_event(event)
-        except Exception:
+        except Exception:  # a failing listener must not undo a reload that succeeded
             log.exception("reload_event_handler_failed", reload_event=type(event).__name__)
 
     def _catch_up(self) -> None:
