@@ -15,15 +15,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 DECISION_SCHEMA_VERSION = 1
 
 
-@dataclass(frozen=True, slots=True)
-class Subject:
+class Subject(NamedTuple):
     """What a decision is about. `scope` is position / symbol / account / strategy /
-    portfolio / system; `id` identifies it within the scope."""
+    portfolio / system; `id` identifies it within the scope.
+
+    Immutable like the frozen dataclasses around it, but a NamedTuple: the evaluator
+    builds one per position per tick, and this is ~5x cheaper to construct."""
 
     scope: str
     id: str

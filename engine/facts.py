@@ -216,12 +216,16 @@ def _position_facts(
     orders = {key: _orders(items) for key, items in flows.items()}
     no_orders = _orders([])
     account_groups = {key: account_metrics(account) for key, account in accounts.items()}
+    raw_market = dict(snapshot.market)  # a plain dict: the snapshot's is a read-only proxy
+    portfolio, system, regime = shared["portfolio"], shared["system"], shared["regime"]
     for position in sorted(snapshot.positions, key=lambda p: p.id):
         account = accounts.get(position.account_id)
         symbol = underlying_symbol(position)
         fact: Fact = {
-            **shared,
-            "position": position_metrics(position, snapshot.market.get(position.symbol)),
+            "portfolio": portfolio,
+            "system": system,
+            "regime": regime,
+            "position": position_metrics(position, raw_market.get(position.symbol)),
             "market": markets.get(symbol, {}),
             "account": account_groups.get(position.account_id, {}),
             "orders": orders.get((position.account_id, position.strategy_id), no_orders),

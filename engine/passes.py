@@ -99,8 +99,8 @@ def escalation_pass(
     for compiled, subjects in assign(policies.of_kind("EscalationPolicy"), facts.of("position")):
         policy, rules, entry_rules = compiled.policy, compiled.rules, compiled.entry_rules
         assert rules is not None and entry_rules is not None
-        held: list[tuple[Position, Decimal]] = []  # positions above level 0
-        fresh: list[tuple[Position, Decimal]] = []  # positions at level 0
+        held: list[tuple[SubjectFacts, Position, Decimal]] = []  # positions above level 0
+        fresh: list[tuple[SubjectFacts, Position, Decimal]] = []  # positions at level 0
         for item in subjects:
             position = positions[item.subject.id]
             if position.option is not None:
@@ -114,20 +114,19 @@ def escalation_pass(
                 )
                 _unevaluable(result, state, key, decision, frozenset({position.account_id}))
             elif _key(policy, position.id) in state.escalations:
-                held.append((position, value))
+                held.append((item, position, value))
             else:
-                fresh.append((position, value))
-        subject_of = {item.subject.id: item.subject for item in subjects}
+                fresh.append((item, position, value))
         for group, ruleset in ((held, rules), (fresh, entry_rules)):
-            matches = ruleset.match([{"position": {"breach_atr": value}} for _, value in group])
-            for (position, value), matched in zip(group, matches, strict=True):
+            # The position's own fact carries position.breach_atr: no copy needed.
+            matches = ruleset.match([item.fact for item, _, _ in group])
+            for (item, position, value), matched in zip(group, matches, strict=True):
                 key = _key(policy, position.id)
                 previous = state.escalations.get(key)
                 if previous is None and not matched:
                     continue  # at level 0 and no threshold reached: nothing changes
                 record = _breach_record(policy, position, snapshot, value)
-                subject = subject_of[position.id]
-                new, change = escalation.step(policy, subject, record, matched, previous, now)
+                new, change = escalation.step(policy, item.subject, record, matched, previous, now)
                 if new.level > 0:  # level 0 needs no memory: nothing to step down from
                     result.escalations[key] = new
                 if change is not None:
@@ -325,7 +324,7 @@ def breaker_pass(
                     breaker_id == breaker.id for breaker_id, _ in run.resets
                 )
                 for item in subjects:
-                    matched = matches.get(item.subject.label())
+                    matched = matches.get(item.subject.id)  # ids are unique within a scope
                     if quiet and matched is not None and breaker.id not in matched:
                         continue  # armed, quiet, never tripped, no reset: nothing to do
                     _breaker_step(run, compiled.policy, spec, breaker, item, matched)
@@ -339,7 +338,7 @@ def _match_complete(
     needed = [m.split(".", 1) for m in sorted({m for b in members for m in spec.metrics[b.id]})]
     complete = [s for s in subjects if all(name in s.fact.get(group, {}) for group, name in needed)]
     matched = spec.scope_rules[scope].match([s.fact for s in complete])
-    return {s.subject.label(): ids for s, ids in zip(complete, matched, strict=True)}
+    return {s.subject.id: ids for s, ids in zip(complete, matched, strict=True)}
 
 
 def _breaker_step(

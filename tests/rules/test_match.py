@@ -280,3 +280,13 @@ def test_match_when_random_conditions_then_agrees_with_their_meaning(
     expected = [{spec.rule_id for spec in specs if _holds(spec.condition, fact)} for fact in facts]
     assert rules.match(facts) == expected
     rules.close()
+
+
+@pytest.mark.parametrize("value", ["1E-400", "-1E-400", "NaN", "Infinity", "-Infinity"])
+def test_match_when_decimal_unrepresentable_then_error_names_field(value: str) -> None:
+    """Decimals that are not finite, or round a non-zero to 0.0, are refused by name."""
+    with (
+        compile_rules([RuleSpec("r", Compare("market.x", ">", 1))]) as rules,
+        pytest.raises(RuleEngineError, match=r"facts\[0\]\.market\.x"),
+    ):
+        rules.match([{"market": {"x": Decimal(value)}}])
