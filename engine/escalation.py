@@ -107,6 +107,8 @@ def step(
             ]
     else:
         target = current
+    if target == current and previous is not None:
+        return previous, None  # holding: the state records the breach of the last change
     state = EscalationState(
         level=target,
         level_name=levels[target].name,

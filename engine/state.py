@@ -35,7 +35,7 @@ class EscalationState:
     level: int
     level_name: str
     since: datetime
-    breach_atr: Decimal
+    breach_atr: Decimal  # the breach when this level was entered (the live one is in the snapshot)
     policy: str = ""  # the EscalationPolicy that set the level (its intervals apply)
 
 
