@@ -26,6 +26,8 @@ from bastion.engine.roll import OptionLeg, RollAnalysis, Side, analyse_roll, leg
 from bastion.engine.snapshot import Position, Snapshot
 from bastion.engine.state import ARMED, BreakerState, EscalationState, State
 
+_NO_GROUP: dict[str, object] = {}
+
 
 @dataclass(slots=True)
 class PassResult:
@@ -99,6 +101,8 @@ def escalation_pass(
     for compiled, subjects in assign(policies.of_kind("EscalationPolicy"), facts.of("position")):
         policy, rules, entry_rules = compiled.policy, compiled.rules, compiled.entry_rules
         assert rules is not None and entry_rules is not None
+        enforce, escalated = policy.mode == "enforce", state.escalations
+        from_entry = policy.spec.reference == "entry_price"
         held: list[tuple[SubjectFacts, Position, Decimal]] = []  # positions above level 0
         fresh: list[tuple[SubjectFacts, Position, Decimal]] = []  # positions at level 0
         for item in subjects:
@@ -106,14 +110,14 @@ def escalation_pass(
             if position.option is not None:
                 continue  # options are governed by their delta (RollPolicy), not by ATRs
             value = item.fact["position"].get("breach_atr")  # measured from the entry price
-            if value is None or policy.spec.reference != "entry_price":
+            if value is None or not from_entry:
                 key = f"escalation:{_key(policy, position.id)}"
                 why = _unmeasurable(policy, position, snapshot)
                 decision = _unevaluable_decision(
                     policy, item.subject, "breach", "measure the breach", why, now
                 )
                 _unevaluable(result, state, key, decision, frozenset({position.account_id}))
-            elif _key(policy, position.id) in state.escalations:
+            elif (position.id if enforce else _key(policy, position.id)) in escalated:
                 held.append((item, position, value))
             else:
                 fresh.append((item, position, value))
@@ -121,10 +125,10 @@ def escalation_pass(
             # The position's own fact carries position.breach_atr: no copy needed.
             matches = ruleset.match([item.fact for item, _, _ in group])
             for (item, position, value), matched in zip(group, matches, strict=True):
-                key = _key(policy, position.id)
-                previous = state.escalations.get(key)
-                if previous is None and not matched:
+                if not matched and group is fresh:
                     continue  # at level 0 and no threshold reached: nothing changes
+                key = position.id if enforce else _key(policy, position.id)
+                previous = escalated.get(key)
                 record = _breach_record(policy, position, snapshot, value)
                 new, change = escalation.step(policy, item.subject, record, matched, previous, now)
                 if new.level > 0:  # level 0 needs no memory: nothing to step down from
@@ -208,6 +212,8 @@ def roll_pass(
         assert rules is not None
         legs: list[tuple[SubjectFacts, OptionLeg]] = []
         for item in subjects:
+            if positions[item.subject.id].option is None:
+                continue  # only option positions roll
             try:
                 leg = roll_leg(positions[item.subject.id])
             except SnapshotError as error:  # an unusable option leg: fail safe for it alone
@@ -336,7 +342,15 @@ def _match_complete(
 ) -> dict[str, frozenset[str]]:
     """One batch through the scope's ruleset for every subject that has all its metrics."""
     needed = [m.split(".", 1) for m in sorted({m for b in members for m in spec.metrics[b.id]})]
-    complete = [s for s in subjects if all(name in s.fact.get(group, {}) for group, name in needed)]
+    if len(needed) == 1:  # the common case (one metric per scope): no generator per subject
+        ((group, name),) = needed
+        complete = [s for s in subjects if name in s.fact.get(group, _NO_GROUP)]
+    else:
+        complete = [
+            s
+            for s in subjects
+            if all(name in s.fact.get(group, _NO_GROUP) for group, name in needed)
+        ]
     matched = spec.scope_rules[scope].match([s.fact for s in complete])
     return {s.subject.id: ids for s, ids in zip(complete, matched, strict=True)}
 
