@@ -64,7 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--speed",
         type=float,
         default=None,
-        help="market seconds per wall second for sim/replay (default 60)",
+        help="market seconds per wall second: sim and replay only (default 60 for sim, "
+        "3600 for replay); live venues always run in real time",
     )
     parser.add_argument("--seed", type=int, default=7, help="sim seed")
     parser.add_argument(
@@ -86,9 +87,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_service(args: argparse.Namespace, environ: Any = None) -> Service:
-    speed = args.speed if args.speed is not None else (60.0 if args.adapter != "replay" else 3600.0)
-    if args.adapter in ("alpaca", "binance", "kraken"):
-        speed = 1.0
+    live = args.adapter in ("alpaca", "binance", "kraken")
+    if live and args.speed not in (None, 1.0):
+        raise UsageError(f"--speed applies to sim and replay; {args.adapter} runs in real time")
+    default = {"sim": 60.0, "replay": 3600.0}.get(args.adapter, 1.0)
+    speed = default if args.speed is None else args.speed
     if speed <= 0:
         raise UsageError("--speed must be above 0")
     wall = SystemClock()

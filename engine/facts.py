@@ -151,6 +151,7 @@ class Facts:
     """Every subject's facts, by scope, in a deterministic order."""
 
     by_scope: dict[str, tuple[SubjectFacts, ...]]
+    positions: dict[str, Position]  # by id, shared by the passes
 
     def of(self, scope: str) -> tuple[SubjectFacts, ...]:
         return self.by_scope.get(scope, ())
@@ -183,7 +184,7 @@ def build_facts(snapshot: Snapshot) -> Facts:
         ),
         "position": tuple(_position_facts(snapshot, shared, accounts, markets)),
     }
-    return Facts(by_scope)
+    return Facts(by_scope, {p.id: p for p in snapshot.positions})
 
 
 def _account_facts(snapshot: Snapshot, shared: Fact) -> Iterator[SubjectFacts]:

@@ -97,7 +97,7 @@ def escalation_pass(
     policies: CompiledPolicySet, snapshot: Snapshot, facts: Facts, state: State, now: datetime
 ) -> PassResult:
     result = PassResult()
-    positions = {p.id: p for p in snapshot.positions}
+    positions = facts.positions
     for compiled, subjects in assign(policies.of_kind("EscalationPolicy"), facts.of("position")):
         policy, rules, entry_rules = compiled.policy, compiled.rules, compiled.entry_rules
         assert rules is not None and entry_rules is not None
@@ -206,7 +206,7 @@ def roll_pass(
     policies: CompiledPolicySet, snapshot: Snapshot, facts: Facts, state: State, now: datetime
 ) -> PassResult:
     result = PassResult()
-    positions = {p.id: p for p in snapshot.positions}
+    positions = facts.positions
     for compiled, subjects in assign(policies.of_kind("RollPolicy"), facts.of("position")):
         policy, rules = compiled.policy, compiled.rules
         assert rules is not None

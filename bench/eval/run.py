@@ -16,7 +16,6 @@ positions; memory growth < 50 MB at 10,000 positions.
 from __future__ import annotations
 
 import gc
-import operator
 import statistics
 import sys
 import time
@@ -25,7 +24,6 @@ from collections.abc import Callable
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -34,20 +32,13 @@ from snapshots import make_snapshot
 from bastion.engine.compiled import CompiledPolicySet, compile_policy_set
 from bastion.engine.evaluate import evaluate
 from bastion.engine.facts import build_facts
+from bastion.engine.lint.rules.breakers import OPERATORS
 from bastion.engine.lint.runner import load_policy_set
 from bastion.engine.policy.kinds.breakers import Compare
 from bastion.engine.snapshot import Snapshot
 from bastion.engine.state import State
 
 ROOT = Path(__file__).resolve().parents[2]
-OPS: dict[str, Callable[[Any, Any], bool]] = {
-    ">": operator.gt,
-    ">=": operator.ge,
-    "<": operator.lt,
-    "<=": operator.le,
-    "==": operator.eq,
-    "!=": operator.ne,
-}
 
 
 def best_of(rounds: int, call: Callable[[], object]) -> float:
@@ -77,7 +68,7 @@ def plain_python(policies: CompiledPolicySet, snapshot: Snapshot) -> int:
                     condition = breaker.condition
                     if isinstance(condition, Compare):
                         value = item.value(condition.metric)
-                        if value is not None and OPS[condition.op](value, condition.value):
+                        if value is not None and OPERATORS[condition.op](value, condition.value):
                             fired += 1
     return fired
 

@@ -2,9 +2,10 @@
 
 `SNAPSHOT_SCHEMA` is what editors and other tools validate against; the runtime
 validator (`validate`, cerberus) is generated from the same tables and adds what a
-schema cannot say (cross-references, non-finite numbers). `schema_text()` is the
-content of schemas/snapshot.schema.json (engine/ does not write files; the CLI's
-``bastion schema --out schemas/`` does); tests/snapshot fails when the file is stale.
+schema cannot say (cross-references, non-finite numbers).
+`bastion.engine.schemas.schema_text` renders schemas/snapshot.schema.json (engine/
+does not write files; the CLI's ``bastion schema --out schemas/`` does);
+tests/snapshot fails when the file is stale.
 
 Numbers may be JSON numbers or numeric strings (brokers send money as strings);
 strings are not range-checked by JSON Schema, the runtime validator does that.
@@ -12,7 +13,6 @@ strings are not range-checked by JSON Schema, the runtime validator does that.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from bastion.engine.snapshot.fields import RECORDS, Field, FieldKind, Record
@@ -83,8 +83,3 @@ def _snapshot_schema() -> dict[str, Any]:
 
 
 SNAPSHOT_SCHEMA: dict[str, Any] = _snapshot_schema()
-
-
-def schema_text() -> str:
-    """The file content: indent 2, keys in definition order, trailing newline."""
-    return json.dumps(SNAPSHOT_SCHEMA, indent=2, ensure_ascii=False) + "\n"

@@ -159,3 +159,9 @@ def test_eval_console_script_when_run_then_exit_0() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "[roll] position:SPY-P591-004" in done.stdout
+
+
+def test_serve_when_speed_given_for_live_venue_then_exit_2(run_cli: Run) -> None:
+    """--speed only applies to sim and replay; a live venue refuses it before any I/O."""
+    code, _, err = run_cli("serve", "--adapter", "kraken", "--speed", "60", "--once")
+    assert code == 2 and "runs in real time" in err

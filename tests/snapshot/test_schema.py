@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
+from bastion.engine.schemas import schema_text
 from bastion.engine.snapshot import SnapshotInvalid, load_snapshot, validate_snapshot
-from bastion.engine.snapshot.schema import SCHEMA_ID, SNAPSHOT_SCHEMA, schema_text
+from bastion.engine.snapshot.schema import SCHEMA_ID, SNAPSHOT_SCHEMA
 from tests.snapshot.conftest import EXAMPLE_FILES, ROOT
 
 SCHEMA_FILE = ROOT / "schemas" / "snapshot.schema.json"
@@ -21,7 +22,7 @@ def test_schema_file_when_read_then_equals_the_python_constant() -> None:
     """schemas/snapshot.schema.json is SNAPSHOT_SCHEMA, indent 2, trailing newline."""
     text = SCHEMA_FILE.read_text(encoding="utf-8")
     assert json.loads(text) == SNAPSHOT_SCHEMA
-    assert text == schema_text()
+    assert text == schema_text(SNAPSHOT_SCHEMA)
     assert text.endswith("}\n")
 
 
