@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "lint": "bastion.cli.lint",
     "schema": "bastion.cli.schema",
     "eval": "bastion.cli.eval",
+    "check": "bastion.cli.check",
     "serve": "bastion.cli.serve",
     "atr": "bastion.cli.atr",
     "data": "bastion.cli.data",

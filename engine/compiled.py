@@ -17,8 +17,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bastion.engine import breakers, escalation, roll_rules
+from bastion.engine.authority.rules import compile_authority
 from bastion.engine.policy.kinds.breakers import Breaker, BreakerSpec, metrics_of
 from bastion.engine.policy.model import Policy, PolicySet
+from bastion.engine.policy.select import governing
 from bastion.engine.rules import CompiledRuleset, compile_rules
 
 
@@ -39,9 +41,44 @@ class CompiledPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class AuthorityRules:
+    """What governs one order: the ProtectionPolicy and LimitPolicy (None: not
+    configured for it) and their rules compiled together (`authority.rules`)."""
+
+    protection: Policy | None
+    limits: Policy | None
+    rules: CompiledRuleset
+
+
+@dataclass(frozen=True, slots=True)
 class CompiledPolicySet:
     policy_set: PolicySet
     policies: Mapping[tuple[str, str], CompiledPolicy] = field(default_factory=dict)
+    authority: Mapping[tuple[str, str], AuthorityRules] = field(default_factory=dict)
+    _governing: dict[tuple[str, str, str], AuthorityRules] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def governing_order_rules(
+        self, account_type: str, symbol: str, strategy: str | None
+    ) -> AuthorityRules:
+        """The protection and limit policies that govern an order, and their rules."""
+        key = (account_type, symbol, strategy or "")
+        found = self._governing.get(key)
+        if found is None:
+            pick = {
+                kind: governing(
+                    self.policy_set.of_kind(kind),
+                    account_type=account_type,
+                    symbol=symbol,
+                    strategy=strategy,
+                )
+                for kind in ("ProtectionPolicy", "LimitPolicy")
+            }
+            protection, limits = pick["ProtectionPolicy"], pick["LimitPolicy"]
+            found = self.authority[(_name(protection), _name(limits))]
+            self._governing[key] = found
+        return found
 
     @property
     def version(self) -> str:
@@ -62,6 +99,25 @@ class CompiledPolicySet:
                     *compiled.breakers.single_rules.values(),
                 ):
                     ruleset.close()
+        for pair in self.authority.values():
+            pair.rules.close()
+
+
+def _name(policy: Policy | None) -> str:
+    return "" if policy is None else policy.name
+
+
+def _compile_authority(policy_set: PolicySet) -> dict[tuple[str, str], AuthorityRules]:
+    """Every (protection, limit) pair an order may meet, "" standing for none."""
+    protections: list[Policy | None] = [None, *policy_set.of_kind("ProtectionPolicy")]
+    limits: list[Policy | None] = [None, *policy_set.of_kind("LimitPolicy")]
+    return {
+        (_name(p), _name(limit)): AuthorityRules(
+            p, limit, compile_authority(p.spec if p else None, limit.spec if limit else None)
+        )
+        for p in protections
+        for limit in limits
+    }
 
 
 def _compile_breakers(spec: BreakerSpec) -> CompiledBreakers:
@@ -98,4 +154,5 @@ def compile_policy_set(policy_set: PolicySet) -> CompiledPolicySet:
     return CompiledPolicySet(
         policy_set,
         {(p.kind, p.name): compile_policy(p) for p in policy_set.policies},
+        _compile_authority(policy_set),
     )

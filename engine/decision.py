@@ -53,13 +53,16 @@ class Check:
     passed: bool
     detail: str = ""
     values: tuple[tuple[str, str], ...] = ()
+    elapsed_us: int | None = None  # measured only with an injected clock; not in the id
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, timing: bool = True) -> dict[str, Any]:
         data: dict[str, Any] = {"check": self.name, "passed": self.passed}
         if self.detail:
             data["detail"] = self.detail
         if self.values:
             data["values"] = dict(self.values)
+        if timing and self.elapsed_us is not None:
+            data["elapsed_us"] = self.elapsed_us
         return data
 
 
@@ -91,7 +94,7 @@ def values_of(items: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> tuple[tup
 @dataclass(frozen=True, slots=True)
 class Decision:
     time: datetime
-    kind: str  # escalation | breaker | roll | limit | protection | evaluation
+    kind: str  # escalation | breaker | roll | trading_state | evaluation | check (can_execute)
     policy: str
     policy_version: str
     rule: str
@@ -128,7 +131,7 @@ class Decision:
             "actions": list(self.actions),
             "reasons": list(self.reasons),
             "inputs": dict(self.inputs),
-            "trace": [check.to_dict() for check in self.trace],
+            "trace": [check.to_dict(timing=False) for check in self.trace],
             "mode": self.mode,
         }
         if self.details:
@@ -136,10 +139,12 @@ class Decision:
         return data
 
     def to_dict(self) -> dict[str, Any]:
+        content = self._content()
+        content["trace"] = [check.to_dict() for check in self.trace]
         return {
             "id": self.id,
             "schema_version": DECISION_SCHEMA_VERSION,
-            **self._content(),
+            **content,
             "latency_us": self.latency_us,
         }
 

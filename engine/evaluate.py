@@ -87,6 +87,7 @@ def _evaluate(
         unevaluable=frozenset(merged.unevaluable),
         counters=state.counters,
         evaluated_at=now,
+        authority=state.authority,
     ).bump(evaluations=1, decisions=len(decisions))
     return decisions, new_state
 

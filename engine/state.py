@@ -51,6 +51,51 @@ class BreakerState:
 
 
 @dataclass(frozen=True, slots=True)
+class AuthorityState:
+    """What `can_execute` remembers between requests, keyed "account/symbol" or account.
+
+    - submits: when orders were approved, per account, in time order (from_dict sorts;
+      code that builds one must too), pruned to the submit-rate window;
+    - trades: approved opens and closes per account/symbol, pruned to the whipsaw window;
+    - overrides: the last regime override per account/symbol (its cooldown);
+    - grace: when a request first showed the symbol's score below the grace floor.
+    """
+
+    submits: Mapping[str, tuple[datetime, ...]] = field(default_factory=dict)
+    trades: Mapping[str, tuple[tuple[str, datetime], ...]] = field(default_factory=dict)
+    overrides: Mapping[str, datetime] = field(default_factory=dict)
+    grace: Mapping[str, datetime] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.submits or self.trades or self.overrides or self.grace)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "submits": {k: [_time(t) for t in v] for k, v in sorted(self.submits.items())},
+            "trades": {
+                k: [[what, _time(at)] for what, at in v] for k, v in sorted(self.trades.items())
+            },
+            "overrides": {k: _time(v) for k, v in sorted(self.overrides.items())},
+            "grace": {k: _time(v) for k, v in sorted(self.grace.items())},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AuthorityState:
+        return cls(
+            submits={  # in time order: can_execute counts the window by bisection
+                str(k): tuple(sorted(_parse_time(t) for t in v))
+                for k, v in data.get("submits", {}).items()
+            },
+            trades={
+                str(k): tuple(sorted(((_trade(what), _parse_time(at)) for what, at in v), key=_at))
+                for k, v in data.get("trades", {}).items()
+            },
+            overrides={str(k): _parse_time(v) for k, v in data.get("overrides", {}).items()},
+            grace={str(k): _parse_time(v) for k, v in data.get("grace", {}).items()},
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class State:
     escalations: Mapping[str, EscalationState] = field(default_factory=dict)  # by position id
     breakers: Mapping[str, BreakerState] = field(default_factory=dict)  # "breaker@subject"
@@ -61,6 +106,7 @@ class State:
     unevaluable: frozenset[str] = frozenset()  # checks that lacked data last time
     counters: Mapping[str, int] = field(default_factory=dict)
     evaluated_at: datetime | None = None
+    authority: AuthorityState = AuthorityState()  # can_execute's memory (written when used)
 
     def breaker(self, key: str) -> BreakerState:
         return self.breakers.get(key, BreakerState(ARMED))
@@ -75,6 +121,12 @@ class State:
         return replace(self, counters=counters)
 
     def to_dict(self) -> dict[str, Any]:
+        data = self._to_dict()
+        if self.authority:
+            data["authority"] = self.authority.to_dict()
+        return data
+
+    def _to_dict(self) -> dict[str, Any]:
         return {
             "version": STATE_VERSION,
             "evaluated_at": _time(self.evaluated_at),
@@ -151,8 +203,9 @@ class State:
                 unevaluable=frozenset(str(s) for s in data.get("unevaluable", [])),
                 counters={str(k): int(v) for k, v in data.get("counters", {}).items()},
                 evaluated_at=_parse_optional(data.get("evaluated_at")),
+                authority=AuthorityState.from_dict(data.get("authority", {})),
             )
-        except (KeyError, TypeError, ValueError, ArithmeticError) as error:
+        except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as error:
             raise StateError(f"state file is malformed: {error!r}") from error
 
 
@@ -180,4 +233,14 @@ def _status(value: Any) -> str:
 def _trading_state(value: Any) -> str:
     if value not in TRADING_STATE_RANK:
         raise ValueError(f"trading state {value!r} is not ACTIVE, REDUCING or HALTED")
+    return str(value)
+
+
+def _at(trade: tuple[str, datetime]) -> datetime:
+    return trade[1]
+
+
+def _trade(value: Any) -> str:
+    if value not in ("open", "close"):
+        raise ValueError(f"trade {value!r} is not open or close")
     return str(value)

@@ -81,6 +81,22 @@ def assert_facts(handle: int, facts_json: str) -> tuple[int, int]:
         raise _fail("assert the facts", error) from error
 
 
+def assert_fact(handle: int, fact_json: str) -> tuple[int, int]:
+    """Assert one JSON fact; returns (result code, session state offset)."""
+    try:
+        return cast(tuple[int, int], _engine.assert_fact(handle, fact_json))
+    except (_engine.error, MemoryError) as error:
+        raise _fail("assert the fact", error) from error
+
+
+def retract_fact(handle: int, fact_json: str) -> None:
+    """Retract a fact asserted earlier (the same JSON), leaving the session as before."""
+    try:
+        _engine.retract_fact(handle, fact_json)
+    except (_engine.error, MemoryError) as error:
+        raise _fail("retract the fact", error) from error
+
+
 def start_action(handle: int, state_offset: int) -> str | None:
     """The first pending action's result frames as JSON, or None when nothing matched."""
     try:

@@ -126,6 +126,7 @@ class CompiledRuleset:
         self._handle = _Handle(f"bastion-{self.fingerprint[:16]}", definition_json)
         self._lock = threading.Lock()
         self._closed = False
+        self._live_state: int | None = None  # the session match_one keeps open
         self._handle.open()  # compile errors surface here, not at the first match
         self._finalizer = weakref.finalize(self, self._handle.release)
 
@@ -156,18 +157,69 @@ class CompiledRuleset:
         with self._lock:
             if self._closed:
                 raise RuleEngineError(f"ruleset {self.fingerprint[:12]} is closed")
+            self._end_live_session()
             for start in range(0, len(encoded), CHUNK_SIZE):
                 chunk = encoded[start : start + CHUNK_SIZE]
                 self._match_chunk("[" + _SENTINEL_FACT + "," + ",".join(chunk) + "]", matched)
         return [frozenset(rule_ids) if rule_ids else _EMPTY for rule_ids in matched]
 
     def match_one(self, fact: Mapping[str, Any]) -> frozenset[str]:
-        return self.match([fact])[0]
+        """`match` for one fact, on a session kept open between calls.
+
+        The session is started once with the sentinel (so its action context is
+        initialised); then each fact is asserted, the actions drained and the fact
+        retracted, leaving the session as it was. About twice as fast as a fresh
+        session per fact — what `can_execute` needs, one request at a time. Any
+        failure discards the session and the ruleset, as `match` does.
+        """
+        encoded = self._facts.encode(0, fact)
+        with self._lock:
+            if self._closed:
+                raise RuleEngineError(f"ruleset {self.fingerprint[:12]} is closed")
+            handle = self._handle.open()
+            try:
+                if self._live_state is None:
+                    self._live_state = self._start_live_session(handle)
+                state = self._live_state
+                result, _ = _native.assert_fact(handle, encoded)
+                if result not in (_native.RULES_OK, _native.EVENT_NOT_HANDLED):
+                    raise RuleEngineError(f"rules engine: unexpected assert result {result}")
+                fired: list[str] = []
+                frames = _native.start_action(handle, state)
+                while frames is not None:
+                    fired.append(self._rule_by_name[frames[2 : frames.index('"', 2)]])
+                    frames = _native.complete_and_start_action(handle, state)
+                _native.retract_fact(handle, encoded)
+            except Exception as error:
+                self._live_state = None
+                self._handle.release()  # never reuse a half-run session; rebuild next call
+                if isinstance(error, RuleEngineError):
+                    raise
+                raise RuleEngineError(f"rules engine: {type(error).__name__}: {error}") from error
+        return frozenset(fired) if fired else _EMPTY
+
+    def _start_live_session(self, handle: int) -> int:
+        _, state = _native.assert_fact(handle, _SENTINEL_FACT)
+        frames = _native.start_action(handle, state)
+        if frames is None:
+            raise RuleEngineError("rules engine: the sentinel rule did not fire")
+        while frames is not None:
+            frames = _native.complete_and_start_action(handle, state)
+        return state
+
+    def _end_live_session(self) -> None:
+        """Delete the kept session (its action context is initialised: safe to delete)."""
+        if self._live_state is not None and self._handle.value is not None:
+            self._live_state = None
+            _native.delete_state(self._handle.value)
+        self._live_state = None
 
     def close(self) -> None:
         """Free the C ruleset now (idempotent). Dropping the last reference does it too."""
         with self._lock:
             self._closed = True
+            with contextlib.suppress(RuleEngineError):
+                self._end_live_session()
             self._finalizer()
 
     def __enter__(self) -> CompiledRuleset:

@@ -117,7 +117,9 @@ class FactEncoder:
             if "e" in text:  # only float exponents can put an "e" here
                 text = _BARE_EXPONENT.sub(r"\1.0e", text)
             for field in self._others:
-                text += field.prefix + field.encode(_lookup(fact, field.parts))
+                parts = field.parts
+                value = fact[parts[0]] if len(parts) == 1 else _lookup(fact, parts)
+                text += field.prefix + field.encode(value)
             return text + "}"
         except Exception:  # the checked path below says exactly what is wrong
             return self._encode_checked(index, fact)

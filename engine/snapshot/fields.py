@@ -22,6 +22,7 @@ class FieldKind(StrEnum):
     DECIMAL = "decimal"  # a finite number, held as Decimal; JSON numbers or numeric strings
     INTEGER = "integer"  # a whole number, held as int
     FLAG = "flag"  # true / false
+    OBJECT = "object"  # a free-form JSON object (metadata), kept as given
     TIME = "time"  # ISO-8601 with a timezone, held as an aware UTC datetime
     CHOICE = "choice"  # one of `choices`
     RECORD = "record"  # a nested record (`record` names it)
@@ -56,6 +57,7 @@ class Field:
         return {
             FieldKind.TEXT: "a non-empty string (at most 100 characters)",
             FieldKind.FLAG: "true or false",
+            FieldKind.OBJECT: "a JSON object",
             FieldKind.TIME: 'an ISO-8601 time with a timezone, e.g. "2026-11-20T14:30:00Z"',
             FieldKind.CHOICE: "one of " + ", ".join(self.choices),
             FieldKind.RECORD: f"an object ({self.record})",

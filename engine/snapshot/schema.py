@@ -13,6 +13,7 @@ strings are not range-checked by JSON Schema, the runtime validator does that.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from bastion.engine.snapshot.fields import RECORDS, Field, FieldKind, Record
@@ -40,6 +41,8 @@ def _value_schema(field: Field) -> dict[str, Any]:
         return {"anyOf": [number, text]}
     if field.kind is FieldKind.FLAG:
         return {"type": "boolean"}
+    if field.kind is FieldKind.OBJECT:
+        return {"type": "object"}
     if field.kind is FieldKind.TIME:
         return {"type": "string", "format": "date-time", "pattern": TIME_PATTERN}
     if field.kind is FieldKind.CHOICE:
@@ -69,17 +72,19 @@ def _record_schema(record: Record) -> dict[str, Any]:
     }
 
 
-def _snapshot_schema() -> dict[str, Any]:
-    root = _record_schema(RECORDS["Snapshot"])
+def document_schema(
+    records: Mapping[str, Record], root: str, schema_id: str, title: str
+) -> dict[str, Any]:
+    """A draft 2020-12 schema for the document whose root record is `root`."""
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": SCHEMA_ID,
-        "title": "Bastion snapshot",
-        **root,
-        "$defs": {
-            name: _record_schema(record) for name, record in RECORDS.items() if name != "Snapshot"
-        },
+        "$id": schema_id,
+        "title": title,
+        **_record_schema(records[root]),
+        "$defs": {name: _record_schema(record) for name, record in records.items() if name != root},
     }
 
 
-SNAPSHOT_SCHEMA: dict[str, Any] = _snapshot_schema()
+SNAPSHOT_SCHEMA: dict[str, Any] = document_schema(
+    RECORDS, "Snapshot", SCHEMA_ID, "Bastion snapshot"
+)

@@ -27,7 +27,7 @@ from typing import Any
 
 import cerberus
 
-from bastion.engine.errors import SnapshotError
+from bastion.engine.errors import BastionError, SnapshotError
 from bastion.engine.snapshot.consistency import check_references
 from bastion.engine.snapshot.fields import RECORDS, Field, FieldKind, Record
 from bastion.engine.snapshot.messages import path_text, show
@@ -51,16 +51,35 @@ class FieldError:
         return f"{self.path}: {self.message}" if self.path else self.message
 
 
+@dataclass(frozen=True, slots=True)
+class Table:
+    """The field tables of one document type: its root record and every record it nests."""
+
+    root: str
+    records: Mapping[str, Record]
+    noun: str  # "snapshot", "request": how errors name the document
+
+    def rules(self) -> dict[str, Any]:
+        return _record_schema(self.records[self.root], self.records)
+
+
+SNAPSHOT_TABLE = Table("Snapshot", RECORDS, "snapshot")
+
+
+def invalid_message(noun: str, errors: Sequence[FieldError], source: str) -> str:
+    count = "problem" if len(errors) == 1 else "problems"
+    head = f"{source}: " if source else ""
+    lines = "\n".join(f"  {error}" for error in errors)
+    return f"{head}invalid {noun}, {len(errors)} {count}:\n{lines}"
+
+
 class SnapshotInvalid(SnapshotError):
     """The snapshot breaks the schema; `errors` lists every problem, each with its path."""
 
     def __init__(self, errors: Sequence[FieldError], *, source: str = "") -> None:
         self.errors = tuple(errors)
         self.source = source
-        noun = "problem" if len(self.errors) == 1 else "problems"
-        head = f"{source}: " if source else ""
-        lines = "\n".join(f"  {error}" for error in self.errors)
-        super().__init__(f"{head}invalid snapshot, {len(self.errors)} {noun}:\n{lines}")
+        super().__init__(invalid_message("snapshot", self.errors, source))
 
 
 def load_snapshot(path: str | Path) -> Snapshot:
@@ -74,8 +93,14 @@ def load_snapshot(path: str | Path) -> Snapshot:
 
 def parse_snapshot(text: str, *, source: str = "") -> Snapshot:
     """Parse JSON text and validate it; invalid JSON is reported at line:column."""
+    return Snapshot.from_dict(parse_json(text, source, SnapshotError), source=source)
+
+
+def parse_json(text: str, source: str, error_type: type[BastionError]) -> object:
+    """JSON text → data, floats as Decimal, duplicate keys refused; `error_type` names
+    the line:column of invalid JSON."""
     try:
-        data = json.loads(
+        return json.loads(
             text,
             parse_float=Decimal,
             parse_constant=Decimal,  # NaN / Infinity reach the validator, which names them
@@ -85,12 +110,11 @@ def parse_snapshot(text: str, *, source: str = "") -> Snapshot:
         where = (
             f"{source}:{error.lineno}:{error.colno}" if source else f"{error.lineno}:{error.colno}"
         )
-        raise SnapshotError(f"{where}: invalid JSON: {error.msg}") from error
+        raise error_type(f"{where}: invalid JSON: {error.msg}") from error
     except ValueError as error:  # a duplicate key, an integer of over 4,300 digits
-        raise SnapshotError(f"{source or 'snapshot'}: invalid JSON: {error}") from error
+        raise error_type(f"{source or 'input'}: invalid JSON: {error}") from error
     except RecursionError as error:
-        raise SnapshotError(f"{source or 'snapshot'}: invalid JSON: nested too deeply") from error
-    return Snapshot.from_dict(data, source=source)
+        raise error_type(f"{source or 'input'}: invalid JSON: nested too deeply") from error
 
 
 def validate_snapshot(data: object, *, source: str = "") -> Snapshot:
@@ -100,38 +124,44 @@ def validate_snapshot(data: object, *, source: str = "") -> Snapshot:
 
 def normalize_document(data: object, *, source: str = "") -> dict[str, Any]:
     """Validate with cerberus; return the normalised document (Decimals, UTC datetimes)."""
-    try:
-        return _normalize(data, source)
-    except RecursionError as error:  # a snapshot is four levels deep; this is garbage
-        problem = FieldError("", "nested too deeply to be a snapshot")
-        raise SnapshotInvalid([problem], source=source) from error
-
-
-def _normalize(data: object, source: str) -> dict[str, Any]:
-    if not isinstance(data, Mapping):
-        kind = "a list" if isinstance(data, list) else show(data)
-        raise SnapshotInvalid(
-            [FieldError("", f"a snapshot is a JSON object, got {kind}")], source=source
-        )
-    bad_key = _non_string_key(data, ())
-    if bad_key is not None:
-        path, key = bad_key
-        problem = FieldError(path_text(path), f"keys must be strings, got {show(key)}")
-        raise SnapshotInvalid([problem], source=source)
-    validator = _SnapshotValidator(_SCHEMA)
-    try:
-        valid = validator.validate(dict(data))
-    except Exception as error:  # cerberus on input it was not written for: still a SnapshotError
-        raise SnapshotInvalid(
-            [FieldError("", f"unreadable snapshot: {error}")], source=source
-        ) from error
-    if not valid:
-        raise SnapshotInvalid(_field_errors(validator, data), source=source)
-    document: dict[str, Any] = validator.document
-    problems = [FieldError(path, message) for path, message in check_references(document)]
+    problems, document = check_document(data, SNAPSHOT_TABLE, _SCHEMA)
+    if not problems:
+        problems = [FieldError(path, message) for path, message in check_references(document)]
     if problems:
         raise SnapshotInvalid(problems, source=source)
     return document
+
+
+def check_document(
+    data: object, table: Table, rules: Mapping[str, Any]
+) -> tuple[list[FieldError], dict[str, Any]]:
+    """Every problem of `data` against `table` (cerberus `rules` built from it), or none
+    and the normalised document. Never raises for bad input."""
+    try:
+        return _check(data, table, rules)
+    except RecursionError:  # these documents are a few levels deep; this is garbage
+        return [FieldError("", f"nested too deeply to be a {table.noun}")], {}
+
+
+def _check(
+    data: object, table: Table, rules: Mapping[str, Any]
+) -> tuple[list[FieldError], dict[str, Any]]:
+    if not isinstance(data, Mapping):
+        kind = "a list" if isinstance(data, list) else show(data)
+        return [FieldError("", f"a {table.noun} is a JSON object, got {kind}")], {}
+    bad_key = _non_string_key(data, ())
+    if bad_key is not None:
+        path, key = bad_key
+        return [FieldError(path_text(path), f"keys must be strings, got {show(key)}")], {}
+    validator = _SnapshotValidator(rules)
+    try:
+        valid = validator.validate(dict(data))
+    except Exception as error:  # cerberus on input it was not written for: still a field error
+        return [FieldError("", f"unreadable {table.noun}: {error}")], {}
+    if not valid:
+        return _field_errors(validator, data, table), {}
+    document: dict[str, Any] = validator.document
+    return [], document
 
 
 # -- coercion: never raises; what cannot be coerced is left for the rules to refuse ------
@@ -213,7 +243,7 @@ def _within(value: Any, constraint: Mapping[str, Any]) -> bool:
     return (low is None or value >= low) and (high is None or value <= high)
 
 
-def _field_rules(field: Field) -> dict[str, Any]:
+def _field_rules(field: Field, records: Mapping[str, Record]) -> dict[str, Any]:
     rules: dict[str, Any] = {"required": field.required}
     if field.kind is FieldKind.TEXT:
         rules["short_text"] = True
@@ -225,32 +255,36 @@ def _field_rules(field: Field) -> dict[str, Any]:
         rules.update(coerce=_to_int, int_range=bounds)
     elif field.kind is FieldKind.FLAG:
         rules["type"] = "boolean"
+    elif field.kind is FieldKind.OBJECT:
+        rules["type"] = "dict"
     elif field.kind is FieldKind.TIME:
         rules.update(coerce=_to_utc, utc_time=True)
     elif field.kind is FieldKind.CHOICE:
         rules.update(type="string", allowed=list(field.choices))
     elif field.kind is FieldKind.RECORD:
-        rules.update(type="dict", schema=_record_schema(RECORDS[field.record]))
+        rules.update(type="dict", schema=_record_schema(records[field.record], records))
     elif field.kind is FieldKind.LIST:
-        item = {"type": "dict", "schema": _record_schema(RECORDS[field.record])}
+        item = {"type": "dict", "schema": _record_schema(records[field.record], records)}
         rules.update(type="list", schema=item)
     else:  # BY_SYMBOL
         rules.update(
             type="dict",
             keysrules={"type": "string", "short_text": True},
-            valuesrules={"type": "dict", "schema": _record_schema(RECORDS[field.record])},
+            valuesrules={"type": "dict", "schema": _record_schema(records[field.record], records)},
         )
     return rules
 
 
-def _record_schema(record: Record) -> dict[str, Any]:
-    return {field.name: _field_rules(field) for field in record.fields}
+def _record_schema(record: Record, records: Mapping[str, Record]) -> dict[str, Any]:
+    return {field.name: _field_rules(field, records) for field in record.fields}
 
 
-_SCHEMA = _record_schema(RECORDS["Snapshot"])
+_SCHEMA = SNAPSHOT_TABLE.rules()
 
 
-def _field_errors(validator: cerberus.Validator, data: Mapping[str, Any]) -> list[FieldError]:
+def _field_errors(
+    validator: cerberus.Validator, data: Mapping[str, Any], table: Table
+) -> list[FieldError]:
     """One message per field path, in document order, from cerberus' error tree."""
     found: dict[tuple[object, ...], FieldError] = {}
     for error in _leaves(validator._errors):
@@ -261,7 +295,7 @@ def _field_errors(validator: cerberus.Validator, data: Mapping[str, Any]) -> lis
             )
             found.setdefault((*path, "<key>"), key_error)
             continue
-        found.setdefault(path, FieldError(path_text(path), _message(error, path, data)))
+        found.setdefault(path, FieldError(path_text(path), _message(error, path, data, table)))
     return list(found.values())
 
 
@@ -275,8 +309,8 @@ def _leaves(errors: Sequence[Any]) -> list[Any]:
     return leaves
 
 
-def _message(error: Any, path: tuple[object, ...], data: Mapping[str, Any]) -> str:
-    field, parent, is_item = _field_at(path)
+def _message(error: Any, path: tuple[object, ...], data: Mapping[str, Any], table: Table) -> str:
+    field, parent, is_item = _field_at(path, table)
     if error.code == cerberus.errors.REQUIRED_FIELD.code:
         return "is required"
     if error.code == cerberus.errors.UNKNOWN_FIELD.code or field is None:
@@ -286,10 +320,10 @@ def _message(error: Any, path: tuple[object, ...], data: Mapping[str, Any]) -> s
     return f"must be {expected}, got {show(_raw_value(data, path, error.value))}"
 
 
-def _field_at(path: tuple[object, ...]) -> tuple[Field | None, Record | None, bool]:
+def _field_at(path: tuple[object, ...], table: Table) -> tuple[Field | None, Record | None, bool]:
     """The field a document path points at, the record holding it, and whether the path
     ends on one item of a list / by-symbol field rather than on the field itself."""
-    record: Record | None = RECORDS["Snapshot"]
+    record: Record | None = table.records[table.root]
     field: Field | None = None
     parent = record
     position = 0
@@ -304,7 +338,7 @@ def _field_at(path: tuple[object, ...]) -> tuple[Field | None, Record | None, bo
             position += 1  # the index or symbol
             if position == len(path) - 1:
                 return field, parent, True
-        record = RECORDS[field.record] if field.record else None
+        record = table.records[field.record] if field.record else None
         position += 1
     return field, parent, False
 

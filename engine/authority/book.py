@@ -1,0 +1,141 @@
+"""Per-account aggregates of one snapshot: exposures, open positions, risk, drawdown.
+
+`can_execute` answers many requests against one snapshot; summing 1,000 positions for
+each would cost more than the whole decision. A `Book` is built once per snapshot
+(`book_of` keeps the last few, keyed by identity: a Snapshot is frozen) and read by
+every request. Exposure is |quantity| × price (× the contract multiplier for options);
+risk is |quantity| × ATR per position (the caller multiplies by the policy's
+atr_multiple); an option position counts its premium value as its risk.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from bastion.engine.snapshot import Account, Position, Snapshot
+
+ZERO = Decimal(0)
+HUNDRED = Decimal(100)
+_CACHE_SIZE = 8
+
+
+@dataclass(slots=True)
+class SymbolBook:
+    long_units: Decimal = ZERO
+    short_units: Decimal = ZERO
+    exposure_usd: Decimal = ZERO  # all positions, manual included
+    risk_atr_usd: Decimal = ZERO  # Σ |qty| × ATR (per 1 ATR of adverse move)
+    risk_fixed_usd: Decimal = ZERO  # options: premium value
+    manual_only: bool = True
+    first_entry_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class AccountBook:
+    account: Account
+    drawdown_pct: Decimal
+    symbols: dict[str, SymbolBook] = field(default_factory=dict)
+    strategy_exposure_usd: dict[str, Decimal] = field(default_factory=dict)  # manual excluded
+    strategy_exposure_with_manual_usd: dict[str, Decimal] = field(default_factory=dict)
+    exposure_usd: Decimal = ZERO
+    risk_atr_usd: Decimal = ZERO
+    risk_fixed_usd: Decimal = ZERO
+
+    open_with_manual: int = 0
+    open_without_manual: int = 0
+
+    def open_positions(self, *, include_manual: bool) -> int:
+        """Symbols with a position (a manual-only symbol counts when `include_manual`)."""
+        return self.open_with_manual if include_manual else self.open_without_manual
+
+    def strategy_exposure(self, strategy: str, *, include_manual: bool) -> Decimal:
+        table = (
+            self.strategy_exposure_with_manual_usd if include_manual else self.strategy_exposure_usd
+        )
+        return table.get(strategy, ZERO)
+
+    def risk_usd(self, atr_multiple: Decimal) -> Decimal:
+        return self.risk_atr_usd * atr_multiple + self.risk_fixed_usd
+
+
+@dataclass(frozen=True, slots=True)
+class Book:
+    accounts: Mapping[str, AccountBook]
+
+
+def daily_drawdown_pct(account: Account) -> Decimal:
+    """Loss since the start of the day, in per cent of day-start equity (never negative)."""
+    start = account.day_start_equity_usd
+    if start <= 0:
+        return ZERO
+    return max(ZERO, (start - account.equity_usd) / start * HUNDRED)
+
+
+def build_book(snapshot: Snapshot) -> Book:
+    accounts = {
+        account.id: AccountBook(account, daily_drawdown_pct(account))
+        for account in snapshot.accounts
+    }
+    for position in snapshot.positions:
+        book = accounts.get(position.account_id)
+        if book is not None:
+            _add(book, position, snapshot)
+    for book in accounts.values():
+        book.open_with_manual = len(book.symbols)
+        book.open_without_manual = sum(1 for s in book.symbols.values() if not s.manual_only)
+    return Book(accounts)
+
+
+def _add(book: AccountBook, position: Position, snapshot: Snapshot) -> None:
+    units = abs(position.quantity)
+    if units == 0:
+        return
+    symbol = book.symbols.setdefault(position.symbol, SymbolBook())
+    if position.side == "short":
+        symbol.short_units += units
+    else:
+        symbol.long_units += units
+    if position.option is not None:
+        exposure = units * position.price_usd * position.option.multiplier
+        symbol.risk_fixed_usd += exposure
+        book.risk_fixed_usd += exposure
+    else:
+        exposure = units * position.price_usd
+        market = snapshot.market.get(position.symbol)
+        risk = units * market.atr_usd if market is not None else ZERO
+        symbol.risk_atr_usd += risk
+        book.risk_atr_usd += risk
+    symbol.exposure_usd += exposure
+    book.exposure_usd += exposure
+    symbol.manual_only = symbol.manual_only and position.manual
+    if symbol.first_entry_at is None or position.entered_at < symbol.first_entry_at:
+        symbol.first_entry_at = position.entered_at
+    strategy = position.strategy_id
+    book.strategy_exposure_with_manual_usd[strategy] = (
+        book.strategy_exposure_with_manual_usd.get(strategy, ZERO) + exposure
+    )
+    if not position.manual:
+        book.strategy_exposure_usd[strategy] = (
+            book.strategy_exposure_usd.get(strategy, ZERO) + exposure
+        )
+
+
+_lock = threading.Lock()
+_cache: list[tuple[Snapshot, Book]] = []
+
+
+def book_of(snapshot: Snapshot) -> Book:
+    """The Book of `snapshot`, built on first use and kept for the next few snapshots."""
+    with _lock:
+        for cached, book in _cache:
+            if cached is snapshot:
+                return book
+    book = build_book(snapshot)
+    with _lock:
+        _cache.insert(0, (snapshot, book))
+        del _cache[_CACHE_SIZE:]
+    return book

@@ -1,0 +1,1113 @@
+"""can_execute(policies, request, snapshot, state, now) -> ExecutionDecision. Pure.
+
+One decision authority for every order:
+
+1. Protections, in the ProtectionPolicy's `hierarchy`. A core-asset-immunity block is
+   final. A block by grace period, holding period or whipsaw protection is bypassed
+   when a regime override is available (regime severity ≥ min_severity, the
+   protection in may_bypass, the cooldown since the last override on this
+   account/symbol passed) — and the override is recorded with its reason.
+2. Limits, from the LimitPolicy: the trading state (HALTED: cancels only; REDUCING:
+   nothing that adds exposure), the kill switch (daily drawdown, drift), region
+   (shorting, margin), liquidity, open positions and the submit rate block outright;
+   risk per trade, portfolio risk, per-asset, per-strategy, order notional and
+   position-per-symbol limits shrink the order to the largest size that meets them
+   all, or block it naming every one it breaks when nothing is left.
+
+The rules engine decides every comparison (`rules`); this module builds the fact,
+walks the hierarchy and does the sizing arithmetic. Nothing here raises: any
+exception yields a denial with blocking system "error". Time comes in as `now`;
+timings are measured only with an injected `clock_ns`, so by default the same inputs
+give the same bytes.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right, insort
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from decimal import ROUND_DOWN, Decimal
+from functools import partial
+from typing import Any
+
+from bastion.engine.authority import rules as r
+from bastion.engine.authority.book import HUNDRED, ZERO, AccountBook, book_of
+from bastion.engine.authority.request import REDUCING, OrderRequest
+from bastion.engine.compiled import AuthorityRules, CompiledPolicySet
+from bastion.engine.decision import Check, Decision, Subject, render_value, shown, values_of
+from bastion.engine.policy.kinds.limits import LimitSpec
+from bastion.engine.policy.kinds.protection import ProtectionSpec
+from bastion.engine.snapshot import Snapshot
+from bastion.engine.state import TRADING_STATE_RANK, AuthorityState, State
+
+APPROVED, DOWNSIZED, DENIED = "approved", "downsized", "denied"
+_VERB = {APPROVED: "approve", DOWNSIZED: "downsize", DENIED: "deny"}
+DAY_S = Decimal(86400)
+NEVER_S = 10**12  # "no override yet": idle for longer than any cooldown
+Detail = str | Callable[[], str]
+RawCheck = tuple[str, bool, Detail, dict[str, Any] | None, int | None]
+_PROTECTION_LABEL = {
+    r.CORE: "core asset immunity",
+    r.GRACE: "grace period",
+    r.HOLDING: "holding period",
+    r.WHIPSAW: "whipsaw protection",
+}
+
+
+class _Lazy:
+    """The audit record, built on first read: the checks' wording and the Decision are
+    not needed to decide, so a caller that only asks "may I?" does not pay for them."""
+
+    __slots__ = ("build", "value")
+
+    def __init__(self, build: Callable[[], tuple[tuple[Check, ...], Decision]]) -> None:
+        self.build: Callable[[], tuple[tuple[Check, ...], Decision]] | None = build
+        self.value: tuple[tuple[Check, ...], Decision] | None = None
+
+    def get(self) -> tuple[tuple[Check, ...], Decision]:
+        if self.value is None:
+            assert self.build is not None
+            self.value, self.build = self.build(), None
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionDecision:
+    """The answer to one request. `decision` is the audit record (same shape as the
+    engine's decisions, built when first read); `state` is what to pass with the next
+    request."""
+
+    request: OrderRequest
+    approved: bool
+    outcome: str  # approved | downsized | denied
+    requested_size: Decimal | None  # the target size asked for (or sized from volatility)
+    approved_size: Decimal | None  # the target size the order may go to; None when denied
+    blocking: tuple[str, ...]  # what blocks: protections, "limit.*", "error", "data"
+    override_applied: bool
+    override_reason: str | None
+    reasons: tuple[str, ...]
+    state: State
+    latency_us: int = 0
+    record: _Lazy = field(repr=False, compare=False, kw_only=True)
+
+    @property
+    def checks(self) -> tuple[Check, ...]:
+        """Every check, in order, with its timing when clocked."""
+        return self.record.get()[0]
+
+    @property
+    def decision(self) -> Decision:
+        decision = self.record.get()[1]
+        return replace(decision, latency_us=self.latency_us) if self.latency_us else decision
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(self.reasons)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "approved": self.approved,
+            "outcome": self.outcome,
+            "requested_size": _text(self.requested_size),
+            "approved_size": _text(self.approved_size),
+            "blocking": list(self.blocking),
+            "override_applied": self.override_applied,
+            "override_reason": self.override_reason,
+            "reasons": list(self.reasons),
+            "decision": self.decision.to_dict(),
+        }
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else render_value(value)
+
+
+class _Clock:
+    """Per-check timings, only when the caller injects a clock."""
+
+    __slots__ = ("clock", "last")
+
+    def __init__(self, clock: Callable[[], int] | None) -> None:
+        self.clock = clock
+        self.last = clock() if clock else 0
+
+    def lap(self) -> int | None:
+        if self.clock is None:
+            return None
+        now = self.clock()
+        elapsed, self.last = (now - self.last) // 1000, now
+        return int(elapsed)
+
+
+@dataclass(slots=True)
+class _Context:
+    """Everything one request's checks read, computed once."""
+
+    request: OrderRequest
+    account_id: str
+    book: AccountBook
+    price: Decimal | None
+    atr: Decimal | None
+    current: Decimal
+    target: Decimal
+    requested: Decimal | None
+    sized_from_volatility: bool
+    trading_state: str
+    grace_since: datetime | None
+    entry_at: datetime | None
+    round_trips: int
+    override_idle_s: Decimal | int
+    submits: int
+    key: str  # "account/symbol"
+    now: datetime
+
+
+def can_execute(
+    policies: CompiledPolicySet,
+    request: OrderRequest,
+    snapshot: Snapshot,
+    state: State,
+    now: datetime,
+    *,
+    clock_ns: Callable[[], int] | None = None,
+) -> ExecutionDecision:
+    """May this order be sent? Approve, downsize or deny, with every reason. Never raises."""
+    clock = _Clock(clock_ns)
+    started = clock.last
+    try:
+        result = _decide(policies, request, snapshot, state, now, clock)
+    except Exception as error:  # fail safe: an error is a denial, never an approval
+        result = _error(policies, request, state, now, error)
+    if clock_ns is not None:
+        result = replace(result, latency_us=(clock_ns() - started) // 1000)
+    return result
+
+
+def _decide(
+    policies: CompiledPolicySet,
+    request: OrderRequest,
+    snapshot: Snapshot,
+    state: State,
+    now: datetime,
+    clock: _Clock,
+) -> ExecutionDecision:
+    account_id = _account(request, snapshot)
+    book = book_of(snapshot).accounts[account_id]
+    governing = policies.governing_order_rules(
+        book.account.type, request.symbol, request.strategy_id
+    )
+    protection = governing.protection.spec if governing.protection else None
+    limits = governing.limits.spec if governing.limits else None
+    ctx = _context(request, snapshot, state, now, account_id, book, protection, limits)
+    fact = _fact(ctx, snapshot, protection, limits)
+    facts_lap = clock.lap()
+    fired = governing.rules.match_one(_engine_fact(fact))
+    # Without a clock nothing is timed, so the trace is not recorded now: the audit
+    # record replays the same walk (same inputs, same result) when it is first read.
+    walk = _Walk(ctx, fired, governing, snapshot, clock, fact, record=clock.clock is not None)
+    walk.start(facts_lap, clock.lap())
+    walk.run(protection, limits)
+    return walk.finish(policies, state, now, limits, protection)
+
+
+def _account(request: OrderRequest, snapshot: Snapshot) -> str:
+    known = [account.id for account in snapshot.accounts]
+    if request.account_id is not None:
+        if request.account_id not in known:
+            raise LookupError(
+                f"account {request.account_id!r} is not in the snapshot (accounts: "
+                f"{', '.join(known)})"
+            )
+        return request.account_id
+    if len(known) != 1:
+        raise LookupError(f"request has no account_id and the snapshot has {len(known)} accounts")
+    return known[0]
+
+
+def _context(
+    request: OrderRequest,
+    snapshot: Snapshot,
+    state: State,
+    now: datetime,
+    account_id: str,
+    book: AccountBook,
+    protection: ProtectionSpec | None,
+    limits: LimitSpec | None,
+) -> _Context:
+    symbol = request.symbol
+    key = f"{account_id}/{symbol}"
+    market = snapshot.market.get(symbol)
+    held = book.symbols.get(symbol)
+    if request.current_size is not None:
+        current = request.current_size
+    elif held is None:
+        current = ZERO
+    else:
+        current = held.short_units if request.side == "short" else held.long_units
+    requested = request.target_size
+    sized = False
+    if request.action == "close":
+        requested = ZERO
+    elif request.action == "cancel":
+        requested = current
+    elif requested is None and request.increasing and limits is not None:
+        requested = _volatility_size(
+            book, market.atr_usd if market else None, limits, current, request.size_increment
+        )
+        sized = requested is not None
+    target = requested if requested is not None else current
+    memory = state.authority
+    grace_since = request.position.score_below_since or memory.grace.get(key)
+    if grace_since is None and protection is not None and _below_floor(request, protection):
+        grace_since = now
+    last_override = memory.overrides.get(key)
+    return _Context(
+        request=request,
+        account_id=account_id,
+        book=book,
+        price=market.price_usd if market else None,
+        atr=market.atr_usd if market else None,
+        current=current,
+        target=target,
+        requested=requested,
+        sized_from_volatility=sized,
+        trading_state=_trading_state(state, account_id, symbol),
+        grace_since=grace_since,
+        entry_at=request.position.entry_at or (held.first_entry_at if held else None),
+        round_trips=_round_trips(memory, key, now, protection),
+        override_idle_s=(
+            NEVER_S
+            if last_override is None
+            else Decimal((now - last_override).total_seconds()).quantize(Decimal("0.001"))
+        ),
+        submits=_submits(memory, account_id, now, limits),
+        key=key,
+        now=now,
+    )
+
+
+def _below_floor(request: OrderRequest, protection: ProtectionSpec) -> bool:
+    score = request.current_score
+    return score is not None and score < protection.grace_min_score
+
+
+def _volatility_size(
+    book: AccountBook, atr: Decimal | None, limits: LimitSpec, current: Decimal, increment: Decimal
+) -> Decimal | None:
+    """Units to add so that ATR × atr_multiple of adverse move loses at most
+    max_risk_per_trade_pct of equity; None when there is no ATR to size from."""
+    if atr is None or atr <= 0:
+        return None
+    budget = book.account.equity_usd * limits.max_risk_per_trade_pct / HUNDRED
+    return current + _floor(budget / (atr * limits.atr_multiple), increment)
+
+
+def _floor(units: Decimal, increment: Decimal) -> Decimal:
+    """Rounded down to a multiple of the venue's size increment (never below 0)."""
+    if units <= 0:
+        return ZERO
+    return (units / increment).to_integral_value(rounding=ROUND_DOWN) * increment
+
+
+def _trading_state(state: State, account_id: str, symbol: str) -> str:
+    candidates = [state.trading_state(account_id)]
+    if symbol in state.halted_symbols:
+        candidates.append("HALTED")
+    if symbol in state.reducing_symbols:
+        candidates.append("REDUCING")
+    return max(candidates, key=TRADING_STATE_RANK.__getitem__)
+
+
+def _round_trips(
+    memory: AuthorityState, key: str, now: datetime, protection: ProtectionSpec | None
+) -> int:
+    if protection is None:
+        return 0
+    since = now - timedelta(days=float(protection.whipsaw_window_days))
+    trips, opened = 0, False
+    for what, at in memory.trades.get(key, ()):
+        if at <= since:  # a rolling window (now - window, now], like the submit rate
+            continue
+        if what == "open":
+            opened = True
+        elif opened:
+            trips, opened = trips + 1, False
+    return trips
+
+
+def _submits(
+    memory: AuthorityState, account_id: str, now: datetime, limits: LimitSpec | None
+) -> int:
+    if limits is None:
+        return 0
+    times = memory.submits.get(account_id, ())  # kept sorted by _remember
+    return len(times) - bisect_right(
+        times, now - timedelta(seconds=float(limits.submit_rate.window_s))
+    )
+
+
+def _fact(
+    ctx: _Context, snapshot: Snapshot, protection: ProtectionSpec | None, limits: LimitSpec | None
+) -> dict[str, Any]:
+    """Every value the rules compare, exact (Decimal); `_engine_fact` converts it."""
+    request = ctx.request
+    book = ctx.book
+    increasing = request.increasing
+    include_manual = limits.include_manual_positions if limits else True
+    strategy = request.strategy_id or ""
+    score = request.current_score
+    fact: dict[str, Any] = {
+        "action": request.action,
+        "increasing": increasing,
+        "reducing": request.action in REDUCING,
+        "core": protection is not None and request.symbol in protection.core_assets,
+        "has_score": score is not None,
+        "score": score if score is not None else ZERO,
+        "grace_days": _days(ctx.grace_since, ctx.now),
+        "has_entry": ctx.entry_at is not None,
+        "held_days": _days(ctx.entry_at, ctx.now),
+        "round_trips": ctx.round_trips,
+        "severity": r.SEVERITY_RANK.get(snapshot.regime.severity, 0),
+        "override_idle_s": ctx.override_idle_s,
+        "trading_state": ctx.trading_state,
+        "drawdown_pct": book.drawdown_pct,
+        "drift": book.account.drift_flag,
+        "opens_short": request.side == "short" and increasing,
+        "open_positions": book.open_positions(include_manual=include_manual),
+        "submits": ctx.submits,
+        "strategy": strategy,
+    }
+    if not increasing:  # no limit below compares these for a reduction: skip the arithmetic
+        fact.update(_NO_ADDITION)
+        return fact
+    equity = book.account.equity_usd
+    delta = ctx.target - ctx.current
+    price = ctx.price if ctx.price is not None else ZERO
+    atr = ctx.atr if ctx.atr is not None else ZERO
+    multiple = limits.atr_multiple if limits else ZERO
+    added_value = delta * price
+    added_risk = delta * atr * multiple
+    held = book.symbols.get(request.symbol)
+    exposure = held.exposure_usd if held else ZERO
+    strategy_exposure = book.strategy_exposure(strategy, include_manual=include_manual)
+    market = snapshot.market.get(request.symbol)
+
+    def pct(value: Decimal) -> Decimal:
+        return value / equity * HUNDRED if equity > 0 else (ZERO if value <= 0 else HUNDRED * 1000)
+
+    fact["cash_shortfall_usd"] = max(ZERO, added_value - book.account.cash_usd)
+    fact["liquidity_usd"] = market.liquidity_usd if market else ZERO
+    fact["trade_risk_pct"] = pct(added_risk)
+    fact["portfolio_risk_pct"] = pct(book.risk_usd(multiple) + added_risk)
+    fact["asset_pct"] = pct(exposure + added_value)
+    fact["strategy_pct"] = pct(strategy_exposure + added_value)
+    fact["order_notional_usd"] = added_value
+    fact["position_usd"] = exposure + added_value
+    return fact
+
+
+_ADDITION_FIELDS = (
+    "cash_shortfall_usd",
+    "liquidity_usd",
+    "trade_risk_pct",
+    "portfolio_risk_pct",
+    "asset_pct",
+    "strategy_pct",
+    "order_notional_usd",
+    "position_usd",
+)
+_NO_ADDITION = dict.fromkeys(_ADDITION_FIELDS, 0)
+
+
+def _engine_fact(fact: dict[str, Any]) -> dict[str, Any]:
+    """Decimals as the nearest float — exactly what the rules engine's encoder would do
+    (thresholds go through the same conversion, so equal values stay equal)."""
+    return {key: float(v) if type(v) is Decimal else v for key, v in fact.items()}
+
+
+def _days(since: datetime | None, now: datetime) -> Decimal:
+    if since is None:
+        return ZERO
+    return Decimal((now - since).total_seconds()) / DAY_S
+
+
+class _Walk:
+    """Walks the protections and limits in order over what the rules engine found."""
+
+    def __init__(
+        self,
+        ctx: _Context,
+        fired: frozenset[str],
+        governing: AuthorityRules,
+        snapshot: Snapshot,
+        clock: _Clock,
+        fact: dict[str, Any],
+        *,
+        record: bool,
+    ) -> None:
+        self.ctx = ctx
+        self.fired = fired
+        self.governing = governing
+        self.snapshot = snapshot
+        self.clock = clock
+        self.record = record
+        self.checks: list[RawCheck] = []
+        self.blocking: list[str] = []  # enforced blocks, in check order
+        self.reasons: list[str] = []
+        self.shadow: list[str] = []  # what a shadow-mode policy would have blocked
+        self.bypassed: list[str] = []  # protections a regime override bypassed
+        self.override_reason: str | None = None
+        self.size_limits: list[tuple[str, Decimal, str]] = []  # (limit, max units to add, why)
+        self.fact = fact
+
+    def start(self, facts_lap: int | None = None, rules_lap: int | None = None) -> None:
+        if self.record:
+            self.checks.append(("facts", True, partial(_facts_detail, self.ctx), None, facts_lap))
+            fired = f"{len(self.fired)} rule(s) fired"
+            self.checks.append(("rules engine", True, fired, None, rules_lap))
+
+    def run(self, protection: ProtectionSpec | None, limits: LimitSpec | None) -> None:
+        self.request_sizes()
+        self.protections(protection)
+        self.limits(limits)
+
+    # -- recording -------------------------------------------------------------------
+
+    def _check(
+        self, name: str, passed: bool, detail: Detail, values: dict[str, Any] | None = None
+    ) -> None:
+        """Record a check; `detail` may be a callable, rendered only when the trace is
+        read (most checks pass, and their wording is not needed to decide)."""
+        if self.record:
+            self.checks.append((name, passed, detail, values, self.clock.lap()))
+
+    def _block(
+        self, name: str, detail: str, *, shadow: bool, values: dict[str, Any] | None = None
+    ) -> None:
+        if shadow:
+            self.shadow.append(name)
+            self._check(name, True, f"{detail} (shadow mode: recorded, not enforced)", values)
+            return
+        self.blocking.append(name)
+        self.reasons.append(detail)
+        self._check(name, False, detail, values)
+
+    def request_sizes(self) -> None:
+        """The sizes must mean what the action says, against the size actually held
+        (the request's current_size, or the snapshot's): a "decrease" to more than is
+        held adds exposure and must not slip past the limits as a reduction."""
+        ctx, action = self.ctx, self.ctx.request.action
+        current, target = ctx.current, ctx.target
+        problem = ""
+        if action == "open" and current > 0:
+            problem = f"open while {shown(current)} units are held: send an increase"
+        elif action == "increase" and ctx.requested is not None and target <= current:
+            problem = f"increase to {shown(target)} units is not above the {shown(current)} held"
+        elif action == "decrease" and target >= current:
+            problem = f"decrease to {shown(target)} units is not below the {shown(current)} held"
+        elif action == "close" and current == 0:
+            problem = "close with no units held: nothing to close"
+        if problem:
+            self._block(
+                "request", problem + " (denied: the request contradicts itself)", shadow=False
+            )
+        else:
+            self._check("request", True, "sizes agree with the action")
+
+    # -- protections -----------------------------------------------------------------
+
+    def protections(self, spec: ProtectionSpec | None) -> None:
+        if spec is None or self.governing.protection is None:
+            self._check("protections", True, "no ProtectionPolicy governs this order")
+            return
+        shadow = self.governing.protection.mode == "shadow"
+        override_available = r.OVERRIDE in self.fired
+        final = False
+        for name in spec.hierarchy:
+            if name == r.OVERRIDE:
+                self._override_check(spec, override_available)
+                continue
+            if name not in spec.enabled:
+                self._check(name, True, "disabled in the policy")
+                continue
+            if final:
+                self._check(name, True, "not reached: core asset immunity already blocks")
+                continue
+            if name not in self.fired:
+                self._check(name, True, partial(self._protection_detail, name, spec))
+                continue
+            detail = self._protection_detail(name, spec)
+            if name == r.CORE:
+                self._block(
+                    name, detail + " (core asset immunity cannot be overridden)", shadow=shadow
+                )
+                final = not shadow
+            elif override_available and name in spec.override_may_bypass:
+                self.bypassed.append(name)
+                self._check(name, True, f"{detail}; bypassed by the regime override")
+            else:
+                why = ""
+                if override_available:
+                    why = f"; the regime override may not bypass {_PROTECTION_LABEL[name]}"
+                self._block(name, detail + why, shadow=shadow)
+        if self.bypassed:
+            regime = self.snapshot.regime
+            self.override_reason = (
+                f"regime override bypassed {', '.join(self.bypassed)}: {regime.severity} severity "
+                f"{regime.name} regime (since {render_value(regime.changed_at)})"
+            )
+
+    def _override_check(self, spec: ProtectionSpec, available: bool) -> None:
+        if r.OVERRIDE not in spec.enabled:
+            self._check(r.OVERRIDE, True, "disabled in the policy")
+            return
+        regime = self.snapshot.regime
+        values = {
+            "regime": regime.name,
+            "severity": regime.severity,
+            "min_severity": spec.override_min_severity,
+            "cooldown_s": spec.override_cooldown_s,
+        }
+        self._check(r.OVERRIDE, True, partial(self._override_detail, spec, available), values)
+
+    def _override_detail(self, spec: ProtectionSpec, available: bool) -> str:
+        regime = self.snapshot.regime
+        idle = self.ctx.override_idle_s
+        last = (
+            "no override yet" if idle == NEVER_S else f"last override {shown(Decimal(idle))} s ago"
+        )
+        if available:
+            return (
+                f"available: {regime.name} regime, severity {regime.severity} ≥ "
+                f"{spec.override_min_severity}; {last} "
+                f"(cooldown {shown(spec.override_cooldown_s)} s)"
+            )
+        if r.SEVERITY_RANK[regime.severity] < r.SEVERITY_RANK[spec.override_min_severity]:
+            return (
+                f"not available: {regime.name} regime severity {regime.severity} < "
+                f"{spec.override_min_severity}"
+            )
+        return f"not available: cooling down, {last} < {shown(spec.override_cooldown_s)} s"
+
+    def _protection_detail(self, name: str, spec: ProtectionSpec) -> str:
+        request, ctx = self.ctx.request, self.ctx
+        symbol, action = request.symbol, request.action
+        if name == r.CORE:
+            if symbol not in spec.core_assets:
+                return f"{symbol} is not a core asset"
+            blocked = ", ".join(sorted(spec.core_blocked_actions))
+            if action in spec.core_blocked_actions:
+                return f"{symbol} is a core asset: {action} is blocked (immune to {blocked})"
+            return f"{symbol} is a core asset; {action} is allowed (immune to {blocked} only)"
+        if name == r.GRACE:
+            if action not in REDUCING:
+                return f"{action} does not sell: grace period does not apply"
+            score = request.current_score
+            if score is None:
+                return "no current_score given: grace period does not apply"
+            if score >= spec.grace_min_score:
+                return f"score {shown(score)} ≥ floor {shown(spec.grace_min_score)}"
+            days = _days(ctx.grace_since, ctx.now)
+            if days >= spec.grace_duration_days:
+                return (
+                    f"score {shown(score)} < floor {shown(spec.grace_min_score)} for "
+                    f"{shown(days)} days: the {shown(spec.grace_duration_days)}-day grace is over"
+                )
+            return (
+                f"score {shown(score)} < floor {shown(spec.grace_min_score)} for only "
+                f"{shown(days)} of {shown(spec.grace_duration_days)} grace days: {action} is held"
+            )
+        if name == r.HOLDING:
+            if action not in REDUCING:
+                return f"{action} does not sell: holding period does not apply"
+            if ctx.entry_at is None:
+                return "entry time unknown: holding period does not apply"
+            days = _days(ctx.entry_at, ctx.now)
+            relation = "<" if days < spec.min_holding_days else "≥"
+            return (
+                f"held {shown(days)} days {relation} the {shown(spec.min_holding_days)}-day "
+                "minimum holding period"
+            )
+        # whipsaw
+        if action != "open":
+            return f"{action} is not a re-entry: whipsaw protection does not apply"
+        relation = "≥" if ctx.round_trips >= spec.whipsaw_max_round_trips else "<"
+        return (
+            f"{ctx.round_trips} round trip(s) in {shown(spec.whipsaw_window_days)} days "
+            f"{relation} {spec.whipsaw_max_round_trips} allowed"
+        )
+
+    # -- limits ----------------------------------------------------------------------
+
+    def limits(self, spec: LimitSpec | None) -> None:
+        ctx, request = self.ctx, self.ctx.request
+        shadow = self.governing.limits is not None and self.governing.limits.mode == "shadow"
+        self._trading_state(spec)
+        if not request.increasing:
+            if r.SUBMIT_RATE in self.fired and spec is not None:  # every order but a cancel
+                self._block(r.SUBMIT_RATE, self._limit_detail(r.SUBMIT_RATE, spec), shadow=shadow)
+            self._check(
+                "limits", True, f"{request.action} adds no exposure: risk limits do not apply"
+            )
+            return
+        if spec is None:
+            self._check("limits", True, "no LimitPolicy governs this order")
+            if request.target_size is None:
+                self._block(
+                    "sizing",
+                    "no target_size and no LimitPolicy to size the order from",
+                    shadow=False,
+                )
+            return
+        if ctx.price is None:
+            self._block(
+                "data",
+                f"no market data for {request.symbol} in the snapshot: the order cannot be valued",
+                shadow=False,
+            )
+            return
+        if ctx.requested is None:
+            self._block(
+                "sizing",
+                f"no target_size given and no ATR for {request.symbol} to size it from",
+                shadow=False,
+            )
+            return
+        if ctx.sized_from_volatility:
+            self._check("sizing", True, partial(self._sizing_detail, spec))
+        configured = self.governing.rules.rule_ids
+        strategy_rule = f"{r.PER_STRATEGY}.{request.strategy_id}"
+        for name in r.LIMIT_ORDER:
+            rule = strategy_rule if name == r.PER_STRATEGY else name
+            if rule not in configured:
+                continue
+            if rule not in self.fired:
+                self._check(name, True, partial(self._limit_pass_detail, name, spec))
+            elif name in r.HARD_LIMITS:
+                self._block(name, self._limit_detail(name, spec), shadow=shadow)
+            else:
+                detail, cap = self._size_limit(rule, spec)
+                if shadow:
+                    self._block(name, detail, shadow=True)
+                else:
+                    self.size_limits.append((name, cap, detail))
+                    self._check(name, False, detail)
+
+    def _sizing_detail(self, spec: LimitSpec) -> str:
+        ctx = self.ctx
+        return (
+            f"sized from volatility: {shown(ctx.target - ctx.current)} units risk "
+            f"{shown(spec.max_risk_per_trade_pct)} % of equity over "
+            f"{shown(spec.atr_multiple)} × ATR {shown(ctx.atr or ZERO)}"
+        )
+
+    def _limit_pass_detail(self, name: str, spec: LimitSpec) -> str:
+        fact = self.fact
+        strategy = self.ctx.request.strategy_id or ""
+        limit: Any = {
+            r.KILL_DRAWDOWN: spec.max_daily_drawdown_pct,
+            r.KILL_DRIFT: False,
+            r.SHORTING: False,
+            r.MARGIN: ZERO,
+            r.LIQUIDITY: spec.min_liquidity_24h_usd,
+            r.OPEN_POSITIONS: spec.max_open_positions,
+            r.SUBMIT_RATE: spec.submit_rate.count,
+            r.TRADE_RISK: spec.max_risk_per_trade_pct,
+            r.PORTFOLIO_RISK: spec.max_portfolio_risk_pct,
+            r.PER_ASSET: spec.max_per_asset_pct,
+            r.PER_STRATEGY: dict(spec.max_per_strategy_pct).get(strategy, ZERO),
+            r.ORDER_NOTIONAL: spec.max_notional_per_order_usd,
+            r.SYMBOL_POSITION: spec.max_position_per_symbol_usd,
+        }[name]
+        field_, relation = r.LIMIT_FIELDS[name]
+        value = fact[field_]
+        if name == r.OPEN_POSITIONS and self.ctx.request.action != "open":
+            return f"{value} open positions; only an open adds one"
+        shown_value = shown(value) if isinstance(value, Decimal) else render_value(value)
+        shown_limit = shown(limit) if isinstance(limit, Decimal) else render_value(limit)
+        return f"{field_} {shown_value} {relation} {shown_limit}"
+
+    def _trading_state(self, spec: LimitSpec | None) -> None:
+        state, action = self.ctx.trading_state, self.ctx.request.action
+        name = f"{r.TRADING_STATE}.{state}"
+        if name in self.fired:
+            allowed = dict(spec.allowed_actions if spec else r.DEFAULT_ALLOWED.items())[state]
+            detail = (
+                f"trading state {state} allows only {', '.join(allowed) or 'nothing'}: "
+                f"{action} is denied"
+            )
+            self._block(r.TRADING_STATE, detail, shadow=False)  # breakers set it: always enforced
+        else:
+            self._check(r.TRADING_STATE, True, f"trading state {state} allows {action}")
+
+    def _limit_detail(self, name: str, spec: LimitSpec) -> str:
+        ctx, book = self.ctx, self.ctx.book
+        if name == r.KILL_DRAWDOWN:
+            return (
+                f"kill switch: daily drawdown {shown(book.drawdown_pct)} % ≥ "
+                f"{shown(spec.max_daily_drawdown_pct)} %; only reduce / close pass"
+            )
+        if name == r.KILL_DRIFT:
+            return (
+                "kill switch: the account's drift flag is set (books disagree); "
+                "only reduce / close pass"
+            )
+        if name == r.SHORTING:
+            return f"region {spec.region_code or '(unnamed)'} does not allow short selling"
+        if name == r.LIQUIDITY:
+            market = self.snapshot.market[ctx.request.symbol]
+            return (
+                f"{ctx.request.symbol} liquidity {shown(market.liquidity_usd)} USD < minimum "
+                f"{shown(spec.min_liquidity_24h_usd)} USD"
+            )
+        if name == r.OPEN_POSITIONS:
+            count = book.open_positions(include_manual=spec.include_manual_positions)
+            return f"{count} open positions ≥ max_open_positions {spec.max_open_positions}"
+        # submit rate
+        return (
+            f"{ctx.submits} orders in the last {shown(spec.submit_rate.window_s)} s ≥ "
+            f"submit rate {spec.submit_rate.count}: this order is the excess"
+        )
+
+    def _size_limit(self, name: str, spec: LimitSpec) -> tuple[str, Decimal]:
+        """What the limit says and how many units the order may add under it."""
+        ctx, book = self.ctx, self.ctx.book
+        equity, price = book.account.equity_usd, ctx.price or ZERO
+        unit_risk = (ctx.atr or ZERO) * spec.atr_multiple
+        held = book.symbols.get(ctx.request.symbol)
+        exposure = held.exposure_usd if held else ZERO
+        delta = ctx.target - ctx.current
+        if name == r.TRADE_RISK:
+            budget = equity * spec.max_risk_per_trade_pct / HUNDRED
+            return (
+                f"order risk {shown(delta * unit_risk)} USD > max_risk_per_trade "
+                f"{shown(spec.max_risk_per_trade_pct)} % of equity ({shown(budget)} USD)",
+                _units(budget, unit_risk),
+            )
+        if name == r.PORTFOLIO_RISK:
+            budget = equity * spec.max_portfolio_risk_pct / HUNDRED
+            now_risk = book.risk_usd(spec.atr_multiple)
+            return (
+                f"portfolio risk {shown(now_risk + delta * unit_risk)} USD > "
+                f"max_portfolio_risk {shown(spec.max_portfolio_risk_pct)} % ({shown(budget)} USD)",
+                _units(budget - now_risk, unit_risk),
+            )
+        if name == r.PER_ASSET:
+            budget = equity * spec.max_per_asset_pct / HUNDRED
+            return (
+                f"{ctx.request.symbol} exposure {shown(exposure + delta * price)} USD > "
+                f"max_per_asset {shown(spec.max_per_asset_pct)} % ({shown(budget)} USD)",
+                _units(budget - exposure, price),
+            )
+        if name.startswith(r.PER_STRATEGY):
+            strategy = ctx.request.strategy_id or ""
+            cap = dict(spec.max_per_strategy_pct)[strategy]
+            budget = equity * cap / HUNDRED
+            used = book.strategy_exposure(strategy, include_manual=spec.include_manual_positions)
+            return (
+                f"strategy {strategy} exposure {shown(used + delta * price)} USD > "
+                f"max_per_strategy {shown(cap)} % ({shown(budget)} USD)",
+                _units(budget - used, price),
+            )
+        if name == r.ORDER_NOTIONAL:
+            limit = spec.max_notional_per_order_usd or ZERO
+            return (
+                f"order value {shown(delta * price)} USD > "
+                f"max_notional_per_order {shown(limit)} USD",
+                _units(limit, price),
+            )
+        if name == r.SYMBOL_POSITION:
+            limit = spec.max_position_per_symbol_usd or ZERO
+            return (
+                f"{ctx.request.symbol} position {shown(exposure + delta * price)} USD > "
+                f"max_position_per_symbol {shown(limit)} USD",
+                _units(limit - exposure, price),
+            )
+        # margin
+        cash = book.account.cash_usd
+        return (
+            f"order value {shown(delta * price)} USD > cash {shown(cash)} USD and region "
+            f"{spec.region_code or '(unnamed)'} allows no margin",
+            _units(cash, price),
+        )
+
+    # -- the answer ------------------------------------------------------------------
+
+    def finish(
+        self,
+        policies: CompiledPolicySet,
+        state: State,
+        now: datetime,
+        limits: LimitSpec | None,
+        protection: ProtectionSpec | None,
+    ) -> ExecutionDecision:
+        ctx, request = self.ctx, self.ctx.request
+        approved_size: Decimal | None = ctx.target
+        outcome = APPROVED
+        if self.size_limits and not self.blocking:
+            room = min(cap for _, cap, _ in self.size_limits)
+            room = _floor(room, request.size_increment)
+            if room <= 0:
+                for name, _, detail in self.size_limits:
+                    self.blocking.append(name)
+                    self.reasons.append(detail)
+            else:
+                approved_size = ctx.current + room
+                outcome = DOWNSIZED
+                self.reasons.append(
+                    f"downsized from {shown(ctx.target)} to {shown(approved_size)} units to meet "
+                    + ", ".join(detail for _, _, detail in self.size_limits)
+                )
+        elif self.size_limits:  # blocked anyway: name every limit the order breaks
+            for name, _, detail in self.size_limits:
+                self.blocking.append(name)
+                self.reasons.append(detail)
+        approved = not self.blocking
+        if not approved:
+            outcome, approved_size = DENIED, None
+        override = bool(self.bypassed) and approved
+        self._closing_checks(approved)
+        if approved and not self.reasons:
+            self.reasons.append(
+                f"{request.action} {request.symbol} passes every protection and limit"
+                + (f" (with {self.override_reason})" if override else "")
+            )
+        elif approved and override:
+            self.reasons.append(f"with {self.override_reason}")
+        new_state = _remember(state, ctx, now, approved, override, limits, protection)
+        record = _Lazy(
+            partial(
+                self._record, policies, outcome, approved_size, override, now, protection, limits
+            )
+        )
+        return ExecutionDecision(
+            request=request,
+            approved=approved,
+            outcome=outcome,
+            requested_size=ctx.requested,
+            approved_size=approved_size,
+            blocking=tuple(self.blocking),
+            override_applied=override,
+            override_reason=self.override_reason if override else None,
+            reasons=tuple(self.reasons),
+            state=new_state,
+            record=record,
+        )
+
+    def _closing_checks(self, approved: bool) -> None:
+        if self.bypassed and not approved:
+            self._check(
+                r.OVERRIDE,
+                True,
+                "eligible, but the order is denied anyway: the override is not used and its "
+                "cooldown not started",
+            )
+
+    def _trace(
+        self, approved: bool, protection: ProtectionSpec | None, limits: LimitSpec | None
+    ) -> list[RawCheck]:
+        """The checks as recorded, or — when nothing was timed — replayed now."""
+        if self.record:
+            return self.checks
+        replay = _Walk(
+            self.ctx,
+            self.fired,
+            self.governing,
+            self.snapshot,
+            _Clock(None),
+            self.fact,
+            record=True,
+        )
+        replay.start()
+        replay.run(protection, limits)
+        replay._closing_checks(approved)
+        return replay.checks
+
+    def _record(
+        self,
+        policies: CompiledPolicySet,
+        outcome: str,
+        approved_size: Decimal | None,
+        override: bool,
+        now: datetime,
+        protection: ProtectionSpec | None,
+        limits: LimitSpec | None,
+    ) -> tuple[tuple[Check, ...], Decision]:
+        ctx, request = self.ctx, self.ctx.request
+        raw = self._trace(outcome != DENIED, protection, limits)
+        checks = tuple(
+            Check(
+                name,
+                passed,
+                detail if isinstance(detail, str) else detail(),
+                values_of(values) if values else (),
+                elapsed_us=elapsed,
+            )
+            for name, passed, detail, values, elapsed in raw
+        )
+        names = [p.name for p in (self.governing.protection, self.governing.limits) if p]
+        details: list[tuple[str, Any]] = [
+            ("request", request.to_dict()),
+            ("requested_size", ctx.requested),
+            ("approved_size", approved_size),
+            ("blocking", list(self.blocking)),
+            ("override_applied", override),
+        ]
+        if override:
+            details.append(("override_reason", self.override_reason))
+        if self.shadow:
+            details.append(("shadow_blocks", list(self.shadow)))
+        if request.metadata:
+            details.append(("metadata", dict(request.metadata)))
+        return checks, Decision(
+            time=now,
+            kind="check",
+            policy="+".join(names) or "bastion",
+            policy_version=policies.version,
+            rule=self.blocking[0] if self.blocking else outcome,
+            subject=Subject(
+                "order",
+                request.id or f"{request.action}:{request.symbol}",
+                account_id=ctx.account_id,
+                symbol=request.symbol,
+                strategy_id=request.strategy_id,
+            ),
+            outcome=outcome,
+            actions=(_VERB[outcome],),
+            reasons=tuple(self.reasons),
+            inputs=_inputs(ctx),
+            trace=checks,
+            details=tuple(details),
+        )
+
+
+def _units(money: Decimal, per_unit: Decimal) -> Decimal:
+    if per_unit <= 0:
+        return Decimal("Infinity")
+    return money / per_unit
+
+
+def _inputs(ctx: _Context) -> tuple[tuple[str, str], ...]:
+    account = ctx.book.account
+    values: dict[str, Any] = {
+        "account_id": ctx.account_id,
+        "trading_state": ctx.trading_state,
+        "equity_usd": account.equity_usd,
+        "cash_usd": account.cash_usd,
+        "daily_drawdown_pct": ctx.book.drawdown_pct.quantize(Decimal("0.0001")),
+        "drift_flag": account.drift_flag,
+        "current_size": ctx.current,
+        "target_size": ctx.target,
+    }
+    if ctx.price is not None:
+        values["price_usd"] = ctx.price
+    if ctx.atr is not None:
+        values["atr_usd"] = ctx.atr
+    return values_of(values)
+
+
+def _remember(
+    state: State,
+    ctx: _Context,
+    now: datetime,
+    approved: bool,
+    override: bool,
+    limits: LimitSpec | None,
+    protection: ProtectionSpec | None,
+) -> State:
+    """The state after this request: grace clocks always; submits, trades and the
+    override cooldown only for an approved order."""
+    memory = state.authority
+    request, key = ctx.request, ctx.key
+    grace = memory.grace
+    if protection is not None and request.current_score is not None:
+        below = request.current_score < protection.grace_min_score
+        if below and grace.get(key) != ctx.grace_since and ctx.grace_since is not None:
+            grace = {**grace, key: ctx.grace_since}
+        elif not below and key in grace:
+            grace = {k: v for k, v in grace.items() if k != key}
+    submits, trades, overrides = memory.submits, memory.trades, memory.overrides
+    if approved and request.action != "cancel":
+        if limits is not None:
+            window = timedelta(seconds=float(limits.submit_rate.window_s))
+            times = submits.get(ctx.account_id, ())
+            kept = list(times[bisect_right(times, now - window) :])
+            insort(kept, now)
+            submits = {**submits, ctx.account_id: tuple(kept)}
+        if request.action in ("open", "close") and protection is not None:
+            horizon = now - timedelta(days=float(protection.whipsaw_window_days))
+            recent = tuple(t for t in trades.get(key, ()) if t[1] > horizon)
+            trades = {**trades, key: (*recent, (request.action, now))}
+        if override:
+            overrides = {**overrides, key: now}
+    if (
+        grace is memory.grace
+        and submits is memory.submits
+        and trades is memory.trades
+        and overrides is memory.overrides
+    ):
+        return state
+    return replace(
+        state,
+        authority=AuthorityState(submits=submits, trades=trades, overrides=overrides, grace=grace),
+    )
+
+
+def _facts_detail(ctx: _Context) -> str:
+    return (
+        f"{ctx.request.action} {ctx.request.symbol} in {ctx.account_id}: "
+        f"{shown(ctx.current)} → {shown(ctx.target)} units"
+    )
+
+
+def _error(
+    policies: CompiledPolicySet,
+    request: OrderRequest,
+    state: State,
+    now: datetime,
+    error: BaseException,
+) -> ExecutionDecision:
+    reason = (
+        f"error: the check failed ({type(error).__name__}: {error}); denied (Bastion fails safe)"
+    )
+    symbol = str(getattr(request, "symbol", "?"))
+    action = str(getattr(request, "action", "?"))
+    described = (
+        request.to_dict()
+        if isinstance(request, OrderRequest)
+        else {"unreadable": repr(request)[:200]}
+    )
+    check = Check("check completed", False, type(error).__name__)
+    decision = Decision(
+        time=now,
+        kind="check",
+        policy="bastion",
+        policy_version=policies.version,
+        rule="error",
+        subject=Subject(
+            "order",
+            str(getattr(request, "id", "") or f"{action}:{symbol}"),
+            account_id=getattr(request, "account_id", None),
+            symbol=symbol,
+            strategy_id=getattr(request, "strategy_id", None),
+        ),
+        outcome=DENIED,
+        actions=("deny",),
+        reasons=(reason,),
+        trace=(check,),
+        details=(("request", described), ("blocking", ["error"])),
+    )
+    return ExecutionDecision(
+        request=request,
+        approved=False,
+        outcome=DENIED,
+        requested_size=getattr(request, "target_size", None),
+        approved_size=None,
+        blocking=("error",),
+        override_applied=False,
+        override_reason=None,
+        reasons=(reason,),
+        state=state,
+        record=_Lazy(lambda: ((check,), decision)),
+    )
