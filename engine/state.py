@@ -114,6 +114,22 @@ class State:
     def trading_state(self, account_id: str) -> str:
         return self.trading_states.get(account_id, "ACTIVE")
 
+    def with_authority(self, memory: AuthorityState) -> State:
+        """This state with `can_execute`'s memory replaced (direct: on the order hot path,
+        where `dataclasses.replace` costs more than the rest of the update)."""
+        return State(
+            self.escalations,
+            self.breakers,
+            self.trading_states,
+            self.halted_symbols,
+            self.reducing_symbols,
+            self.roll_urgencies,
+            self.unevaluable,
+            self.counters,
+            self.evaluated_at,
+            memory,
+        )
+
     def bump(self, **increments: int) -> State:
         counters = dict(self.counters)
         for name, amount in increments.items():

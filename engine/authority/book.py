@@ -41,6 +41,7 @@ class AccountBook:
     symbols: dict[str, SymbolBook] = field(default_factory=dict)
     strategy_exposure_usd: dict[str, Decimal] = field(default_factory=dict)  # manual excluded
     strategy_exposure_with_manual_usd: dict[str, Decimal] = field(default_factory=dict)
+    strategy_symbol_exposure_usd: dict[tuple[str, str], Decimal] = field(default_factory=dict)
     exposure_usd: Decimal = ZERO
     risk_atr_usd: Decimal = ZERO
     risk_fixed_usd: Decimal = ZERO
@@ -115,6 +116,10 @@ def _add(book: AccountBook, position: Position, snapshot: Snapshot) -> None:
     if symbol.first_entry_at is None or position.entered_at < symbol.first_entry_at:
         symbol.first_entry_at = position.entered_at
     strategy = position.strategy_id
+    pair = (strategy, position.symbol)
+    book.strategy_symbol_exposure_usd[pair] = (
+        book.strategy_symbol_exposure_usd.get(pair, ZERO) + exposure
+    )
     book.strategy_exposure_with_manual_usd[strategy] = (
         book.strategy_exposure_with_manual_usd.get(strategy, ZERO) + exposure
     )

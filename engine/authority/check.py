@@ -39,7 +39,7 @@ from bastion.engine.decision import Check, Decision, Subject, render_value, show
 from bastion.engine.policy.kinds.limits import LimitSpec
 from bastion.engine.policy.kinds.protection import ProtectionSpec
 from bastion.engine.snapshot import Snapshot
-from bastion.engine.state import TRADING_STATE_RANK, AuthorityState, State
+from bastion.engine.state import AuthorityState, State
 
 APPROVED, DOWNSIZED, DENIED = "approved", "downsized", "denied"
 _VERB = {APPROVED: "approve", DOWNSIZED: "downsize", DENIED: "deny"}
@@ -311,12 +311,13 @@ def _floor(units: Decimal, increment: Decimal) -> Decimal:
 
 
 def _trading_state(state: State, account_id: str, symbol: str) -> str:
-    candidates = [state.trading_state(account_id)]
-    if symbol in state.halted_symbols:
-        candidates.append("HALTED")
+    """The strictest of the account's and the symbol's trading state."""
+    account = state.trading_state(account_id)
+    if account == "HALTED" or symbol in state.halted_symbols:
+        return "HALTED"
     if symbol in state.reducing_symbols:
-        candidates.append("REDUCING")
-    return max(candidates, key=TRADING_STATE_RANK.__getitem__)
+        return "REDUCING"
+    return account
 
 
 def _round_trips(
@@ -1048,10 +1049,7 @@ def _remember(
         and overrides is memory.overrides
     ):
         return state
-    return replace(
-        state,
-        authority=AuthorityState(submits=submits, trades=trades, overrides=overrides, grace=grace),
-    )
+    return state.with_authority(AuthorityState(submits, trades, overrides, grace))
 
 
 def _facts_detail(ctx: _Context) -> str:

@@ -253,7 +253,7 @@ def _contribution(
     intent: StrategyIntent, book: AccountBook, snapshot: Snapshot, limits: LimitSpec | None
 ) -> _Contribution:
     market = snapshot.market.get(intent.pair)
-    strategy_now = _strategy_exposure_in(snapshot, book, intent.strategy_id, intent.pair)
+    strategy_now = book.strategy_symbol_exposure_usd.get((intent.strategy_id, intent.pair), ZERO)
     weighted = True
     if intent.side == "flat" or intent.intent_type == "exit":
         desired, note = ZERO, "flat / exit: no exposure"
@@ -278,20 +278,6 @@ def _contribution(
             note += f"; clamped to the strategy cap {render_value(caps[intent.strategy_id])} %"
     weighted_usd = clamped * intent.confidence if weighted else clamped
     return _Contribution(intent, desired, clamped, weighted_usd, note)
-
-
-def _strategy_exposure_in(
-    snapshot: Snapshot, book: AccountBook, strategy_id: str, pair: str
-) -> Decimal:
-    account_id = book.account.id
-    return sum(
-        (
-            abs(p.quantity) * p.price_usd
-            for p in snapshot.positions
-            if p.account_id == account_id and p.symbol == pair and p.strategy_id == strategy_id
-        ),
-        ZERO,
-    )
 
 
 def plan_intents(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bastion.engine.policy.kinds.limits import LimitSpec
+from bastion.engine.policy.kinds.limits import DEFAULT_ALLOWED_ACTIONS, LimitSpec
 from bastion.engine.policy.kinds.protection import ProtectionSpec
 from bastion.engine.policy.vocabulary import ORDER_ACTIONS, REGIME_SEVERITIES
 from bastion.engine.rules import AllOf, AnyOf, Compare, CompiledRuleset, Condition, Not, RuleSpec
@@ -75,11 +75,7 @@ LIMIT_FIELDS = {
     SYMBOL_POSITION: ("position_usd", "≤"),
 }
 SEVERITY_RANK = {name: rank for rank, name in enumerate(REGIME_SEVERITIES)}
-DEFAULT_ALLOWED = {
-    "ACTIVE": ORDER_ACTIONS,
-    "REDUCING": ("close", "decrease", "cancel"),
-    "HALTED": ("cancel",),
-}
+DEFAULT_ALLOWED = DEFAULT_ALLOWED_ACTIONS
 
 # Every field of the fact and what it holds (all present in every fact).
 FIELDS = {

@@ -61,8 +61,11 @@ def _encode_bool(value: object) -> str:
 
 def _encode_string(value: object) -> str:
     if isinstance(value, str):
-        return json.dumps(value)  # ASCII escapes: C compares canonical bytes
+        return _quote(value)  # = json.dumps(value): ASCII escapes, C compares canonical bytes
     raise _BadValue(f"expected a string, got {_describe(value)}")
+
+
+_quote: Callable[[str], str] = json.encoder.encode_basestring_ascii
 
 
 def _describe(value: object) -> str:

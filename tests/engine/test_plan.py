@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from collections.abc import Iterator
@@ -278,3 +279,18 @@ def test_authority_state_round_trips() -> None:
     assert [what for what, _ in shuffled.trades["acct/X"]] == ["open", "close"]
     with pytest.raises(StateError, match="malformed"):
         State.from_dict({"version": 1, "authority": {"trades": {"k": [["buy", "x"]]}}})
+
+
+def test_with_authority_is_replace() -> None:
+    """The hot-path constructor keeps every other field (guards a field reorder)."""
+    state = State(
+        trading_states={"acct": "REDUCING"},
+        halted_symbols=frozenset({"X"}),
+        reducing_symbols=frozenset({"Y"}),
+        roll_urgencies={"p": "high"},
+        unevaluable=frozenset({"u"}),
+        counters={"evaluations": 3},
+        evaluated_at=NOW,
+    )
+    memory = AuthorityState(overrides={"acct/X": NOW})
+    assert state.with_authority(memory) == dataclasses.replace(state, authority=memory)

@@ -20,6 +20,13 @@ DESCRIPTION = (
     "concentration, the kill switch, order size and rate, and what each trading state allows."
 )
 
+# What each trading state allows when a policy does not say (and when no LimitPolicy
+# governs an order at all: can_execute still applies these).
+DEFAULT_ALLOWED_ACTIONS: dict[str, tuple[str, ...]] = {
+    "ACTIVE": ORDER_ACTIONS,
+    "REDUCING": ("close", "decrease", "cancel"),
+    "HALTED": ("cancel",),
+}
 RATE_PATTERN = r"^([1-9][0-9]*)/([1-9][0-9]*)?(ms|s|m|h)$"
 _RATE_UNITS = {"ms": Decimal("0.001"), "s": Decimal(1), "m": Decimal(60), "h": Decimal(3600)}
 
@@ -119,11 +126,15 @@ SPEC_SCHEMA = s.obj(
         "trading_states": s.obj(
             "Order actions each trading state allows. Breakers move accounts between states.",
             {
-                "ACTIVE": _actions("Allowed when trading normally.", list(ORDER_ACTIONS)),
-                "REDUCING": _actions(
-                    "Allowed while only reducing risk.", ["close", "decrease", "cancel"]
+                "ACTIVE": _actions(
+                    "Allowed when trading normally.", list(DEFAULT_ALLOWED_ACTIONS["ACTIVE"])
                 ),
-                "HALTED": _actions("Allowed while halted.", ["cancel"]),
+                "REDUCING": _actions(
+                    "Allowed while only reducing risk.", list(DEFAULT_ALLOWED_ACTIONS["REDUCING"])
+                ),
+                "HALTED": _actions(
+                    "Allowed while halted.", list(DEFAULT_ALLOWED_ACTIONS["HALTED"])
+                ),
             },
         ),
     },
