@@ -941,7 +941,7 @@ class _Walk:
             Check(
                 name,
                 passed,
-                detail if isinstance(detail, str) else detail(),
+                detail if isinstance(detail, str) else _render(detail),
                 values_of(values) if values else (),
                 elapsed_us=elapsed,
             )
@@ -981,6 +981,15 @@ class _Walk:
             trace=checks,
             details=tuple(details),
         )
+
+
+def _render(detail: Callable[[], str]) -> str:
+    """A passing check's wording, rendered when the record is read; reading the record
+    never raises into the caller (the decision itself is already made)."""
+    try:
+        return detail()
+    except Exception as error:  # wording only: the outcome does not depend on it
+        return f"(wording unavailable: {type(error).__name__}: {error})"
 
 
 def _units(money: Decimal, per_unit: Decimal) -> Decimal:

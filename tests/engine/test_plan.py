@@ -17,6 +17,7 @@ from bastion.engine.authority import (
     DecisionAuthority,
     OrderRequest,
     StrategyIntent,
+    check,
     plan_intents,
     risk_status,
 )
@@ -294,3 +295,24 @@ def test_with_authority_is_replace() -> None:
     )
     memory = AuthorityState(overrides={"acct/X": NOW})
     assert state.with_authority(memory) == dataclasses.replace(state, authority=memory)
+
+
+def test_reading_the_record_never_raises(
+    policies: CompiledPolicySet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in a check's wording shows in the trace; it does not raise into the caller."""
+
+    def broken(*_: object) -> str:
+        raise ValueError("boom")
+
+    monkeypatch.setattr(check, "_facts_detail", broken)
+    result = check.can_execute(
+        policies,
+        OrderRequest(symbol="MSFT", action="open", target_size=Decimal(1)),
+        snapshot(),
+        State(),
+        NOW,
+    )
+    assert result.approved
+    facts = next(c for c in result.decision.trace if c.name == "facts")
+    assert facts.detail == "(wording unavailable: ValueError: boom)"
