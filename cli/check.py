@@ -34,7 +34,13 @@ from typing import Any
 
 from bastion.cli.eval import parse_now
 from bastion.cli.files import read_json, write_json_atomic
-from bastion.engine.authority.check import DENIED, DOWNSIZED, ExecutionDecision, can_execute
+from bastion.engine.authority.check import (
+    DENIED,
+    DOWNSIZED,
+    ExecutionDecision,
+    can_execute,
+    resolve_account,
+)
 from bastion.engine.authority.request import OrderRequest, RequestError, load_request
 from bastion.engine.compiled import compile_policy_set
 from bastion.engine.decision import render_value
@@ -86,18 +92,10 @@ def read_state(path: str | None) -> State:
 def check_account(request: OrderRequest, snapshot: Snapshot, request_path: str) -> None:
     """The request's account must be in the snapshot: a typo is unreadable input
     (exit 2), not a denial."""
-    known = [account.id for account in snapshot.accounts]
-    if request.account_id is None:
-        if len(known) != 1:
-            raise RequestError(
-                f"{request_path}: account_id: required when the snapshot has "
-                f"{len(known)} accounts ({', '.join(known) or 'none'})"
-            )
-    elif request.account_id not in known:
-        raise RequestError(
-            f"{request_path}: account_id: {request.account_id!r} is not in the snapshot "
-            f"(accounts: {', '.join(known)})"
-        )
+    try:
+        resolve_account(snapshot, request.account_id)
+    except LookupError as error:
+        raise RequestError(f"{request_path}: {error}") from error
 
 
 def _size(value: Decimal | None) -> str:

@@ -135,7 +135,7 @@ class Decision:
             "mode": self.mode,
         }
         if self.details:
-            data["details"] = {key: _plain(value) for key, value in self.details}
+            data["details"] = {key: plain(value) for key, value in self.details}
         return data
 
     def to_dict(self) -> dict[str, Any]:
@@ -166,11 +166,15 @@ class Decision:
         return "\n".join(lines)
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal | datetime | bool):
+def plain(value: Any, *, bools_as_text: bool = True) -> Any:
+    """JSON-ready: Decimals and times as exact text; bools as "true"/"false" (the
+    Decision `details` convention) or kept as JSON booleans."""
+    if isinstance(value, bool):
+        return render_value(value) if bools_as_text else value
+    if isinstance(value, Decimal | datetime):
         return render_value(value)
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v, bools_as_text=bools_as_text) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain(v, bools_as_text=bools_as_text) for v in value]
     return value

@@ -192,7 +192,7 @@ def _decide(
     now: datetime,
     clock: _Clock,
 ) -> ExecutionDecision:
-    account_id = _account(request, snapshot)
+    account_id = resolve_account(snapshot, request.account_id)
     book = book_of(snapshot).accounts[account_id]
     governing = policies.governing_order_rules(
         book.account.type, request.symbol, request.strategy_id
@@ -211,18 +211,21 @@ def _decide(
     return walk.finish(policies, state, now, limits, protection)
 
 
-def _account(request: OrderRequest, snapshot: Snapshot) -> str:
+def resolve_account(snapshot: Snapshot, account_id: str | None) -> str:
+    """The account an order or plan is for: the one named, or the snapshot's only one."""
     known = [account.id for account in snapshot.accounts]
-    if request.account_id is not None:
-        if request.account_id not in known:
+    if account_id is None:
+        if len(known) != 1:
             raise LookupError(
-                f"account {request.account_id!r} is not in the snapshot (accounts: "
-                f"{', '.join(known)})"
+                f"account_id: required when the snapshot has {len(known)} accounts "
+                f"({', '.join(known) or 'none'})"
             )
-        return request.account_id
-    if len(known) != 1:
-        raise LookupError(f"request has no account_id and the snapshot has {len(known)} accounts")
-    return known[0]
+        return known[0]
+    if account_id not in known:
+        raise LookupError(
+            f"account_id: {account_id!r} is not in the snapshot (accounts: {', '.join(known)})"
+        )
+    return account_id
 
 
 def _context(

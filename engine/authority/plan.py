@@ -33,12 +33,11 @@ from types import MappingProxyType
 from typing import Any
 
 from bastion.engine.authority.book import HUNDRED, ZERO, AccountBook, book_of
-from bastion.engine.authority.check import ExecutionDecision, can_execute
+from bastion.engine.authority.check import ExecutionDecision, can_execute, resolve_account
 from bastion.engine.authority.request import DEFAULT_INCREMENT, OrderRequest
 from bastion.engine.compiled import CompiledPolicySet
-from bastion.engine.decision import render_value
+from bastion.engine.decision import plain, render_value
 from bastion.engine.policy.kinds.limits import LimitSpec
-from bastion.engine.policy.select import governing
 from bastion.engine.snapshot import Snapshot
 from bastion.engine.state import State
 
@@ -167,32 +166,12 @@ class RiskStatus:
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal | datetime | bool):
-        return render_value(value) if not isinstance(value, bool) else value
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
+    return plain(value, bools_as_text=False)
 
 
-def _account_id(snapshot: Snapshot, account_id: str | None) -> str:
-    known = [account.id for account in snapshot.accounts]
-    if account_id is None:
-        if len(known) != 1:
-            raise LookupError(f"pass account_id: the snapshot has {len(known)} accounts")
-        return known[0]
-    if account_id not in known:
-        raise LookupError(f"account {account_id!r} is not in the snapshot ({', '.join(known)})")
-    return account_id
-
-
-def _limits_for(
-    policies: CompiledPolicySet, account_type: str, symbol: str | None
-) -> LimitSpec | None:
-    policy = governing(
-        policies.policy_set.of_kind("LimitPolicy"), account_type=account_type, symbol=symbol
-    )
+def _limits_for(policies: CompiledPolicySet, account_type: str, symbol: str) -> LimitSpec | None:
+    """The governing LimitPolicy's spec ("" symbol: one not restricted to symbols)."""
+    policy = policies.governing_order_rules(account_type, symbol, None).limits
     return None if policy is None else policy.spec
 
 
@@ -204,10 +183,10 @@ def risk_status(
     policies: CompiledPolicySet, snapshot: Snapshot, state: State, account_id: str | None = None
 ) -> RiskStatus:
     """Kill switch, drawdown, drift, exposure in total / per asset / per strategy."""
-    account_id = _account_id(snapshot, account_id)
+    account_id = resolve_account(snapshot, account_id)
     book = book_of(snapshot).accounts[account_id]
     account = book.account
-    limits = _limits_for(policies, account.type, None)
+    limits = _limits_for(policies, account.type, "")
     reasons: list[str] = []
     if limits is not None and book.drawdown_pct >= limits.max_daily_drawdown_pct:
         reasons.append(
@@ -293,7 +272,7 @@ def plan_intents(
     """The ExecutionPlan for one decision cycle's intents (see the module docstring).
     Target sizes are rounded down to the pair's size increment (`size_increments`,
     default 0.00000001; pass 1 for whole shares)."""
-    account_id = _account_id(snapshot, account_id)
+    account_id = resolve_account(snapshot, account_id)
     book = book_of(snapshot).accounts[account_id]
     by_pair: dict[str, list[StrategyIntent]] = {}
     for intent in intents:

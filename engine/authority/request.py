@@ -41,6 +41,7 @@ from bastion.engine.snapshot.validate import (
     check_document,
     invalid_message,
     parse_json,
+    read_text,
 )
 
 SCHEMA_ID = "https://bastion-risk.dev/schemas/request.schema.json"
@@ -275,11 +276,7 @@ def parse_request(text_: str, *, source: str = "") -> OrderRequest:
 
 
 def load_request(path: str | Path) -> OrderRequest:
-    try:
-        content = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise RequestError(f"{path}: cannot read the request: {error}") from error
-    return parse_request(content, source=str(path))
+    return parse_request(read_text(path, "the request", RequestError), source=str(path))
 
 
 def _cross_checks(document: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -84,11 +84,15 @@ class SnapshotInvalid(SnapshotError):
 
 def load_snapshot(path: str | Path) -> Snapshot:
     """Read, parse (floats as Decimal), validate. SnapshotError names the file and place."""
+    return parse_snapshot(read_text(path, "the snapshot", SnapshotError), source=str(path))
+
+
+def read_text(path: str | Path, what: str, error_type: type[BastionError]) -> str:
+    """A UTF-8 file's text; `error_type` names the file when it cannot be read."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise SnapshotError(f"{path}: cannot read the snapshot: {error}") from error
-    return parse_snapshot(text, source=str(path))
+        raise error_type(f"{path}: cannot read {what}: {error}") from error
 
 
 def parse_snapshot(text: str, *, source: str = "") -> Snapshot:
