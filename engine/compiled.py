@@ -38,6 +38,7 @@ class CompiledPolicy:
     rules: CompiledRuleset | None = None  # escalation / roll
     breakers: CompiledBreakers | None = None
     entry_rules: CompiledRuleset | None = None  # escalation, for positions at level 0
+    change_rules: CompiledRuleset | None = None  # escalation, screens held positions
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +91,7 @@ class CompiledPolicySet:
     def close(self) -> None:
         """Free the C rulesets now rather than at garbage collection."""
         for compiled in self.policies.values():
-            for ruleset in (compiled.rules, compiled.entry_rules):
+            for ruleset in (compiled.rules, compiled.entry_rules, compiled.change_rules):
                 if ruleset is not None:
                     ruleset.close()
             if compiled.breakers is not None:
@@ -142,6 +143,7 @@ def compile_policy(policy: Policy) -> CompiledPolicy:
             policy,
             rules=compile_rules(escalation.rule_specs(policy.spec)),
             entry_rules=compile_rules(escalation.rule_specs(policy.spec, reach_only=True)),
+            change_rules=compile_rules(escalation.change_specs(policy.spec)),
         )
     if policy.kind == "RollPolicy":
         return CompiledPolicy(policy, rules=compile_rules(roll_rules.rule_specs(policy.spec)))

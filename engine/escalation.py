@@ -20,10 +20,11 @@ from decimal import Decimal
 from bastion.engine.decision import Check, Decision, Subject, values_of
 from bastion.engine.policy.kinds.escalation import EscalationLevel, EscalationSpec
 from bastion.engine.policy.model import Policy
-from bastion.engine.rules import Compare, RuleSpec
+from bastion.engine.rules import AllOf, Compare, RuleSpec
 from bastion.engine.state import EscalationState
 
 BREACH_FIELD = "position.breach_atr"
+LEVEL_FIELD = "escalation.level"  # the position's current level, in `change_specs` facts
 
 
 def reach_rule(level: EscalationLevel) -> str:
@@ -46,6 +47,36 @@ def rule_specs(spec: EscalationSpec, *, reach_only: bool = False) -> list[RuleSp
         if not reach_only:
             floor = level.breach_atr - spec.hysteresis_atr
             rules.append(RuleSpec(below_rule(level), Compare(BREACH_FIELD, "<", floor)))
+    return rules
+
+
+def change_specs(spec: EscalationSpec) -> list[RuleSpec]:
+    """Rules that hold only when a position at a level may leave it: a screen.
+
+    For a position at level c (the fact's `escalation.level`), ``up:c`` holds when the
+    breach reaches any higher level, ``down:c`` when it is below c's threshold minus
+    the hysteresis. When neither holds, `step` would keep the position where it is
+    (no higher level reached; not safely below), so the evaluator matches the full
+    `rule_specs` and steps only the positions this screen lets through. Most held
+    positions hold on most ticks, and a fact that matches no rule is the cheapest
+    thing the engine does.
+    """
+    levels = spec.levels
+    rules = []
+    for current, level in enumerate(levels):
+        at_level = Compare(LEVEL_FIELD, "==", current)
+        if current < len(levels) - 1:
+            lowest_above = min(higher.breach_atr for higher in levels[current + 1 :])
+            rules.append(
+                RuleSpec(
+                    f"up:{level.name}", AllOf(at_level, Compare(BREACH_FIELD, ">=", lowest_above))
+                )
+            )
+        if current > 0:
+            floor = level.breach_atr - spec.hysteresis_atr
+            rules.append(
+                RuleSpec(f"down:{level.name}", AllOf(at_level, Compare(BREACH_FIELD, "<", floor)))
+            )
     return rules
 
 

@@ -8,7 +8,7 @@ A pass returns its decisions and the pieces of the new state it owns.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -17,7 +17,7 @@ from bastion.engine import breakers, escalation, roll_rules
 from bastion.engine.compiled import CompiledBreakers, CompiledPolicy, CompiledPolicySet
 from bastion.engine.decision import Check, Decision, Subject, values_of
 from bastion.engine.errors import SnapshotError
-from bastion.engine.facts import Facts, SubjectFacts
+from bastion.engine.facts import Fact, Facts, SubjectFacts
 from bastion.engine.indicators.greeks import OptionType
 from bastion.engine.policy.kinds.breakers import Breaker
 from bastion.engine.policy.model import Policy
@@ -99,43 +99,74 @@ def escalation_pass(
     result = PassResult()
     positions = facts.positions
     for compiled, subjects in assign(policies.of_kind("EscalationPolicy"), facts.of("position")):
-        policy, rules, entry_rules = compiled.policy, compiled.rules, compiled.entry_rules
-        assert rules is not None and entry_rules is not None
+        policy, rules = compiled.policy, compiled.rules
+        entry_rules, change_rules = compiled.entry_rules, compiled.change_rules
+        assert rules is not None and entry_rules is not None and change_rules is not None
         enforce, escalated = policy.mode == "enforce", state.escalations
         from_entry = policy.spec.reference == "entry_price"
-        held: list[tuple[SubjectFacts, Position, Decimal]] = []  # positions above level 0
-        fresh: list[tuple[SubjectFacts, Position, Decimal]] = []  # positions at level 0
+        top = len(policy.spec.levels) - 1
+        held: list[_Held] = []  # positions with a level in the state
+        fresh: list[_Entry] = []  # positions at level 0
         for item in subjects:
             position = positions[item.subject.id]
             if position.option is not None:
                 continue  # options are governed by their delta (RollPolicy), not by ATRs
             value = item.fact["position"].get("breach_atr")  # measured from the entry price
+            key = position.id if enforce else _key(policy, position.id)
             if value is None or not from_entry:
-                key = f"escalation:{_key(policy, position.id)}"
                 why = _unmeasurable(policy, position, snapshot)
                 decision = _unevaluable_decision(
                     policy, item.subject, "breach", "measure the breach", why, now
                 )
-                _unevaluable(result, state, key, decision, frozenset({position.account_id}))
-            elif (position.id if enforce else _key(policy, position.id)) in escalated:
-                held.append((item, position, value))
+                account = frozenset({position.account_id})
+                _unevaluable(result, state, f"escalation:{key}", decision, account)
+            elif (previous := escalated.get(key)) is not None:
+                held.append((item, position, value, key, previous))
             else:
-                fresh.append((item, position, value))
-        for group, ruleset in ((held, rules), (fresh, entry_rules)):
-            # The position's own fact carries position.breach_atr: no copy needed.
-            matches = ruleset.match([item.fact for item, _, _ in group])
-            for (item, position, value), matched in zip(group, matches, strict=True):
-                if not matched and group is fresh:
-                    continue  # at level 0 and no threshold reached: nothing changes
-                key = position.id if enforce else _key(policy, position.id)
-                previous = escalated.get(key)
-                record = _breach_record(policy, position, snapshot, value)
-                new, change = escalation.step(policy, item.subject, record, matched, previous, now)
-                if new.level > 0:  # level 0 needs no memory: nothing to step down from
-                    result.escalations[key] = new
-                if change is not None:
-                    result.decisions.append(change)
+                fresh.append((item, position, value, key, None))
+        # Screen the held positions first (escalation.change_specs): one that matches no
+        # rule keeps its level and its state, and needs neither the full match nor a step.
+        screen = change_rules.match(
+            [
+                {"position": item.fact["position"], "escalation": {"level": min(top, old.level)}}
+                for item, _, _, _, old in held
+            ]
+        )
+        moving = []
+        for entry, flags in zip(held, screen, strict=True):
+            if flags:
+                moving.append(entry)
+            elif entry[4].level > 0:
+                result.escalations[entry[3]] = entry[4]
+        _step_escalations(result, policy, snapshot, moving, rules.match, now)
+        _step_escalations(result, policy, snapshot, fresh, entry_rules.match, now)
     return result
+
+
+# (subject, position, breach in ATRs, state key, previous state)
+_Entry = tuple[SubjectFacts, Position, Decimal, str, EscalationState | None]
+_Held = tuple[SubjectFacts, Position, Decimal, str, EscalationState]
+
+
+def _step_escalations(
+    result: PassResult,
+    policy: Policy,
+    snapshot: Snapshot,
+    group: Sequence[_Entry],
+    match: Callable[[list[Fact]], list[frozenset[str]]],
+    now: datetime,
+) -> None:
+    # The position's own fact carries position.breach_atr: no copy needed.
+    matches = match([entry[0].fact for entry in group])
+    for (item, position, value, key, previous), matched in zip(group, matches, strict=True):
+        if not matched and previous is None:
+            continue  # at level 0 and no threshold reached: nothing changes
+        record = _breach_record(policy, position, snapshot, value)
+        new, change = escalation.step(policy, item.subject, record, matched, previous, now)
+        if new.level > 0:  # level 0 needs no memory: nothing to step down from
+            result.escalations[key] = new
+        if change is not None:
+            result.decisions.append(change)
 
 
 def _unmeasurable(policy: Policy, position: Position, snapshot: Snapshot) -> str:

@@ -152,8 +152,9 @@ class CompiledRuleset:
         RuleEngineError naming the fact and field otherwise, or when the engine fails;
         callers turn that into the conservative decision.
         """
-        encoded = [self._facts.encode(index, fact) for index, fact in enumerate(facts)]
-        matched: list[list[str]] = [[] for _ in encoded]
+        encode = self._facts.encode
+        encoded = [encode(index, fact) for index, fact in enumerate(facts)]
+        matched: dict[int, list[str]] = {}  # only the facts some rule matched
         with self._lock:
             if self._closed:
                 raise RuleEngineError(f"ruleset {self.fingerprint[:12]} is closed")
@@ -161,7 +162,10 @@ class CompiledRuleset:
             for start in range(0, len(encoded), CHUNK_SIZE):
                 chunk = encoded[start : start + CHUNK_SIZE]
                 self._match_chunk("[" + _SENTINEL_FACT + "," + ",".join(chunk) + "]", matched)
-        return [frozenset(rule_ids) if rule_ids else _EMPTY for rule_ids in matched]
+        result = [_EMPTY] * len(encoded)
+        for index, rule_ids in matched.items():
+            result[index] = frozenset(rule_ids)
+        return result
 
     def match_one(self, fact: Mapping[str, Any]) -> frozenset[str]:
         """`match` for one fact, on a session kept open between calls.
@@ -228,7 +232,7 @@ class CompiledRuleset:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def _match_chunk(self, payload: str, matched: list[list[str]]) -> None:
+    def _match_chunk(self, payload: str, matched: dict[int, list[str]]) -> None:
         handle = self._handle.open()
         try:
             result, state = _native.assert_facts(handle, payload)
@@ -242,7 +246,7 @@ class CompiledRuleset:
                 if name != SENTINEL_RULE:
                     rule_id = self._rule_by_name[name]
                     for fact_index in _FACT_INDEX.findall(frames):
-                        matched[int(fact_index)].append(rule_id)
+                        matched.setdefault(int(fact_index), []).append(rule_id)
                 frames = _native.complete_and_start_action(handle, state)
             _native.delete_state(handle)
         except Exception as error:

@@ -5,16 +5,16 @@ the fields the rules compare, under short keys (never escaped, never clashing wi
 durable-rules' ``$`` operators). Every value is checked against the kind its rules
 compare it to; numbers are written so the C parser reads them back bit for bit.
 
-Well-formed facts take a fast path: the numeric fields are read with one
-`operator.itemgetter` and written with one %-format (NaN and infinities caught by a
-single sum). Anything unusual falls back to the checked path, which either encodes
-the fact field by field or raises RuleEngineError naming ``facts[i].<field path>``.
+Well-formed facts take a fast path: a function generated for the ruleset's fields
+reads and type-checks each one inline and writes the numbers with one %-format (NaN
+and infinities caught by a single sum). Anything unusual falls back to the checked
+path, which either encodes the fact field by field or raises RuleEngineError naming
+``facts[i].<field path>``.
 """
 
 from __future__ import annotations
 
 import json
-import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -90,6 +90,9 @@ class _Field:
     encode: Callable[[object], str]
 
 
+_Encode = Callable[[int, Mapping[str, Any]], str]
+
+
 class FactEncoder:
     """Encodes facts for one ruleset: its fields (path → kind) under keys f0, f1, ..."""
 
@@ -101,29 +104,12 @@ class FactEncoder:
             _Field(path, tuple(path.split(".")), f',"{self.keys[path]}":', _ENCODERS[kinds[path]])
             for path in paths
         )
-        numbers = [field for field in self._fields if kinds[field.path] is Kind.NUMBER]
-        self._others = self._fields[len(numbers) :]
-        self._get_numbers = _tuple_getter([field.parts for field in numbers])
-        self._number_format = '{"i":%d' + "".join(f"{field.prefix}%r" for field in numbers)
+        self._fast = _compile_fast(self._fields, kinds)
 
     def encode(self, index: int, fact: Mapping[str, Any]) -> str:
-        """The fact as engine JSON; the fast path handles well-formed facts in one format."""
+        """The fact as engine JSON; the fast path handles well-formed facts in one call."""
         try:
-            numbers = [
-                value if type(value) is float else _plain_number(value)
-                for value in self._get_numbers(fact)
-            ]
-            total = sum(numbers)
-            if total - total != 0:  # NaN or an infinity somewhere (or an overflowing sum)
-                raise _BadValue
-            text = self._number_format % (index, *numbers)
-            if "e" in text:  # only float exponents can put an "e" here
-                text = _BARE_EXPONENT.sub(r"\1.0e", text)
-            for field in self._others:
-                parts = field.parts
-                value = fact[parts[0]] if len(parts) == 1 else _lookup(fact, parts)
-                text += field.prefix + field.encode(value)
-            return text + "}"
+            return self._fast(index, fact)
         except Exception:  # the checked path below says exactly what is wrong
             return self._encode_checked(index, fact)
 
@@ -142,33 +128,65 @@ class FactEncoder:
         return "".join(pieces)
 
 
-def _plain_number(value: object) -> int | float:
-    """A value `%r` writes as engine JSON: an exact int in range or a finite float."""
-    if type(value) is int and INT64_MIN <= value <= INT64_MAX:
-        return value
-    if type(value) is Decimal:
-        return decimal_to_float(value)
-    raise _BadValue  # bools, strings, subclasses, out of range: the checked path decides
+def _compile_fast(fields: Sequence[_Field], kinds: Mapping[str, Kind]) -> _Encode:
+    """A function written for these fields, as `dataclasses` writes `__init__`.
 
-
-def _tuple_getter(paths: Sequence[tuple[str, ...]]) -> Callable[[Any], tuple[object, ...]]:
-    """Read several fields at C speed when they are all top-level keys."""
-    if not paths:
-        return lambda fact: ()
-    if all(len(parts) == 1 for parts in paths):
-        if len(paths) == 1:
-            key = paths[0][0]
-            return lambda fact: (fact[key],)
-        return operator.itemgetter(*(parts[0] for parts in paths))
-    if all(len(parts) == 2 for parts in paths):  # `group.metric`, the evaluator's shape
-        if len(paths) == 1:
-            ((group, name),) = paths
-            return lambda fact: (fact[group][name],)
-        pairs = tuple((parts[0], parts[1]) for parts in paths)
-        # Plain indexing: any surprise (a missing key, a non-mapping) raises, and the
-        # caller falls back to the checked path, which names the field.
-        return lambda fact: tuple(fact[group][name] for group, name in pairs)
-    return lambda fact: tuple(_lookup(fact, parts) for parts in paths)
+    It reads each field with plain indexing and checks its type inline; numbers
+    (first in `fields`) go through one %-format and one sum that catches NaN and
+    infinities. Anything unusual raises, and `encode` falls back to the checked path.
+    Field names enter the source only as `repr` literals.
+    """
+    lines = ["def fast(index, fact):"]
+    numbers = [field for field in fields if kinds[field.path] is Kind.NUMBER]
+    for n, field in enumerate(numbers):
+        lookup = "fact" + "".join(f"[{part!r}]" for part in field.parts)
+        lines += [
+            f"    v{n} = {lookup}",
+            f"    t = type(v{n})",
+            "    if t is Decimal:",
+            f"        n{n} = float(v{n})",
+            f"        if not n{n} and v{n}:",  # a non-zero that rounds to 0.0
+            "            raise _BadValue",
+            f"    elif t is float or (t is int and INT64_MIN <= v{n} <= INT64_MAX):",
+            f"        n{n} = v{n}",
+            "    else:",
+            "        raise _BadValue",
+        ]
+    names = ", ".join(f"n{n}" for n in range(len(numbers)))
+    if numbers:
+        lines += [
+            f"    total = {' + '.join(f'n{n}' for n in range(len(numbers)))}",
+            "    if total - total != 0:",  # NaN or an infinity (or an overflowing sum)
+            "        raise _BadValue",
+        ]
+    number_format = '{"i":%d' + "".join(f"{field.prefix}%r" for field in numbers)
+    lines += [
+        f"    text = {number_format!r} % (index, {names})",
+        '    if "e" in text:',  # only float exponents can put an "e" here
+        '        text = _BARE_EXPONENT.sub(r"\\1.0e", text)',
+    ]
+    pieces = ["text"]
+    for n, field in enumerate(fields[len(numbers) :]):
+        lookup = "fact" + "".join(f"[{part!r}]" for part in field.parts)
+        lines.append(f"    o{n} = {lookup}")
+        if kinds[field.path] is Kind.STRING:
+            lines += [f"    if type(o{n}) is not str:", "        raise _BadValue"]
+            pieces += [repr(field.prefix), f"_quote(o{n})"]
+        else:
+            lines += [f"    if type(o{n}) is not bool:", "        raise _BadValue"]
+            pieces += [repr(field.prefix), f'("true" if o{n} else "false")']
+    lines.append(f"    return {' + '.join(pieces)} + '}}'")
+    namespace: dict[str, Any] = {
+        "Decimal": Decimal,
+        "INT64_MIN": INT64_MIN,
+        "INT64_MAX": INT64_MAX,
+        "_BadValue": _BadValue,
+        "_BARE_EXPONENT": _BARE_EXPONENT,
+        "_quote": _quote,
+    }
+    exec("\n".join(lines), namespace)
+    fast: _Encode = namespace["fast"]
+    return fast
 
 
 def _lookup(fact: Mapping[str, Any], parts: tuple[str, ...]) -> object:

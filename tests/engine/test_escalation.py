@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bastion.engine import escalation
 from bastion.engine.decision import Subject
@@ -136,3 +139,52 @@ def test_adverse_move_when_side_and_direction_vary_then_only_adverse_counts(
 ) -> None:
     """Down for a long, up for a short; favourable moves are 0."""
     assert adverse_move_atr(side, Decimal(price), Decimal(400), Decimal(4)) == Decimal(expected)
+
+
+@pytest.fixture(scope="module")
+def screens(policy: Policy) -> Iterator[dict[str, tuple[Policy, CompiledRuleset, CompiledRuleset]]]:
+    """The default policy at three hysteresis widths: its change screen and full rules."""
+    variants = {}
+    for hysteresis in ("0", "0.25", "1.5"):
+        spec = replace(policy.spec, hysteresis_atr=Decimal(hysteresis))
+        variant = replace(policy, spec=spec)
+        variants[hysteresis] = (
+            variant,
+            compile_rules(escalation.change_specs(spec)),
+            compile_rules(escalation.rule_specs(spec)),
+        )
+    yield variants
+    for _, screen, full in variants.values():
+        screen.close()
+        full.close()
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    hysteresis=st.sampled_from(["0", "0.25", "1.5"]),
+    breach=st.decimals(0, 6, places=2),
+    level=st.integers(0, 5),  # 4 and 5: a level the policy no longer has (clamped)
+    dwell_s=st.sampled_from([0, 299, 300, 3600]),
+)
+def test_change_screen_when_no_rule_matches_then_step_holds(
+    screens: dict[str, tuple[Policy, CompiledRuleset, CompiledRuleset]],
+    hysteresis: str,
+    breach: Decimal,
+    level: int,
+    dwell_s: int,
+) -> None:
+    """The evaluator steps a held position only when the screen lets it through: that
+    is exact only if every position the screen stops would have held anyway."""
+    variant, screen, full = screens[hysteresis]
+    top = len(variant.spec.levels) - 1
+    previous = _at(level, variant.spec.levels[min(level, top)].name)
+    fact = {"position": {"breach_atr": breach}}
+    flagged = screen.match_one({**fact, "escalation": {"level": min(level, top)}})
+    matched = full.match_one(fact)
+    state, decision = escalation.step(
+        variant, SUBJECT, _breach(str(breach)), matched, previous, T0 + timedelta(seconds=dwell_s)
+    )
+    if not flagged:
+        assert state is previous and decision is None
+    moved = decision is not None
+    assert not moved or flagged  # the contrapositive, said the way the evaluator relies on it
