@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from bastion.engine import breakers, escalation, roll_rules
-from bastion.engine.authority.rules import compile_authority
+from bastion.engine.authority.rules import AuthorityRuleset, compile_authority
 from bastion.engine.policy.kinds.breakers import Breaker, BreakerSpec, metrics_of
 from bastion.engine.policy.model import Policy, PolicySet
 from bastion.engine.policy.select import governing
@@ -48,7 +49,18 @@ class AuthorityRules:
 
     protection: Policy | None
     limits: Policy | None
-    rules: CompiledRuleset
+    rules: AuthorityRuleset
+    # The windows as timedeltas, once (the order hot path subtracts them from `now`).
+    whipsaw_window: timedelta | None = field(init=False, default=None)
+    submit_window: timedelta | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        if self.protection is not None:
+            days = float(self.protection.spec.whipsaw_window_days)
+            object.__setattr__(self, "whipsaw_window", timedelta(days=days))
+        if self.limits is not None:
+            seconds = float(self.limits.spec.submit_rate.window_s)
+            object.__setattr__(self, "submit_window", timedelta(seconds=seconds))
 
 
 @dataclass(frozen=True, slots=True)

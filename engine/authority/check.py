@@ -24,12 +24,12 @@ give the same bytes.
 from __future__ import annotations
 
 from bisect import bisect_right, insort
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from bastion.engine.authority import rules as r
 from bastion.engine.authority.book import HUNDRED, ZERO, AccountBook, book_of
@@ -43,7 +43,6 @@ from bastion.engine.state import AuthorityState, State
 
 APPROVED, DOWNSIZED, DENIED = "approved", "downsized", "denied"
 _VERB = {APPROVED: "approve", DOWNSIZED: "downsize", DENIED: "deny"}
-DAY_S = Decimal(86400)
 NEVER_S = 10**12  # "no override yet": idle for longer than any cooldown
 Detail = str | Callable[[], str]
 RawCheck = tuple[str, bool, Detail, dict[str, Any] | None, int | None]
@@ -55,21 +54,29 @@ _PROTECTION_LABEL = {
 }
 
 
-class _Lazy:
-    """The audit record, built on first read: the checks' wording and the Decision are
-    not needed to decide, so a caller that only asks "may I?" does not pay for them."""
+class _Explanation(Protocol):
+    """What an answer says beyond the outcome, worded when first asked: the audit record
+    and the reasons' wording are not needed to decide, so a caller that only asks "may
+    I?" does not pay for them. Asking twice (or from two threads) gives the same value."""
 
-    __slots__ = ("build", "value")
+    def reasons(self) -> tuple[str, ...]: ...
 
-    def __init__(self, build: Callable[[], tuple[tuple[Check, ...], Decision]]) -> None:
-        self.build: Callable[[], tuple[tuple[Check, ...], Decision]] | None = build
-        self.value: tuple[tuple[Check, ...], Decision] | None = None
+    def audit(self) -> tuple[tuple[Check, ...], Decision]: ...
 
-    def get(self) -> tuple[tuple[Check, ...], Decision]:
-        if self.value is None:
-            assert self.build is not None
-            self.value, self.build = self.build(), None
-        return self.value
+
+class _Fixed:
+    """An explanation known in advance (the error path)."""
+
+    __slots__ = ("_audit", "_reasons")
+
+    def __init__(self, reasons: tuple[str, ...], audit: tuple[tuple[Check, ...], Decision]):
+        self._reasons, self._audit = reasons, audit
+
+    def reasons(self) -> tuple[str, ...]:
+        return self._reasons
+
+    def audit(self) -> tuple[tuple[Check, ...], Decision]:
+        return self._audit
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,19 +93,23 @@ class ExecutionDecision:
     blocking: tuple[str, ...]  # what blocks: protections, "limit.*", "error", "data"
     override_applied: bool
     override_reason: str | None
-    reasons: tuple[str, ...]
     state: State
     latency_us: int = 0
-    record: _Lazy = field(repr=False, compare=False, kw_only=True)
+    explanation: _Explanation = field(repr=False, compare=False, kw_only=True)
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """Why, in words a risk officer reads: worded on first read (never raises)."""
+        return self.explanation.reasons()
 
     @property
     def checks(self) -> tuple[Check, ...]:
         """Every check, in order, with its timing when clocked."""
-        return self.record.get()[0]
+        return self.explanation.audit()[0]
 
     @property
     def decision(self) -> Decision:
-        decision = self.record.get()[1]
+        decision = self.explanation.audit()[1]
         return replace(decision, latency_us=self.latency_us) if self.latency_us else decision
 
     @property
@@ -192,21 +203,28 @@ def _decide(
     now: datetime,
     clock: _Clock,
 ) -> ExecutionDecision:
-    account_id = resolve_account(snapshot, request.account_id)
-    book = book_of(snapshot).accounts[account_id]
+    books = book_of(snapshot).accounts
+    named = request.account_id
+    book = books.get(named) if named is not None else None
+    account_id = named if book is not None and named is not None else ""
+    if book is None:  # no account named, or an unknown one: the rule and its errors
+        account_id = resolve_account(snapshot, named)
+        book = books[account_id]
     governing = policies.governing_order_rules(
         book.account.type, request.symbol, request.strategy_id
     )
     protection = governing.protection.spec if governing.protection else None
     limits = governing.limits.spec if governing.limits else None
-    ctx = _context(request, snapshot, state, now, account_id, book, protection, limits)
+    ctx = _context(request, snapshot, state, now, account_id, book, governing)
     fact = _fact(ctx, snapshot, protection, limits)
-    facts_lap = clock.lap()
-    fired = governing.rules.match_one(_engine_fact(fact))
     # Without a clock nothing is timed, so the trace is not recorded now: the audit
     # record replays the same walk (same inputs, same result) when it is first read.
-    walk = _Walk(ctx, fired, governing, snapshot, clock, fact, record=clock.clock is not None)
-    walk.start(facts_lap, clock.lap())
+    record = clock.clock is not None
+    facts_lap = clock.lap() if record else None
+    fired = governing.rules.match_one(fact)
+    walk = _Walk(ctx, fired, governing, snapshot, clock, fact, record=record)
+    if record:
+        walk.start(facts_lap, clock.lap())
     walk.run(protection, limits)
     return walk.finish(policies, state, now, limits, protection)
 
@@ -235,9 +253,10 @@ def _context(
     now: datetime,
     account_id: str,
     book: AccountBook,
-    protection: ProtectionSpec | None,
-    limits: LimitSpec | None,
+    governing: AuthorityRules,
 ) -> _Context:
+    protection = governing.protection.spec if governing.protection else None
+    limits = governing.limits.spec if governing.limits else None
     symbol = request.symbol
     key = f"{account_id}/{symbol}"
     market = snapshot.market.get(symbol)
@@ -278,13 +297,18 @@ def _context(
         trading_state=_trading_state(state, account_id, symbol),
         grace_since=grace_since,
         entry_at=request.position.entry_at or (held.first_entry_at if held else None),
-        round_trips=_round_trips(memory, key, now, protection),
-        override_idle_s=(
-            NEVER_S
-            if last_override is None
-            else Decimal((now - last_override).total_seconds()).quantize(Decimal("0.001"))
+        # Only whipsaw protection reads round trips, and only for an open.
+        round_trips=(
+            _round_trips(memory, key, now, governing.whipsaw_window)
+            if request.action == "open"
+            else 0
         ),
-        submits=_submits(memory, account_id, now, limits),
+        override_idle_s=NEVER_S if last_override is None else _seconds(last_override, now),
+        submits=(  # the submit rate applies to every order but a cancel
+            _submits(memory, account_id, now, governing.submit_window)
+            if request.action != "cancel"
+            else 0
+        ),
         key=key,
         now=now,
     )
@@ -323,12 +347,10 @@ def _trading_state(state: State, account_id: str, symbol: str) -> str:
     return account
 
 
-def _round_trips(
-    memory: AuthorityState, key: str, now: datetime, protection: ProtectionSpec | None
-) -> int:
-    if protection is None:
+def _round_trips(memory: AuthorityState, key: str, now: datetime, window: timedelta | None) -> int:
+    if window is None:  # no ProtectionPolicy
         return 0
-    since = now - timedelta(days=float(protection.whipsaw_window_days))
+    since = now - window
     trips, opened = 0, False
     for what, at in memory.trades.get(key, ()):
         if at <= since:  # a rolling window (now - window, now], like the submit rate
@@ -341,36 +363,39 @@ def _round_trips(
 
 
 def _submits(
-    memory: AuthorityState, account_id: str, now: datetime, limits: LimitSpec | None
+    memory: AuthorityState, account_id: str, now: datetime, window: timedelta | None
 ) -> int:
-    if limits is None:
+    if window is None:  # no LimitPolicy
         return 0
     times = memory.submits.get(account_id, ())  # kept sorted by _remember
-    return len(times) - bisect_right(
-        times, now - timedelta(seconds=float(limits.submit_rate.window_s))
-    )
+    if not times:
+        return 0
+    return len(times) - bisect_right(times, now - window)
 
 
 def _fact(
     ctx: _Context, snapshot: Snapshot, protection: ProtectionSpec | None, limits: LimitSpec | None
 ) -> dict[str, Any]:
-    """Every value the rules compare, exact (Decimal); `_engine_fact` converts it."""
+    """Every value the rules compare, exact (Decimal; the fact encoder sends the nearest
+    float, and thresholds go through the same conversion, so equal values stay equal)."""
     request = ctx.request
     book = ctx.book
     increasing = request.increasing
     include_manual = limits.include_manual_positions if limits else True
     strategy = request.strategy_id or ""
     score = request.current_score
+    reducing = request.action in REDUCING
     fact: dict[str, Any] = {
         "action": request.action,
         "increasing": increasing,
-        "reducing": request.action in REDUCING,
+        "reducing": reducing,
         "core": protection is not None and request.symbol in protection.core_assets,
         "has_score": score is not None,
         "score": score if score is not None else ZERO,
-        "grace_days": _days(ctx.grace_since, ctx.now),
+        # Only the grace and holding periods read these, and only for a reduction.
+        "grace_days": _days(ctx.grace_since, ctx.now) if reducing else ZERO,
         "has_entry": ctx.entry_at is not None,
-        "held_days": _days(ctx.entry_at, ctx.now),
+        "held_days": _days(ctx.entry_at, ctx.now) if reducing else ZERO,
         "round_trips": ctx.round_trips,
         "severity": r.SEVERITY_RANK.get(snapshot.regime.severity, 0),
         "override_idle_s": ctx.override_idle_s,
@@ -382,8 +407,7 @@ def _fact(
         "submits": ctx.submits,
         "strategy": strategy,
     }
-    if not increasing:  # no limit below compares these for a reduction: skip the arithmetic
-        fact.update(_NO_ADDITION)
+    if not increasing:  # only limits on orders that add exposure read the rest
         return fact
     equity = book.account.equity_usd
     delta = ctx.target - ctx.current
@@ -411,33 +435,42 @@ def _fact(
     return fact
 
 
-_ADDITION_FIELDS = (
-    "cash_shortfall_usd",
-    "liquidity_usd",
-    "trade_risk_pct",
-    "portfolio_risk_pct",
-    "asset_pct",
-    "strategy_pct",
-    "order_notional_usd",
-    "position_usd",
-)
-_NO_ADDITION = dict.fromkeys(_ADDITION_FIELDS, 0)
-
-
-def _engine_fact(fact: dict[str, Any]) -> dict[str, Any]:
-    """Decimals as the nearest float — exactly what the rules engine's encoder would do
-    (thresholds go through the same conversion, so equal values stay equal)."""
-    return {key: float(v) if type(v) is Decimal else v for key, v in fact.items()}
-
-
 def _days(since: datetime | None, now: datetime) -> Decimal:
     if since is None:
         return ZERO
-    return Decimal((now - since).total_seconds()) / DAY_S
+    return Decimal((now - since) // _MICROSECOND) / _DAY_US  # exact: whole microseconds
+
+
+def _seconds(since: datetime, now: datetime) -> Decimal:
+    return Decimal((now - since) // _MICROSECOND).scaleb(-6)  # exact: whole microseconds
+
+
+_MICROSECOND = timedelta(microseconds=1)
+_DAY_US = Decimal(86_400_000_000)
 
 
 class _Walk:
     """Walks the protections and limits in order over what the rules engine found."""
+
+    __slots__ = (
+        "answer",
+        "audited",
+        "blocking",
+        "bypassed",
+        "checks",
+        "clock",
+        "ctx",
+        "fact",
+        "fired",
+        "governing",
+        "override_reason",
+        "record",
+        "shadow",
+        "size_limits",
+        "snapshot",
+        "why",
+        "worded",
+    )
 
     def __init__(
         self,
@@ -458,11 +491,14 @@ class _Walk:
         self.record = record
         self.checks: list[RawCheck] = []
         self.blocking: list[str] = []  # enforced blocks, in check order
-        self.reasons: list[str] = []
+        self.why: list[Detail] = []  # rendered when first read (`reasons()`)
+        self.answer: tuple[Any, ...] | None = None  # what `finish` decided, for `audit`
+        self.worded: tuple[str, ...] | None = None
+        self.audited: tuple[tuple[Check, ...], Decision] | None = None
         self.shadow: list[str] = []  # what a shadow-mode policy would have blocked
         self.bypassed: list[str] = []  # protections a regime override bypassed
         self.override_reason: str | None = None
-        self.size_limits: list[tuple[str, Decimal, str]] = []  # (limit, max units to add, why)
+        self.size_limits: list[tuple[str, Decimal, Detail]] = []  # (limit, max units to add, why)
         self.fact = fact
 
     def start(self, facts_lap: int | None = None, rules_lap: int | None = None) -> None:
@@ -487,14 +523,17 @@ class _Walk:
             self.checks.append((name, passed, detail, values, self.clock.lap()))
 
     def _block(
-        self, name: str, detail: str, *, shadow: bool, values: dict[str, Any] | None = None
+        self, name: str, detail: Detail, *, shadow: bool, values: dict[str, Any] | None = None
     ) -> None:
+        """An enforced block: its name, and its wording as a reason (rendered when read)."""
         if shadow:
             self.shadow.append(name)
-            self._check(name, True, f"{detail} (shadow mode: recorded, not enforced)", values)
+            if self.record:
+                shadowed = _then(detail, " (shadow mode: recorded, not enforced)")
+                self._check(name, True, shadowed, values)
             return
         self.blocking.append(name)
-        self.reasons.append(detail)
+        self.why.append(detail)
         self._check(name, False, detail, values)
 
     def request_sizes(self) -> None:
@@ -516,7 +555,7 @@ class _Walk:
             self._block(
                 "request", problem + " (denied: the request contradicts itself)", shadow=False
             )
-        else:
+        elif self.record:
             self._check("request", True, "sizes agree with the action")
 
     # -- protections -----------------------------------------------------------------
@@ -526,11 +565,15 @@ class _Walk:
             self._check("protections", True, "no ProtectionPolicy governs this order")
             return
         shadow = self.governing.protection.mode == "shadow"
-        override_available = r.OVERRIDE in self.fired
+        fired, record = self.fired, self.record
+        override_available = r.OVERRIDE in fired
         final = False
         for name in spec.hierarchy:
+            if not record and name not in fired:
+                continue  # a protection that did not fire only records a passing check
             if name == r.OVERRIDE:
-                self._override_check(spec, override_available)
+                if record:
+                    self._override_check(spec, override_available)
                 continue
             if name not in spec.enabled:
                 self._check(name, True, "disabled in the policy")
@@ -541,20 +584,19 @@ class _Walk:
             if name not in self.fired:
                 self._check(name, True, partial(self._protection_detail, name, spec))
                 continue
-            detail = self._protection_detail(name, spec)
+            detail = partial(self._protection_detail, name, spec)
             if name == r.CORE:
-                self._block(
-                    name, detail + " (core asset immunity cannot be overridden)", shadow=shadow
-                )
+                why = " (core asset immunity cannot be overridden)"
+                self._block(name, _then(detail, why), shadow=shadow)
                 final = not shadow
             elif override_available and name in spec.override_may_bypass:
                 self.bypassed.append(name)
-                self._check(name, True, f"{detail}; bypassed by the regime override")
+                self._check(name, True, _then(detail, "; bypassed by the regime override"))
             else:
                 why = ""
                 if override_available:
                     why = f"; the regime override may not bypass {_PROTECTION_LABEL[name]}"
-                self._block(name, detail + why, shadow=shadow)
+                self._block(name, _then(detail, why), shadow=shadow)
         if self.bypassed:
             regime = self.snapshot.regime
             self.override_reason = (
@@ -648,12 +690,15 @@ class _Walk:
         ctx, request = self.ctx, self.ctx.request
         shadow = self.governing.limits is not None and self.governing.limits.mode == "shadow"
         self._trading_state(spec)
+        fired, record = self.fired, self.record
         if not request.increasing:
-            if r.SUBMIT_RATE in self.fired and spec is not None:  # every order but a cancel
-                self._block(r.SUBMIT_RATE, self._limit_detail(r.SUBMIT_RATE, spec), shadow=shadow)
-            self._check(
-                "limits", True, f"{request.action} adds no exposure: risk limits do not apply"
-            )
+            if r.SUBMIT_RATE in fired and spec is not None:  # every order but a cancel
+                excess = partial(self._limit_detail, r.SUBMIT_RATE, spec)
+                self._block(r.SUBMIT_RATE, excess, shadow=shadow)
+            if record:
+                self._check(
+                    "limits", True, f"{request.action} adds no exposure: risk limits do not apply"
+                )
             return
         if spec is None:
             self._check("limits", True, "no LimitPolicy governs this order")
@@ -678,18 +723,18 @@ class _Walk:
                 shadow=False,
             )
             return
-        if ctx.sized_from_volatility:
+        if ctx.sized_from_volatility and record:
             self._check("sizing", True, partial(self._sizing_detail, spec))
         configured = self.governing.rules.rule_ids
         strategy_rule = f"{r.PER_STRATEGY}.{request.strategy_id}"
         for name in r.LIMIT_ORDER:
             rule = strategy_rule if name == r.PER_STRATEGY else name
-            if rule not in configured:
+            if rule not in fired:  # passed, or not configured for this order
+                if record and rule in configured:
+                    self._check(name, True, partial(self._limit_pass_detail, name, spec))
                 continue
-            if rule not in self.fired:
-                self._check(name, True, partial(self._limit_pass_detail, name, spec))
-            elif name in r.HARD_LIMITS:
-                self._block(name, self._limit_detail(name, spec), shadow=shadow)
+            if name in r.HARD_LIMITS:
+                self._block(name, partial(self._limit_detail, name, spec), shadow=shadow)
             else:
                 detail, cap = self._size_limit(rule, spec)
                 if shadow:
@@ -736,13 +781,9 @@ class _Walk:
         state, action = self.ctx.trading_state, self.ctx.request.action
         name = f"{r.TRADING_STATE}.{state}"
         if name in self.fired:
-            allowed = dict(spec.allowed_actions if spec else r.DEFAULT_ALLOWED.items())[state]
-            detail = (
-                f"trading state {state} allows only {', '.join(allowed) or 'nothing'}: "
-                f"{action} is denied"
-            )
+            detail = partial(_trading_state_detail, spec, state, action)
             self._block(r.TRADING_STATE, detail, shadow=False)  # breakers set it: always enforced
-        else:
+        elif self.record:
             self._check(r.TRADING_STATE, True, f"trading state {state} allows {action}")
 
     def _limit_detail(self, name: str, spec: LimitSpec) -> str:
@@ -774,34 +815,52 @@ class _Walk:
             f"submit rate {spec.submit_rate.count}: this order is the excess"
         )
 
-    def _size_limit(self, name: str, spec: LimitSpec) -> tuple[str, Decimal]:
-        """What the limit says and how many units the order may add under it."""
+    def _size_limit(self, name: str, spec: LimitSpec) -> tuple[Detail, Decimal]:
+        """What the limit says (worded when read) and how many units the order may add
+        under it."""
         ctx, book = self.ctx, self.ctx.book
         equity, price = book.account.equity_usd, ctx.price or ZERO
         unit_risk = (ctx.atr or ZERO) * spec.atr_multiple
         held = book.symbols.get(ctx.request.symbol)
         exposure = held.exposure_usd if held else ZERO
         delta = ctx.target - ctx.current
+        symbol = ctx.request.symbol
         if name == r.TRADE_RISK:
             budget = equity * spec.max_risk_per_trade_pct / HUNDRED
             return (
-                f"order risk {shown(delta * unit_risk)} USD > max_risk_per_trade "
-                f"{shown(spec.max_risk_per_trade_pct)} % of equity ({shown(budget)} USD)",
+                partial(
+                    _worded,
+                    "order risk {} USD > max_risk_per_trade {} % of equity ({} USD)",
+                    delta * unit_risk,
+                    spec.max_risk_per_trade_pct,
+                    budget,
+                ),
                 _units(budget, unit_risk),
             )
         if name == r.PORTFOLIO_RISK:
             budget = equity * spec.max_portfolio_risk_pct / HUNDRED
             now_risk = book.risk_usd(spec.atr_multiple)
             return (
-                f"portfolio risk {shown(now_risk + delta * unit_risk)} USD > "
-                f"max_portfolio_risk {shown(spec.max_portfolio_risk_pct)} % ({shown(budget)} USD)",
+                partial(
+                    _worded,
+                    "portfolio risk {} USD > max_portfolio_risk {} % ({} USD)",
+                    now_risk + delta * unit_risk,
+                    spec.max_portfolio_risk_pct,
+                    budget,
+                ),
                 _units(budget - now_risk, unit_risk),
             )
         if name == r.PER_ASSET:
             budget = equity * spec.max_per_asset_pct / HUNDRED
             return (
-                f"{ctx.request.symbol} exposure {shown(exposure + delta * price)} USD > "
-                f"max_per_asset {shown(spec.max_per_asset_pct)} % ({shown(budget)} USD)",
+                partial(
+                    _worded,
+                    "{} exposure {} USD > max_per_asset {} % ({} USD)",
+                    symbol,
+                    exposure + delta * price,
+                    spec.max_per_asset_pct,
+                    budget,
+                ),
                 _units(budget - exposure, price),
             )
         if name.startswith(r.PER_STRATEGY):
@@ -810,29 +869,49 @@ class _Walk:
             budget = equity * cap / HUNDRED
             used = book.strategy_exposure(strategy, include_manual=spec.include_manual_positions)
             return (
-                f"strategy {strategy} exposure {shown(used + delta * price)} USD > "
-                f"max_per_strategy {shown(cap)} % ({shown(budget)} USD)",
+                partial(
+                    _worded,
+                    "strategy {} exposure {} USD > max_per_strategy {} % ({} USD)",
+                    strategy,
+                    used + delta * price,
+                    cap,
+                    budget,
+                ),
                 _units(budget - used, price),
             )
         if name == r.ORDER_NOTIONAL:
             limit = spec.max_notional_per_order_usd or ZERO
             return (
-                f"order value {shown(delta * price)} USD > "
-                f"max_notional_per_order {shown(limit)} USD",
+                partial(
+                    _worded,
+                    "order value {} USD > max_notional_per_order {} USD",
+                    delta * price,
+                    limit,
+                ),
                 _units(limit, price),
             )
         if name == r.SYMBOL_POSITION:
             limit = spec.max_position_per_symbol_usd or ZERO
             return (
-                f"{ctx.request.symbol} position {shown(exposure + delta * price)} USD > "
-                f"max_position_per_symbol {shown(limit)} USD",
+                partial(
+                    _worded,
+                    "{} position {} USD > max_position_per_symbol {} USD",
+                    symbol,
+                    exposure + delta * price,
+                    limit,
+                ),
                 _units(limit - exposure, price),
             )
         # margin
         cash = book.account.cash_usd
         return (
-            f"order value {shown(delta * price)} USD > cash {shown(cash)} USD and region "
-            f"{spec.region_code or '(unnamed)'} allows no margin",
+            partial(
+                _worded,
+                "order value {} USD > cash {} USD and region {} allows no margin",
+                delta * price,
+                cash,
+                spec.region_code or "(unnamed)",
+            ),
             _units(cash, price),
         )
 
@@ -855,36 +934,31 @@ class _Walk:
             if room <= 0:
                 for name, _, detail in self.size_limits:
                     self.blocking.append(name)
-                    self.reasons.append(detail)
+                    self.why.append(detail)
             else:
                 approved_size = ctx.current + room
                 outcome = DOWNSIZED
-                self.reasons.append(
-                    f"downsized from {shown(ctx.target)} to {shown(approved_size)} units to meet "
-                    + ", ".join(detail for _, _, detail in self.size_limits)
-                )
+                met = tuple(detail for _, _, detail in self.size_limits)
+                self.why.append(partial(_downsized, ctx.target, approved_size, met))
         elif self.size_limits:  # blocked anyway: name every limit the order breaks
             for name, _, detail in self.size_limits:
                 self.blocking.append(name)
-                self.reasons.append(detail)
+                self.why.append(detail)
         approved = not self.blocking
         if not approved:
             outcome, approved_size = DENIED, None
         override = bool(self.bypassed) and approved
-        self._closing_checks(approved)
-        if approved and not self.reasons:
-            self.reasons.append(
+        if self.record:
+            self._closing_checks(approved)
+        if approved and not self.why:
+            self.why.append(
                 f"{request.action} {request.symbol} passes every protection and limit"
                 + (f" (with {self.override_reason})" if override else "")
             )
         elif approved and override:
-            self.reasons.append(f"with {self.override_reason}")
-        new_state = _remember(state, ctx, now, approved, override, limits, protection)
-        record = _Lazy(
-            partial(
-                self._record, policies, outcome, approved_size, override, now, protection, limits
-            )
-        )
+            self.why.append(f"with {self.override_reason}")
+        new_state = _remember(state, ctx, now, approved, override, self.governing)
+        self.answer = (policies, outcome, approved_size, override, now, protection, limits)
         return ExecutionDecision(
             request=request,
             approved=approved,
@@ -894,10 +968,22 @@ class _Walk:
             blocking=tuple(self.blocking),
             override_applied=override,
             override_reason=self.override_reason if override else None,
-            reasons=tuple(self.reasons),
             state=new_state,
-            record=record,
+            explanation=self,
         )
+
+    # -- the explanation, worded when first read (_Explanation) ------------------------
+
+    def reasons(self) -> tuple[str, ...]:
+        if self.worded is None:
+            self.worded = _rendered(self.why)
+        return self.worded
+
+    def audit(self) -> tuple[tuple[Check, ...], Decision]:
+        if self.audited is None:
+            assert self.answer is not None, "finish() first"
+            self.audited = self._record(*self.answer)
+        return self.audited
 
     def _closing_checks(self, approved: bool) -> None:
         if self.bypassed and not approved:
@@ -979,11 +1065,44 @@ class _Walk:
             ),
             outcome=outcome,
             actions=(_VERB[outcome],),
-            reasons=tuple(self.reasons),
+            reasons=self.reasons(),
             inputs=_inputs(ctx),
             trace=checks,
             details=tuple(details),
         )
+
+
+def _rendered(details: Sequence[Detail]) -> tuple[str, ...]:
+    return tuple(detail if isinstance(detail, str) else _render(detail) for detail in details)
+
+
+def _downsized(target: Decimal, approved: Decimal, met: tuple[Detail, ...]) -> str:
+    wording = ", ".join(_rendered(met))
+    return f"downsized from {shown(target)} to {shown(approved)} units to meet {wording}"
+
+
+def _then(detail: Detail, suffix: str) -> Detail:
+    """`detail` followed by `suffix`, still rendered only when read."""
+    if not suffix:
+        return detail
+    if isinstance(detail, str):
+        return detail + suffix
+    return partial(_joined, detail, suffix)
+
+
+def _joined(detail: Callable[[], str], suffix: str) -> str:
+    return detail() + suffix
+
+
+def _worded(template: str, *values: Decimal | str) -> str:
+    """A template filled with values as reasons show them (`shown` for numbers)."""
+    return template.format(*(shown(v) if isinstance(v, Decimal) else v for v in values))
+
+
+def _trading_state_detail(spec: LimitSpec | None, state: str, action: str) -> str:
+    allowed = dict(spec.allowed_actions if spec else r.DEFAULT_ALLOWED.items())[state]
+    only = ", ".join(allowed) or "nothing"
+    return f"trading state {state} allows only {only}: {action} is denied"
 
 
 def _render(detail: Callable[[], str]) -> str:
@@ -1026,11 +1145,11 @@ def _remember(
     now: datetime,
     approved: bool,
     override: bool,
-    limits: LimitSpec | None,
-    protection: ProtectionSpec | None,
+    governing: AuthorityRules,
 ) -> State:
     """The state after this request: grace clocks always; submits, trades and the
     override cooldown only for an approved order."""
+    protection = governing.protection.spec if governing.protection else None
     memory = state.authority
     request, key = ctx.request, ctx.key
     grace = memory.grace
@@ -1039,17 +1158,17 @@ def _remember(
         if below and grace.get(key) != ctx.grace_since and ctx.grace_since is not None:
             grace = {**grace, key: ctx.grace_since}
         elif not below and key in grace:
-            grace = {k: v for k, v in grace.items() if k != key}
+            grace = dict(grace)
+            del grace[key]
     submits, trades, overrides = memory.submits, memory.trades, memory.overrides
     if approved and request.action != "cancel":
-        if limits is not None:
-            window = timedelta(seconds=float(limits.submit_rate.window_s))
+        if governing.submit_window is not None:
             times = submits.get(ctx.account_id, ())
-            kept = list(times[bisect_right(times, now - window) :])
+            kept = list(times[bisect_right(times, now - governing.submit_window) :])
             insort(kept, now)
             submits = {**submits, ctx.account_id: tuple(kept)}
-        if request.action in ("open", "close") and protection is not None:
-            horizon = now - timedelta(days=float(protection.whipsaw_window_days))
+        if request.action in ("open", "close") and governing.whipsaw_window is not None:
+            horizon = now - governing.whipsaw_window
             recent = tuple(t for t in trades.get(key, ()) if t[1] > horizon)
             trades = {**trades, key: (*recent, (request.action, now))}
         if override:
@@ -1117,7 +1236,6 @@ def _error(
         blocking=("error",),
         override_applied=False,
         override_reason=None,
-        reasons=(reason,),
         state=state,
-        record=_Lazy(lambda: ((check,), decision)),
+        explanation=_Fixed((reason,), ((check,), decision)),
     )

@@ -13,13 +13,16 @@ count (`>=` on what is already there).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
+from bastion.engine.authority.request import INCREASING, REDUCING
 from bastion.engine.policy.kinds.limits import DEFAULT_ALLOWED_ACTIONS, LimitSpec
 from bastion.engine.policy.kinds.protection import ProtectionSpec
 from bastion.engine.policy.vocabulary import ORDER_ACTIONS, REGIME_SEVERITIES
 from bastion.engine.rules import AllOf, AnyOf, Compare, CompiledRuleset, Condition, Not, RuleSpec
 from bastion.engine.rules import compile_rules as _compile
+from bastion.engine.rules.spec import specialize
 
 # Rule ids. Protections are named as in the policy; limits carry a "limit." prefix.
 CORE, OVERRIDE, GRACE, HOLDING, WHIPSAW = (
@@ -223,14 +226,64 @@ def limit_rules(spec: LimitSpec) -> list[RuleSpec]:
     return rules
 
 
+class AuthorityRuleset:
+    """A (protection, limit) pair's rules, compiled once per order action.
+
+    The action is known before the rules run, so each action gets the rules
+    specialised to it (`rules.spec.specialize`): a rule that cannot hold for it is left
+    out, and the comparisons of `action`, `increasing` and `reducing` are decided at
+    compile time. A decrease, say, is matched without the limits that only an
+    increase can break, and its fact carries 10 fields instead of 26 — the rules
+    engine's cost grows with the fields of a fact. `match_one` answers exactly what
+    the unspecialised ruleset would (a test compares them over every action).
+    """
+
+    __slots__ = ("by_action", "rule_ids")
+
+    def __init__(self, specs: Sequence[RuleSpec]) -> None:
+        self.rule_ids: frozenset[str] = frozenset(spec.rule_id for spec in specs)
+        self.by_action: dict[str, CompiledRuleset] = {}
+        try:
+            for action in ORDER_ACTIONS:
+                self.by_action[action] = _compile(specialized(specs, action))
+        except Exception:
+            self.close()
+            raise
+
+    def match_one(self, fact: Mapping[str, Any]) -> frozenset[str]:
+        """The ids of the rules that hold for one fact (its `action` picks the rules)."""
+        return self.by_action[fact["action"]].match_one(fact)
+
+    def close(self) -> None:
+        for ruleset in self.by_action.values():
+            ruleset.close()
+
+
+def specialized(specs: Sequence[RuleSpec], action: str) -> list[RuleSpec]:
+    """The rules as they apply to orders with this action (see `AuthorityRuleset`)."""
+    known: dict[str, str | bool] = {
+        "action": action,
+        "increasing": action in INCREASING,
+        "reducing": action in REDUCING,
+    }
+    kept = []
+    for spec in specs:
+        condition = specialize(spec.condition, known)
+        if condition is False:
+            continue  # cannot hold for this action
+        # Always true for this action: keep it as written (the fact carries its fields).
+        kept.append(spec if condition is True else RuleSpec(spec.rule_id, condition))
+    return kept
+
+
 def compile_authority(
     protection: ProtectionSpec | None, limits: LimitSpec | None
-) -> CompiledRuleset:
-    """One ruleset for a (protection, limit) policy pair; None means the built-in
+) -> AuthorityRuleset:
+    """The rules for a (protection, limit) policy pair; None means the built-in
     trading-state table only (no protections / no limits configured)."""
     rules = protection_rules(protection) if protection is not None else []
     if limits is not None:
         rules += limit_rules(limits)
     else:
         rules += trading_state_rules(tuple(DEFAULT_ALLOWED.items()))
-    return _compile(rules)  # fact fields no rule compares are not sent to the engine
+    return AuthorityRuleset(rules)  # fact fields no rule compares are not sent to the engine

@@ -3,19 +3,21 @@
 Each fact becomes ``{"i":<index>,"f0":...,"f1":...}``: its position in the batch and
 the fields the rules compare, under short keys (never escaped, never clashing with
 durable-rules' ``$`` operators). Every value is checked against the kind its rules
-compare it to; numbers are written so the C parser reads them back bit for bit.
+compare it to; numbers are written so that the C parser (glibc `atof`) reads the double
+Python would: a float as its `repr` (``.0`` added before a bare exponent, which the
+parser misreads), a Decimal as its exact digits (rounded by the parser exactly as
+`float(value)` rounds them — the thresholds went through `float` — without a float
+round trip in Python, the costliest part of a fact).
 
 Well-formed facts take a fast path: a function generated for the ruleset's fields
-reads and type-checks each one inline and writes the numbers with one %-format (NaN
-and infinities caught by a single sum). Anything unusual falls back to the checked
-path, which either encodes the fact field by field or raises RuleEngineError naming
-``facts[i].<field path>``.
+reads and type-checks each one inline and writes them with one %-format. Anything
+unusual falls back to the checked path, which either encodes the fact field by field
+(the same text) or raises RuleEngineError naming ``facts[i].<field path>``.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -31,8 +33,6 @@ from bastion.engine.rules.values import (
     finite_float,
 )
 
-_BARE_EXPONENT = re.compile(r"(:-?\d+)e")  # 1e-05 -> 1.0e-05
-
 
 class _BadValue(Exception):
     """Raised by an encoder; the caller adds the fact index and field path."""
@@ -43,6 +43,9 @@ def _encode_number(value: object) -> str:
         if isinstance(value, float):
             return encode_float(finite_float(value))
         if isinstance(value, Decimal):
+            text = str(value)  # exact digits: the engine rounds them as `float` would
+            if "E" not in text and len(text) <= 40 and text[-1].isdigit():
+                return text if "." in text else text + ".0"
             return encode_float(decimal_to_float(value))
     except ValueError as error:
         raise _BadValue(str(error)) from None
@@ -131,40 +134,43 @@ class FactEncoder:
 def _compile_fast(fields: Sequence[_Field], kinds: Mapping[str, Kind]) -> _Encode:
     """A function written for these fields, as `dataclasses` writes `__init__`.
 
-    It reads each field with plain indexing and checks its type inline; numbers
-    (first in `fields`) go through one %-format and one sum that catches NaN and
-    infinities. Anything unusual raises, and `encode` falls back to the checked path.
-    Field names enter the source only as `repr` literals.
+    It reads each field with plain indexing and checks its type inline. A Decimal is
+    written as its own exact digits (``str``; ``.0`` added to a whole number, so the
+    engine reads a double, as `float` would give): the engine's parser (glibc `atof`)
+    rounds them to the nearest double, exactly what `float(value)` gives and what the
+    thresholds went through — without a float round trip in Python, the costliest part
+    of a fact. Digits with an exponent, more than 40 characters (an overflow or an
+    underflow is possible), NaN or an infinity, anything unusual: raise, and `encode`
+    falls back to the checked path. Field names enter the source only as `repr`
+    literals.
     """
     lines = ["def fast(index, fact):"]
     numbers = [field for field in fields if kinds[field.path] is Kind.NUMBER]
     for n, field in enumerate(numbers):
         lookup = "fact" + "".join(f"[{part!r}]" for part in field.parts)
         lines += [
-            f"    v{n} = {lookup}",
-            f"    t = type(v{n})",
+            f"    v = {lookup}",
+            "    t = type(v)",
             "    if t is Decimal:",
-            f"        n{n} = float(v{n})",
-            f"        if not n{n} and v{n}:",  # a non-zero that rounds to 0.0
+            f"        n{n} = str(v)",
+            f"        if 'E' in n{n} or len(n{n}) > 40 or not n{n}[-1].isdigit():",
             "            raise _BadValue",
-            f"    elif t is float or (t is int and INT64_MIN <= v{n} <= INT64_MAX):",
-            f"        n{n} = v{n}",
+            f"        if '.' not in n{n}:",
+            f"            n{n} += '.0'",
+            "    elif t is float:",
+            "        if v - v != 0:",  # NaN or an infinity
+            "            raise _BadValue",
+            f"        n{n} = repr(v)",
+            f"        if 'e' in n{n}:",
+            f"            n{n} = _encode_float(v)",  # 1e-05 -> 1.0e-05
+            "    elif t is int and INT64_MIN <= v <= INT64_MAX:",
+            f"        n{n} = str(v)",
             "    else:",
             "        raise _BadValue",
         ]
-    names = ", ".join(f"n{n}" for n in range(len(numbers)))
-    if numbers:
-        lines += [
-            f"    total = {' + '.join(f'n{n}' for n in range(len(numbers)))}",
-            "    if total - total != 0:",  # NaN or an infinity (or an overflowing sum)
-            "        raise _BadValue",
-        ]
-    number_format = '{"i":%d' + "".join(f"{field.prefix}%r" for field in numbers)
-    lines += [
-        f"    text = {number_format!r} % (index, {names})",
-        '    if "e" in text:',  # only float exponents can put an "e" here
-        '        text = _BARE_EXPONENT.sub(r"\\1.0e", text)',
-    ]
+    names = "".join(f"n{n}, " for n in range(len(numbers)))
+    number_format = '{"i":%d' + "".join(f"{field.prefix}%s" for field in numbers)
+    lines.append(f"    text = {number_format!r} % (index, {names})")
     pieces = ["text"]
     for n, field in enumerate(fields[len(numbers) :]):
         lookup = "fact" + "".join(f"[{part!r}]" for part in field.parts)
@@ -181,7 +187,7 @@ def _compile_fast(fields: Sequence[_Field], kinds: Mapping[str, Kind]) -> _Encod
         "INT64_MIN": INT64_MIN,
         "INT64_MAX": INT64_MAX,
         "_BadValue": _BadValue,
-        "_BARE_EXPONENT": _BARE_EXPONENT,
+        "_encode_float": encode_float,
         "_quote": _quote,
     }
     exec("\n".join(lines), namespace)

@@ -23,7 +23,7 @@ a total order with no missing values, ``not (x > t)`` is ``x <= t``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -113,6 +113,40 @@ def to_negation_normal_form(condition: Condition, *, negate: bool = False) -> Co
     )
     conjunction = isinstance(condition, AllOf) != negate  # De Morgan swaps all/any
     return AllOf(*children) if conjunction else AnyOf(*children)
+
+
+def specialize(condition: Condition, known: Mapping[str, str | bool]) -> Condition | bool:
+    """The condition for facts whose `known` fields hold these values: partial evaluation.
+
+    A comparison of a known field becomes True or False; `AllOf` drops True children and
+    is False with any False child; `AnyOf` the reverse; `Not` negates. What is left
+    compares only the unknown fields, and holds for a fact exactly when the original
+    does (for facts that carry the known values). Only strings and bools may be known:
+    their `==` / `!=` mean the same here as in the rules engine.
+    """
+    if isinstance(condition, Compare):
+        if condition.field not in known:
+            return condition
+        value = known[condition.field]
+        if kind_of(value) is not kind_of(condition.value) or condition.op not in EQUALITY_OPS:
+            return condition  # a mismatch the compiler reports; leave it to say so
+        return (value == condition.value) == (condition.op == "==")
+    if isinstance(condition, Not):
+        inner = specialize(condition.condition, known)
+        return (not inner) if isinstance(inner, bool) else Not(inner)
+    conjunction = isinstance(condition, AllOf)
+    kept: list[Condition] = []
+    for child in condition.conditions:
+        result = specialize(child, known)
+        if result is (not conjunction):  # False in an AllOf, True in an AnyOf: decided
+            return result
+        if not isinstance(result, bool):
+            kept.append(result)
+    if not kept:
+        return conjunction  # every child was True (AllOf) or False (AnyOf)
+    if len(kept) == 1:
+        return kept[0]
+    return AllOf(*kept) if conjunction else AnyOf(*kept)
 
 
 def field_kinds(specs: Iterable[RuleSpec]) -> dict[str, Kind]:

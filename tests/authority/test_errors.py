@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from bastion.engine.authority import OrderRequest, can_execute
+from bastion.engine.authority import check as check_module
 from bastion.engine.compiled import CompiledPolicySet
 from bastion.engine.state import State
 from tests.authority.builders import (
@@ -193,3 +194,20 @@ def test_request_when_sizes_contradict_the_held_position_then_denied(
     result = decide(compiled, order, snap)
     assert summary(result) == ("denied", False, None, ("request",))
     assert "contradicts" in result.reasons[0]
+
+
+def test_reasons_when_their_wording_fails_then_outcome_kept_and_reading_never_raises(
+    policies: PolicyFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reasons are worded when first read; a wording bug shows in the text, never as an
+    exception in the caller and never as a different outcome."""
+    compiled = policies(limits={"risk": {"max_risk_per_trade_pct": 1}})
+
+    def broken(*_: object) -> str:
+        raise ValueError("template broken")
+
+    monkeypatch.setattr(check_module, "_worded", broken)
+    result = decide(compiled, request("open", target_size=300, size_increment=1))
+    assert summary(result) == ("downsized", True, D(250), ())
+    assert "wording unavailable: ValueError: template broken" in result.reasons[0]
+    assert result.reasons == result.decision.reasons  # the audit record says the same

@@ -11,6 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bastion.engine.errors import RuleEngineError
+from bastion.engine.rules import Compare, RuleSpec, compile_rules
+from bastion.engine.rules.compiler import LIVE_FACTS
 from bastion.engine.rules.facts import FactEncoder
 from bastion.engine.rules.spec import Kind
 
@@ -97,3 +99,48 @@ def test_encode_when_exponent_float_then_mantissa_has_a_point() -> None:
 
 def test_encode_when_no_fields_then_index_only() -> None:
     assert FactEncoder({}).encode(4, {"anything": 1}) == '{"i":4}'
+
+
+decimals = st.decimals(
+    allow_nan=False, allow_infinity=False, min_value=-(10**30), max_value=10**30, places=None
+).filter(lambda d: d == 0 or abs(d) > Decimal("1e-300"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(decimals, min_size=1, max_size=8))
+def test_decimal_digits_when_matched_then_engine_reads_the_double_float_gives(
+    values: list[Decimal],
+) -> None:
+    """A Decimal goes to the engine as its own digits; the engine must read exactly
+    float(value) — the double its threshold went through — so ==, < and > agree."""
+    for value in values:
+        threshold = float(value)
+        specs = [
+            RuleSpec("eq", Compare("x", "==", threshold)),
+            RuleSpec("lt", Compare("x", "<", threshold)),
+            RuleSpec("gt", Compare("x", ">", threshold)),
+        ]
+        with compile_rules(specs) as rules:
+            assert rules.match([{"x": value}]) == [frozenset({"eq"})]
+            assert rules.match_one({"x": value}) == frozenset({"eq"})
+
+
+@pytest.mark.parametrize(
+    "value", ["100", "-0", "1E+5", "1E-7", "123456789012345678901234567890.5", "0.000001"]
+)
+def test_decimal_digits_when_whole_exponent_or_long_then_still_a_double(value: str) -> None:
+    """Whole numbers get ``.0`` (a double, never an int that could overflow 64 bits);
+    exponents and long digit strings go through float, as the checked path says."""
+    text = FactEncoder({"x": Kind.NUMBER}).encode(0, {"x": Decimal(value)})
+    written = text.split('"f0":')[1].rstrip("}")
+    assert "." in written and "E" not in written
+    assert float(written) == float(Decimal(value))
+
+
+def test_match_one_when_same_fact_many_times_then_fires_every_time() -> None:
+    """The kept session is renewed every few facts, and each fact is asserted under a
+    fresh index: a repeat of the same fact (which durable-rules would ignore) fires."""
+    with compile_rules([RuleSpec("r", Compare("x", ">=", 1))]) as rules:
+        results = [rules.match_one({"x": 1 + k % 2}) for k in range(5 * LIVE_FACTS + 3)]
+        assert set(results) == {frozenset({"r"})}
+        assert rules.match_one({"x": 0}) == frozenset()
