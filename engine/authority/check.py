@@ -174,6 +174,9 @@ class _Context:
     now: datetime
 
 
+_NO_CLOCK = _Clock(None)  # stateless without a clock: shared
+
+
 def can_execute(
     policies: CompiledPolicySet,
     request: OrderRequest,
@@ -184,7 +187,7 @@ def can_execute(
     clock_ns: Callable[[], int] | None = None,
 ) -> ExecutionDecision:
     """May this order be sent? Approve, downsize or deny, with every reason. Never raises."""
-    clock = _Clock(clock_ns)
+    clock = _Clock(clock_ns) if clock_ns is not None else _NO_CLOCK
     started = clock.last
     try:
         result = _decide(policies, request, snapshot, state, now, clock)
@@ -269,9 +272,10 @@ def _context(
         current = held.short_units if request.side == "short" else held.long_units
     requested = request.target_size
     sized = False
-    if request.action == "close":
+    action = request.action
+    if action == "close":
         requested = ZERO
-    elif request.action == "cancel":
+    elif action == "cancel":
         requested = current
     elif requested is None and request.increasing and limits is not None:
         requested = _volatility_size(
@@ -284,33 +288,26 @@ def _context(
     if grace_since is None and protection is not None and _below_floor(request, protection):
         grace_since = now
     last_override = memory.overrides.get(key)
-    return _Context(
-        request=request,
-        account_id=account_id,
-        book=book,
-        price=market.price_usd if market else None,
-        atr=market.atr_usd if market else None,
-        current=current,
-        target=target,
-        requested=requested,
-        sized_from_volatility=sized,
-        trading_state=_trading_state(state, account_id, symbol),
-        grace_since=grace_since,
-        entry_at=request.position.entry_at or (held.first_entry_at if held else None),
+    return _Context(  # positional, in field order: the order hot path
+        request,
+        account_id,
+        book,
+        market.price_usd if market else None,
+        market.atr_usd if market else None,
+        current,
+        target,
+        requested,
+        sized,
+        _trading_state(state, account_id, symbol),
+        grace_since,
+        request.position.entry_at or (held.first_entry_at if held else None),
         # Only whipsaw protection reads round trips, and only for an open.
-        round_trips=(
-            _round_trips(memory, key, now, governing.whipsaw_window)
-            if request.action == "open"
-            else 0
-        ),
-        override_idle_s=NEVER_S if last_override is None else _seconds(last_override, now),
-        submits=(  # the submit rate applies to every order but a cancel
-            _submits(memory, account_id, now, governing.submit_window)
-            if request.action != "cancel"
-            else 0
-        ),
-        key=key,
-        now=now,
+        _round_trips(memory, key, now, governing.whipsaw_window) if action == "open" else 0,
+        NEVER_S if last_override is None else _seconds(last_override, now),
+        # The submit rate applies to every order but a cancel.
+        _submits(memory, account_id, now, governing.submit_window) if action != "cancel" else 0,
+        key,
+        now,
     )
 
 
@@ -564,8 +561,10 @@ class _Walk:
         if spec is None or self.governing.protection is None:
             self._check("protections", True, "no ProtectionPolicy governs this order")
             return
-        shadow = self.governing.protection.mode == "shadow"
         fired, record = self.fired, self.record
+        if not record and fired.isdisjoint(r.BLOCKING_PROTECTIONS):
+            return  # nothing blocks (an available override alone changes nothing)
+        shadow = self.governing.protection.mode == "shadow"
         override_available = r.OVERRIDE in fired
         final = False
         for name in spec.hierarchy:
@@ -725,6 +724,8 @@ class _Walk:
             return
         if ctx.sized_from_volatility and record:
             self._check("sizing", True, partial(self._sizing_detail, spec))
+        if not record and fired.isdisjoint(self.governing.rules.limit_ids):
+            return  # no limit fired: every one passes
         configured = self.governing.rules.rule_ids
         strategy_rule = f"{r.PER_STRATEGY}.{request.strategy_id}"
         for name in r.LIMIT_ORDER:
@@ -959,16 +960,16 @@ class _Walk:
             self.why.append(f"with {self.override_reason}")
         new_state = _remember(state, ctx, now, approved, override, self.governing)
         self.answer = (policies, outcome, approved_size, override, now, protection, limits)
-        return ExecutionDecision(
-            request=request,
-            approved=approved,
-            outcome=outcome,
-            requested_size=ctx.requested,
-            approved_size=approved_size,
-            blocking=tuple(self.blocking),
-            override_applied=override,
-            override_reason=self.override_reason if override else None,
-            state=new_state,
+        return ExecutionDecision(  # positional: the order hot path
+            request,
+            approved,
+            outcome,
+            ctx.requested,
+            approved_size,
+            tuple(self.blocking),
+            override,
+            self.override_reason if override else None,
+            new_state,
             explanation=self,
         )
 

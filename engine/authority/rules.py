@@ -60,6 +60,8 @@ SIZE_LIMITS = (
     MARGIN,
 )
 HARD_LIMITS = (TRADING_STATE, *BLOCKING_LIMITS)
+# Protections that block (the regime override only lifts blocks).
+BLOCKING_PROTECTIONS = frozenset({CORE, GRACE, HOLDING, WHIPSAW})
 LIMIT_ORDER = (*BLOCKING_LIMITS, *SIZE_LIMITS)
 # Each limit's fact field and how a passing value relates to the limit (for the trace).
 LIMIT_FIELDS = {
@@ -238,10 +240,16 @@ class AuthorityRuleset:
     the unspecialised ruleset would (a test compares them over every action).
     """
 
-    __slots__ = ("by_action", "rule_ids")
+    __slots__ = ("by_action", "limit_ids", "rule_ids")
 
     def __init__(self, specs: Sequence[RuleSpec]) -> None:
         self.rule_ids: frozenset[str] = frozenset(spec.rule_id for spec in specs)
+        # The limits in LIMIT_ORDER (per-strategy ones by their own ids), not trading states.
+        self.limit_ids = frozenset(
+            rule_id
+            for rule_id in self.rule_ids
+            if rule_id in LIMIT_ORDER or rule_id.startswith(f"{PER_STRATEGY}.")
+        )
         self.by_action: dict[str, CompiledRuleset] = {}
         try:
             for action in ORDER_ACTIONS:
