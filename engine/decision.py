@@ -67,10 +67,18 @@ class Check:
 
 
 def render_value(value: Any) -> str:
-    """How an input value is written into a decision (Decimal exactly, no floats)."""
+    """How an input value is written into a decision (Decimal exactly, no floats):
+    plain digits, never an exponent; a whole number without its trailing zeros
+    (``100.00`` → ``100``), other values with theirs (``2.50``); ``-0`` as ``0``."""
     if isinstance(value, Decimal):
-        exact = value.normalize() if value == value.to_integral() else value
-        text = format(exact, "f")  # never exponent notation
+        text = str(value)
+        if "E" in text or not text[-1].isdigit():  # an exponent, NaN or an infinity
+            exact = value.normalize() if value == value.to_integral() else value
+            text = format(exact, "f")
+        elif "." in text:
+            whole, _, fraction = text.partition(".")
+            if not fraction.strip("0"):
+                text = whole
         return text if text != "-0" else "0"
     if isinstance(value, datetime):
         return value.isoformat()
@@ -79,11 +87,14 @@ def render_value(value: Any) -> str:
     return str(value)
 
 
+_CENT = Decimal("0.01")
+
+
 def shown(value: Decimal) -> str:
     """A value as a reason shows it: at most 2 decimals (inputs keep the exact value)."""
     if value == value.to_integral():
         return render_value(value)
-    return render_value(value.quantize(Decimal("0.01")))
+    return render_value(value.quantize(_CENT))
 
 
 def values_of(items: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> tuple[tuple[str, str], ...]:

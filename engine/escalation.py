@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 
 from bastion.engine.decision import Check, Decision, Subject, values_of
 from bastion.engine.policy.kinds.escalation import EscalationLevel, EscalationSpec
@@ -23,6 +24,7 @@ from bastion.engine.policy.model import Policy
 from bastion.engine.rules import AllOf, Compare, RuleSpec
 from bastion.engine.state import EscalationState
 
+_CENT = Decimal("0.01")
 BREACH_FIELD = "position.breach_atr"
 LEVEL_FIELD = "escalation.level"  # the position's current level, in `change_specs` facts
 
@@ -152,7 +154,7 @@ def step(
     breached = values_of({"breach_atr": breach.breach_atr})
     trace = [
         Check(
-            f"{level.name}: breach >= {level.breach_atr} ATR",
+            _reach_label(level.name, level.breach_atr),
             index == 0 or reach_rule(level) in matched,
             values=breached,
         )
@@ -160,6 +162,11 @@ def step(
     ]
     trace += stepping_down
     return state, _decision(policy, subject, breach, levels[current], levels[target], trace, now)
+
+
+@lru_cache(maxsize=1024)  # a handful per policy; a crash day writes thousands of traces
+def _reach_label(name: str, breach_atr: Decimal) -> str:
+    return f"{name}: breach >= {breach_atr} ATR"
 
 
 def _decision(
@@ -176,8 +183,8 @@ def _decision(
     threshold = new if direction == "escalate" else old
     label = "threshold" if direction == "escalate" else "left"
     reason = (
-        f"{subject.id} moved {breach.breach_atr.quantize(Decimal('0.01'))} ATR against "
-        f"{against} (ATR {breach.atr.quantize(Decimal('0.01'))}; {threshold.name} {label} "
+        f"{subject.id} moved {breach.breach_atr.quantize(_CENT)} ATR against "
+        f"{against} (ATR {breach.atr.quantize(_CENT)}; {threshold.name} {label} "
         f"{threshold.breach_atr}): {direction} {old.name} → {new.name}, "
         f"poll every {new.interval_s} s"
     )
@@ -203,9 +210,10 @@ def _decision(
         ),
         trace=tuple(trace),
         mode=policy.mode,
-        details=(
-            ("from_level", old.name),
-            ("to_level", new.name),
-            ("interval_s", new.interval_s),
-        ),
+        details=_details(old.name, new.name, new.interval_s),
     )
+
+
+@lru_cache(maxsize=1024)  # shared: a crash day makes thousands of the same transition
+def _details(old: str, new: str, interval_s: Decimal) -> tuple[tuple[str, object], ...]:
+    return (("from_level", old), ("to_level", new), ("interval_s", interval_s))
