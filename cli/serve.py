@@ -5,10 +5,15 @@ The cadence follows the engine: the interval of the most escalated position (300
 Policy files are watched and hot-reloaded atomically; a broken edit is rejected and
 the last good set keeps serving (SIGHUP or POST /-/reload reload at once).
 Metrics on /metrics, health on /healthz and /readyz, policies on /api/v1/policies.
+Trading systems ask POST /api/v1/check before every order (the body is a request as
+`bastion check --request` reads it); its memory (submit times, overrides, grace
+clocks) is kept in the --state file with the engine state.
 
 examples:
   bastion serve                                   # sim feed at 60x, http://127.0.0.1:9108
   bastion serve --once                            # one cycle, print the decisions, exit
+  curl -s -d '{"account_id": "gen-01", "symbol": "QQQ", "action": "open", "target_size": 10}' \\
+      http://127.0.0.1:9108/api/v1/check          # may I send this order?
   bastion serve --adapter replay --config replay.yaml --speed 86400
   ALPACA_API_KEY_ID=... ALPACA_API_SECRET_KEY=... bastion serve --adapter alpaca
 
@@ -111,14 +116,16 @@ def build_service(args: argparse.Namespace, environ: Any = None) -> Service:
     )
     loaded = reloader.load_initial()  # PolicySetError (exit 2) when the set is bad
     metrics.reload_succeeded(loaded.loaded_at, loaded.version, loaded.versions())
-    service = Service(feed, reloader, metrics)
+    state, builder_state = State(), BuilderState()
     if args.state and Path(args.state).exists():
         saved = read_json(args.state, "state")
         try:
-            service.state = State.from_dict(saved["engine"])
-            service.builder_state = BuilderState.from_dict(saved["builder"])
+            state = State.from_dict(saved["engine"])
+            builder_state = BuilderState.from_dict(saved["builder"])
         except (KeyError, TypeError) as error:
             raise UsageError(f"{args.state}: not a `bastion serve` state file ({error})") from error
+    # Given at construction: the order authority starts from this state's memory too.
+    service = Service(feed, reloader, metrics, state=state, builder_state=builder_state)
     return service
 
 
@@ -174,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
         scheduler.stop()
         service.reloader.stop()
         http.stop()
+        _save(args, service)  # what orders checked since the last cycle remembered
     return 0
 
 

@@ -63,6 +63,9 @@ class AuthorityRules:
             object.__setattr__(self, "submit_window", timedelta(seconds=seconds))
 
 
+GOVERNING_CACHE = 65_536  # (account type, symbol, strategy) keys kept per policy set
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledPolicySet:
     policy_set: PolicySet
@@ -90,6 +93,8 @@ class CompiledPolicySet:
             }
             protection, limits = pick["ProtectionPolicy"], pick["LimitPolicy"]
             found = self.authority[(_name(protection), _name(limits))]
+            if len(self._governing) >= GOVERNING_CACHE:  # bounded: symbols are unbounded
+                self._governing.clear()  # rebuilt on demand, one scope match per key
             self._governing[key] = found
         return found
 

@@ -5,11 +5,17 @@
     GET  /readyz             200 {"ready": true, "reasons": []}, or 503 with the reasons
     GET  /api/v1/policies    the active policy set: version, policies, loaded_at
     GET  /api/v1/status      trading states, escalations, tripped breakers, last evaluation
+    POST /api/v1/check       may this order be sent? body: one order request (JSON, as
+                             `bastion check --request`); 200 with the decision (approved,
+                             downsized or denied), 422 naming the field at fault, 413 over
+                             64 KiB, 503 `approved: false` while not ready
     POST /-/reload           reload the policies now: 200, or 422 with the errors
 
 Every response but /metrics is JSON; every response carries `X-Request-Id` (the client's,
 when it sent a well-formed one, else a new one), and every request is logged once as the
-event `http_request` with that id bound. Request bodies are never read into a log.
+event `http_request` with that id bound. Bodies of up to 64 KiB are read and handed to the
+route (any Content-Type); a larger one is read off and dropped. Request bodies are never
+read into a log.
 
 The server binds only the host it is given (the CLI defaults to 127.0.0.1): nothing here
 authenticates, and `POST /-/reload` changes what the service does.
@@ -42,7 +48,10 @@ REQUEST_ID_HEADER = "X-Request-Id"
 # A client's id is echoed into headers and logs: accept only short, plain tokens.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
 _QUIET_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})  # scraped every few seconds
-_MAX_DISCARDED_BODY = 64 * 1024
+_MAX_BODY = 64 * 1024  # an order request is well under 1 KiB
+# A body over the cap is still read off the socket, up to this much, so that the client
+# gets its 413 instead of a connection reset (closing on unread data resets it).
+_MAX_DRAINED_BODY = 1024 * 1024
 _JSON = "application/json"
 
 
@@ -58,6 +67,8 @@ class ServiceView(Protocol):
     def reload(self) -> tuple[bool, dict[str, Any]]: ...
 
     def status(self) -> dict[str, Any]: ...
+
+    def check(self, body: bytes) -> tuple[int, dict[str, Any]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,22 +93,27 @@ def _plain(value: Any) -> Any:
     return str(value)  # Decimal, Path, enums: their text
 
 
+# A route gets the request body: b"" when none was sent, None when it was over the cap.
+Handler = Callable[[bytes | None], Response]
+
+
 class Routes:
     """Method and path to a response; no sockets, so it reads like the table above."""
 
     def __init__(self, view: ServiceView, metrics: ServiceMetrics) -> None:
         self.view = view
         self.metrics = metrics
-        self.table: dict[str, dict[str, Callable[[], Response]]] = {
+        self.table: dict[str, dict[str, Handler]] = {
             "/metrics": {"GET": self.get_metrics},
             "/healthz": {"GET": self.get_healthz},
             "/readyz": {"GET": self.get_readyz},
-            "/api/v1/policies": {"GET": lambda: json_response(200, self.view.policies())},
-            "/api/v1/status": {"GET": lambda: json_response(200, self.view.status())},
+            "/api/v1/policies": {"GET": lambda _: json_response(200, self.view.policies())},
+            "/api/v1/status": {"GET": lambda _: json_response(200, self.view.status())},
+            "/api/v1/check": {"POST": self.post_check},
             "/-/reload": {"POST": self.post_reload},
         }
 
-    def respond(self, method: str, path: str) -> Response:
+    def respond(self, method: str, path: str, body: bytes | None = b"") -> Response:
         handlers = self.table.get(path)
         if handlers is None:
             return json_response(404, {"error": "not found", "path": path})
@@ -109,24 +125,34 @@ class Routes:
                 {"error": f"method {method} not allowed", "allowed": allowed},
                 {"Allow": ", ".join(allowed)},
             )
-        return handler()
+        return handler(body)
 
-    def get_metrics(self) -> Response:
+    def get_metrics(self, _body: bytes | None) -> Response:
         body, content_type = self.metrics.render()
         return Response(200, body, content_type)
 
-    def get_healthz(self) -> Response:
+    def get_healthz(self, _body: bytes | None) -> Response:
         if self.view.live():
             return json_response(200, {"status": "ok"})
         return json_response(503, {"status": "unavailable"})
 
-    def get_readyz(self) -> Response:
+    def get_readyz(self, _body: bytes | None) -> Response:
         ready, reasons = self.view.ready()
         return json_response(200 if ready else 503, {"ready": ready, "reasons": list(reasons)})
 
-    def post_reload(self) -> Response:
+    def post_reload(self, _body: bytes | None) -> Response:
         succeeded, details = self.view.reload()
         return json_response(200 if succeeded else 422, {**details, "reloaded": succeeded})
+
+    def post_check(self, body: bytes | None) -> Response:
+        if body is not None:
+            return json_response(*self.view.check(body))
+        # Refused before the view sees it, so counted and logged here like its refusals
+        # (in no time: nothing was parsed).
+        error = f"body: over {_MAX_BODY} bytes; send one order request per call"
+        self.metrics.order_checked("error", 0.0)
+        logger.warning("order_checked", outcome="error", status=413, error=error)
+        return json_response(413, {"approved": False, "error": error})
 
 
 class _Server(ThreadingHTTPServer):
@@ -162,10 +188,10 @@ class _Handler(BaseHTTPRequestHandler):
         request_id = _request_id(self.headers.get(REQUEST_ID_HEADER))
         path = urlsplit(self.path).path
         with structlog.contextvars.bound_contextvars(request_id=request_id):
-            self._discard_body()
+            body = self._read_body()
             routes = cast(_Server, self.server).routes
             try:
-                response = routes.respond(self.command, path)
+                response = routes.respond(self.command, path, body)
             except Exception:  # any bug answers 500 (never a 2xx), logged with its traceback
                 logger.exception("http_handler_failed", method=self.command, path=path[:256])
                 response = json_response(500, {"error": "internal error", "request_id": request_id})
@@ -201,14 +227,22 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client left; the request is still logged
 
-    def _discard_body(self) -> None:
-        """Read a small body so that closing the connection does not reset it; never kept."""
+    def _read_body(self) -> bytes | None:
+        """The body by its Content-Length (b"" without one), or None when it is over the
+        cap: then it is read off and dropped, and the connection closed after the answer."""
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
-            return
-        if 0 < length <= _MAX_DISCARDED_BODY:
-            self.rfile.read(length)
+            return b""
+        if length <= 0:
+            return b""
+        if length <= _MAX_BODY:
+            return self.rfile.read(length)
+        self.close_connection = True
+        remaining = min(length, _MAX_DRAINED_BODY)
+        while remaining > 0 and (chunk := self.rfile.read(min(remaining, _MAX_BODY))):
+            remaining -= len(chunk)
+        return None
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Protocol errors (bad request line, unknown method): JSON like every response."""

@@ -39,6 +39,13 @@ EVALUATION_BUCKETS_S = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
     0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 )  # fmt: skip
+# An order check is parse + validate + can_execute: tens of microseconds when all is well.
+CHECK_BUCKETS_S = (
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+)  # fmt: skip
+# approved / downsized / denied are answers; error is a check that gave none (an invalid
+# or oversized request, a service not ready) or failed inside (a denial blocked by "error").
+CHECK_OUTCOMES = ("approved", "downsized", "denied", "error")
 # Venue calls cross the internet: 5 ms to 30 s (the adapters' timeouts end there).
 ADAPTER_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -133,6 +140,24 @@ class ServiceMetrics:
             registry=registry,
         )
         self._define_reload_metrics(registry)
+        self._define_check_metrics(registry)
+
+    def _define_check_metrics(self, registry: CollectorRegistry) -> None:
+        self.order_checks = Counter(
+            "bastion_order_checks",
+            "Orders checked by POST /api/v1/check, by outcome: approved, downsized, denied, "
+            "or error (no answer given, or the check failed and denied).",
+            ["outcome"],
+            registry=registry,
+        )
+        for outcome in CHECK_OUTCOMES:
+            self.order_checks.labels(outcome=outcome)  # every series exists from the start
+        self.order_check_seconds = Histogram(
+            "bastion_order_check_seconds",
+            "Wall time of one POST /api/v1/check, from the body read to the answer.",
+            buckets=CHECK_BUCKETS_S,
+            registry=registry,
+        )
 
     def _define_reload_metrics(self, registry: CollectorRegistry) -> None:
         self.reloads = Counter(
@@ -232,6 +257,13 @@ class ServiceMetrics:
     def data_age(self, adapter: str, age_s: float) -> None:
         """Record how old the adapter's newest data is (staleness alerts read this)."""
         self.data_age_seconds.labels(adapter).set(age_s)
+
+    # -- order checks ---------------------------------------------------------------------
+
+    def order_checked(self, outcome: str, latency_s: float) -> None:
+        """Record one order check (`outcome`: one of CHECK_OUTCOMES)."""
+        self.order_checks.labels(outcome=outcome).inc()
+        self.order_check_seconds.observe(latency_s)
 
     # -- policy reloads -------------------------------------------------------------------
 

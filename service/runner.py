@@ -11,6 +11,12 @@ one; misfire_grace_time is one interval, so a late run still happens.
 Failing safe: when the adapter fails, the last snapshot is evaluated again with
 its data age advanced to now, so the `stale_data` breaker (and /readyz) react as
 data ages; an evaluation error is the engine's own fail-safe decision.
+
+Orders (`check`, POST /api/v1/check): one DecisionAuthority answers every request
+against the latest snapshot, at the feed's time, on the live policy set. It adopts
+the evaluator's state after every cycle (breakers' trading states apply to orders)
+and keeps its own memory (submit times, overrides, grace clocks) across requests;
+that memory is saved with the engine state. No fresh data: no approval (503).
 """
 
 from __future__ import annotations
@@ -26,7 +32,15 @@ import structlog
 
 from bastion.adapters.builder import SnapshotBuilder
 from bastion.adapters.builder_state import BuilderState
-from bastion.engine.decision import Decision
+from bastion.engine.authority.authority import DecisionAuthority
+from bastion.engine.authority.check import resolve_account
+from bastion.engine.authority.request import (
+    OrderRequest,
+    RequestError,
+    RequestInvalid,
+    parse_request,
+)
+from bastion.engine.decision import Decision, render_value
 from bastion.engine.errors import AdapterError, BastionError, TransientAdapterError
 from bastion.engine.evaluate import evaluate, polling_interval_s
 from bastion.engine.policy.kinds.breakers import Compare
@@ -69,10 +83,14 @@ class Service:
     last_adapter_error: str | None = None
     started_at: datetime | None = None
     builder: SnapshotBuilder = field(init=False)
+    authority: DecisionAuthority = field(init=False)  # answers orders; see `check`
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _authority_policies_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.builder = SnapshotBuilder(self.feed.builder_config)
+        # Starts from the state given (a --state file's memory included).
+        self.authority = DecisionAuthority(self.reloader.current.compiled, state=self.state)
         if self.alerts is None:
             self.alerts = Alerts([LogAlerts()], self.metrics.registry)
 
@@ -90,6 +108,7 @@ class Service:
                 decisions: tuple[Decision, ...] = ()
             else:
                 decisions, self.state = evaluate(loaded.compiled, snapshot, self.state, now)
+                self.authority.adopt(self.state)  # trading states now apply to orders
             latency_s = time.perf_counter() - started
             interval = polling_interval_s(loaded.compiled, self.state)
             self.metrics.evaluation_done(latency_s, decisions, self.state, float(interval))
@@ -202,6 +221,81 @@ class Service:
             return False, {"kept_version": event.kept_version, "errors": list(event.errors)}
         return True, {"version": event.version, "changed": list(event.changed)}
 
+    def check(self, body: bytes) -> tuple[int, dict[str, Any]]:
+        """POST /api/v1/check: may this order be sent? The HTTP status and JSON answer.
+
+        200 with the decision, approved, downsized or denied alike (a denial is an
+        answer); 422 when the body is not a valid request (the field is named); 503 with
+        `approved: false` while the service has no fresh data: never an approval.
+        """
+        started = time.perf_counter()
+        if not body.strip():
+            return self._refused(started, 422, "body: empty; send one order request as JSON")
+        try:
+            request = parse_request(body.decode("utf-8"), source="body")
+        except UnicodeDecodeError as error:
+            return self._refused(started, 422, f"body: not UTF-8 text ({error.reason})")
+        except RequestError as error:
+            invalid = error.errors if isinstance(error, RequestInvalid) else ()
+            errors = [{"path": e.path, "message": e.message} for e in invalid]
+            return self._refused(started, 422, str(error), errors=errors)
+        ready, reasons = self.ready()
+        snapshot = self.last_snapshot  # one read: the check sees one snapshot
+        if not ready or snapshot is None:
+            message = "service not ready: no order is approved without fresh data"
+            return self._refused(started, 503, message, request, reasons=reasons)
+        try:  # an account the snapshot does not know is a caller's mistake, not a denial
+            account = resolve_account(snapshot, request.account_id)
+        except LookupError as error:
+            path, _, message = str(error).partition(": ")
+            errors = [{"path": path, "message": message}]
+            return self._refused(started, 422, f"body: {error}", request, errors=errors)
+        result = self._authority().can_execute(request, snapshot, self.feed.now())
+        policy_version = result.decision.policy_version  # the set that decided
+        outcome = "error" if "error" in result.blocking else result.outcome
+        self.metrics.order_checked(outcome, time.perf_counter() - started)
+        (log.warning if outcome == "error" else log.info)(
+            "order_checked",
+            **_order_fields(result.request, account),
+            outcome=result.outcome,
+            status=200,
+            blocking=list(result.blocking),
+            requested_size=_text(result.requested_size),
+            approved_size=_text(result.approved_size),
+            override_applied=result.override_applied,
+            decision_id=result.decision.id,
+            policy_version=policy_version[:19],
+        )
+        return 200, {**result.to_dict(), "policy_version": policy_version}
+
+    def _authority(self) -> DecisionAuthority:
+        """The authority, on the policy set live now: a reload is swapped in at the next
+        check. Under a lock so that a check holding an older set never swaps it back."""
+        with self._authority_policies_lock:
+            compiled = self.reloader.current.compiled
+            if self.authority.policies is not compiled:
+                self.authority.use_policies(compiled)  # the old set: freed by the GC
+        return self.authority
+
+    def _refused(
+        self,
+        started: float,
+        status: int,
+        error: str,
+        request: OrderRequest | None = None,
+        **details: Any,
+    ) -> tuple[int, dict[str, Any]]:
+        """A check that gave no decision: counted and logged as outcome "error"."""
+        self.metrics.order_checked("error", time.perf_counter() - started)
+        log.warning(
+            "order_checked",
+            **(_order_fields(request, request.account_id) if request is not None else {}),
+            outcome="error",
+            status=status,
+            error=error[:1000],  # the client's own values may be in it: bounded
+        )
+        return status, {"approved": False, "error": error, **details}
+
     def status(self) -> dict[str, Any]:
         cycle = self.last_cycle
         tripped = {k: v.status for k, v in self.state.breakers.items() if v.status != "armed"}
@@ -280,5 +374,21 @@ def _decision_fields(decision: Decision) -> dict[str, Any]:
     }
 
 
+def _order_fields(request: OrderRequest, account: str | None) -> dict[str, Any]:
+    """What an `order_checked` event says about the order (client text: bounded)."""
+    return {
+        "symbol": request.symbol[:128],
+        "action": request.action,
+        "account": None if account is None else account[:128],
+    }
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else render_value(value)
+
+
 def state_path_payload(service: Service) -> dict[str, Any]:
-    return {"engine": service.state.to_dict(), "builder": service.builder_state.to_dict()}
+    """The --state file: the evaluator's state with the order authority's memory (submit
+    times, overrides, grace clocks), which only the authority keeps up to date."""
+    engine = service.state.with_authority(service.authority.state.authority)
+    return {"engine": engine.to_dict(), "builder": service.builder_state.to_dict()}

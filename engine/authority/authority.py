@@ -82,8 +82,9 @@ class DecisionAuthority:
         return self._policies
 
     def use_policies(self, policies: CompiledPolicySet) -> CompiledPolicySet:
-        """Swap in a new compiled policy set (after a reload); returns the old one, for
-        the caller to close once no request is using it."""
+        """Swap in a new compiled policy set (after a reload); returns the old one. A
+        request may still be deciding on it: do not close it — dropping the last
+        reference frees its rulesets (as the service's reloader does)."""
         with self._lock:
             old, self._policies = self._policies, policies
         return old

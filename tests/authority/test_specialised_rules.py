@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bastion.engine import compiled as compiled_module
 from bastion.engine.authority import rules as r
 from bastion.engine.authority.request import INCREASING, REDUCING
 from bastion.engine.compiled import CompiledPolicySet, compile_policy_set
@@ -125,3 +126,15 @@ def test_authority_ruleset_when_closed_then_every_action_closed() -> None:
     rules = r.AuthorityRuleset([RuleSpec("big", Compare("x", ">", Decimal(1)))])
     rules.close()
     assert all(ruleset.closed for ruleset in rules.by_action.values())
+
+
+def test_governing_order_rules_when_many_symbols_then_cache_bounded(
+    shipped: CompiledPolicySet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One cached lookup per (account type, symbol, strategy), but never without bound."""
+    monkeypatch.setattr(compiled_module, "GOVERNING_CACHE", 8)
+    first = shipped.governing_order_rules("gen", "SPY", None)
+    for index in range(50):
+        assert shipped.governing_order_rules("gen", f"SYM{index}", None).rules is first.rules
+        assert len(shipped._governing) <= 8
+    assert shipped.governing_order_rules("gen", "SPY", None) is first

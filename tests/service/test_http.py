@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from email.message import Message
 from typing import Any
 
 import pytest
@@ -24,6 +23,7 @@ from structlog.typing import EventDict
 from bastion.engine.state import State
 from bastion.service.http import HttpServer
 from bastion.service.metrics import ServiceMetrics
+from tests.service.http_support import Reply, call, default_logging  # noqa: F401
 
 LOADED_AT = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
 
@@ -78,24 +78,6 @@ class FakeView:
         return self.status_payload
 
 
-@dataclass
-class Reply:
-    status: int
-    headers: Message
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@pytest.fixture(autouse=True)
-def default_logging() -> Iterator[None]:
-    """structlog's defaults (no level filter), whatever another test configured."""
-    structlog.reset_defaults()
-    yield
-    structlog.reset_defaults()
-
-
 @pytest.fixture(scope="module")
 def running() -> Iterator[tuple[HttpServer, FakeView, ServiceMetrics]]:
     """One server for the module: stop() waits up to a poll interval, once is enough."""
@@ -127,12 +109,7 @@ def server(running: tuple[HttpServer, FakeView, ServiceMetrics], view: FakeView)
 def _call(
     server: HttpServer, path: str, method: str = "GET", headers: dict[str, str] | None = None
 ) -> Reply:
-    request = urllib.request.Request(server.url + path, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return Reply(response.status, response.headers, response.read())
-    except urllib.error.HTTPError as error:
-        return Reply(error.code, error.headers, error.read())
+    return call(server.url + path, method=method, headers=headers)
 
 
 def _logged(entries: list[EventDict], event: str) -> EventDict:
