@@ -7,13 +7,17 @@ the last good set keeps serving (SIGHUP or POST /-/reload reload at once).
 Metrics on /metrics, health on /healthz and /readyz, policies on /api/v1/policies.
 Trading systems ask POST /api/v1/check before every order (the body is a request as
 `bastion check --request` reads it); its memory (submit times, overrides, grace
-clocks) is kept in the --state file with the engine state.
+clocks) is kept in the --state file with the engine state. A tripped breaker is reset
+with POST /api/v1/breakers/reset (who and why, as `bastion eval --reset`).
 
 examples:
   bastion serve                                   # sim feed at 60x, http://127.0.0.1:9108
   bastion serve --once                            # one cycle, print the decisions, exit
   curl -s -d '{"account_id": "gen-01", "symbol": "QQQ", "action": "open", "target_size": 10}' \\
       http://127.0.0.1:9108/api/v1/check          # may I send this order?
+  curl -s -d '{"breaker": "daily_loss_usd", "subject": "account:gen-01",
+      "by": "alice", "reason": "loss booked, limits reviewed"}' \\
+      http://127.0.0.1:9108/api/v1/breakers/reset # reset a tripped breaker, who and why
   bastion serve --adapter replay --config replay.yaml --speed 86400
   ALPACA_API_KEY_ID=... ALPACA_API_SECRET_KEY=... bastion serve --adapter alpaca
 
@@ -168,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
             _print_console(service, cycle)
 
     scheduler = CycleScheduler(service, on_cycle=after)
+    service.on_reset_queued = scheduler.run_soon  # a manual reset is applied at once
     service.reloader.start_watching()
     scheduler.start()
     print(

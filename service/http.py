@@ -4,11 +4,17 @@
     GET  /healthz            200 {"status": "ok"} while the process is live, else 503
     GET  /readyz             200 {"ready": true, "reasons": []}, or 503 with the reasons
     GET  /api/v1/policies    the active policy set: version, policies, loaded_at
-    GET  /api/v1/status      trading states, escalations, tripped breakers, last evaluation
+    GET  /api/v1/status      trading states, escalations, tripped breakers, resets queued
+                             for the next cycle (`pending_resets`), last evaluation
     POST /api/v1/check       may this order be sent? body: one order request (JSON, as
                              `bastion check --request`); 200 with the decision (approved,
                              downsized or denied), 422 naming the field at fault, 413 over
                              64 KiB, 503 `approved: false` while not ready
+    POST /api/v1/breakers/reset
+                             reset a tripped breaker, as `bastion eval --reset`: body
+                             {"breaker", "subject", "by", "reason"}; 202 queued for the
+                             next cycle (run at once), 422 naming the field, 409 when it
+                             is not tripped or cooling down (the ones that are, listed)
     POST /-/reload           reload the policies now: 200, or 422 with the errors
 
 Every response but /metrics is JSON; every response carries `X-Request-Id` (the client's,
@@ -18,7 +24,8 @@ route (any Content-Type); a larger one is read off and dropped. Request bodies a
 read into a log.
 
 The server binds only the host it is given (the CLI defaults to 127.0.0.1): nothing here
-authenticates, and `POST /-/reload` changes what the service does.
+authenticates, and `POST /-/reload` and `POST /api/v1/breakers/reset` change what the
+service does.
 """
 
 from __future__ import annotations
@@ -70,6 +77,8 @@ class ServiceView(Protocol):
 
     def check(self, body: bytes) -> tuple[int, dict[str, Any]]: ...
 
+    def reset_breaker(self, body: bytes) -> tuple[int, dict[str, Any]]: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Response:
@@ -110,6 +119,7 @@ class Routes:
             "/api/v1/policies": {"GET": lambda _: json_response(200, self.view.policies())},
             "/api/v1/status": {"GET": lambda _: json_response(200, self.view.status())},
             "/api/v1/check": {"POST": self.post_check},
+            "/api/v1/breakers/reset": {"POST": self.post_breaker_reset},
             "/-/reload": {"POST": self.post_reload},
         }
 
@@ -153,6 +163,14 @@ class Routes:
         self.metrics.order_checked("error", 0.0)
         logger.warning("order_checked", outcome="error", status=413, error=error)
         return json_response(413, {"approved": False, "error": error})
+
+    def post_breaker_reset(self, body: bytes | None) -> Response:
+        if body is not None:
+            return json_response(*self.view.reset_breaker(body))
+        error = f"body: over {_MAX_BODY} bytes; send one reset per call"
+        self.metrics.breaker_reset("rejected")  # refused before the view, as post_check
+        logger.warning("breaker_reset_requested", result="rejected", status=413, error=error)
+        return json_response(413, {"queued": False, "error": error})
 
 
 class _Server(ThreadingHTTPServer):

@@ -1,11 +1,11 @@
 """Prometheus metrics of the running service, in a registry of their own.
 
 The runner calls one method per thing that happened (an evaluation finished, an adapter
-call returned, a reload succeeded or failed); the HTTP server calls `render()`. The
-gauges that mirror the engine's state (escalation levels, breaker states, trading states)
-are rewritten from the whole `State` after every evaluation, and the label sets that are
-no longer in the state are removed, so label cardinality follows the live portfolio
-instead of growing with every position ever held.
+call returned, a reload succeeded or failed, a breaker reset was asked for); the HTTP
+server calls `render()`. The gauges that mirror the engine's state (escalation levels,
+breaker states, trading states) are rewritten from the whole `State` after every
+evaluation, and the label sets that are no longer in the state are removed, so label
+cardinality follows the live portfolio instead of growing with every position ever held.
 
 Every method may be called from any thread (scheduler jobs, the reloader, HTTP handlers).
 """
@@ -46,6 +46,9 @@ CHECK_BUCKETS_S = (
 # approved / downsized / denied are answers; error is a check that gave none (an invalid
 # or oversized request, a service not ready) or failed inside (a denial blocked by "error").
 CHECK_OUTCOMES = ("approved", "downsized", "denied", "error")
+# queued: taken, applied at the next cycle; rejected: an unreadable body, or no such breaker
+# tripped or cooling down for the subject (POST /api/v1/breakers/reset).
+RESET_RESULTS = ("queued", "rejected")
 # Venue calls cross the internet: 5 ms to 30 s (the adapters' timeouts end there).
 ADAPTER_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -141,6 +144,15 @@ class ServiceMetrics:
         )
         self._define_reload_metrics(registry)
         self._define_check_metrics(registry)
+        self.breaker_resets = Counter(
+            "bastion_breaker_resets",
+            "Manual breaker resets asked for by POST /api/v1/breakers/reset, by result: "
+            "queued (applied at the next cycle) or rejected.",
+            ["result"],
+            registry=registry,
+        )
+        for result in RESET_RESULTS:
+            self.breaker_resets.labels(result=result)  # both series exist from the start
 
     def _define_check_metrics(self, registry: CollectorRegistry) -> None:
         self.order_checks = Counter(
@@ -264,6 +276,12 @@ class ServiceMetrics:
         """Record one order check (`outcome`: one of CHECK_OUTCOMES)."""
         self.order_checks.labels(outcome=outcome).inc()
         self.order_check_seconds.observe(latency_s)
+
+    # -- manual breaker resets ------------------------------------------------------------
+
+    def breaker_reset(self, result: str) -> None:
+        """Record one reset request (`result`: one of RESET_RESULTS)."""
+        self.breaker_resets.labels(result=result).inc()
 
     # -- policy reloads -------------------------------------------------------------------
 

@@ -17,12 +17,19 @@ against the latest snapshot, at the feed's time, on the live policy set. It adop
 the evaluator's state after every cycle (breakers' trading states apply to orders)
 and keeps its own memory (submit times, overrides, grace clocks) across requests;
 that memory is saved with the engine state. No fresh data: no approval (503).
+
+Manual resets (`reset_breaker`, POST /api/v1/breakers/reset): what `bastion eval --reset`
+gives the engine, asked for over HTTP. Only a breaker tripped or cooling down for the
+subject is taken; it waits in a queue (shown by `status`), the next cycle passes it to
+`evaluate(..., resets=...)` and drops it, and the engine records the reset as a decision
+with who and why. `on_reset_queued` (the scheduler's `run_soon`) runs that cycle at once.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -40,17 +47,19 @@ from bastion.engine.authority.request import (
     RequestInvalid,
     parse_request,
 )
+from bastion.engine.breakers import ManualReset
 from bastion.engine.decision import Decision, render_value
 from bastion.engine.errors import AdapterError, BastionError, TransientAdapterError
 from bastion.engine.evaluate import evaluate, polling_interval_s
 from bastion.engine.policy.kinds.breakers import Compare
 from bastion.engine.snapshot import Snapshot
-from bastion.engine.state import State
+from bastion.engine.state import ARMED, State
 from bastion.service.alerts import AlertRaised, Alerts, LogAlerts
 from bastion.service.feeds import Feed
 from bastion.service.logs import new_correlation_id
 from bastion.service.metrics import ServiceMetrics
 from bastion.service.reloader import PolicyReloaded, PolicyReloader, ReloadRejected
+from bastion.service.resets import PendingReset, ResetInvalid, parse_reset, reset_fields
 
 log = structlog.get_logger("bastion.service")
 
@@ -82,10 +91,15 @@ class Service:
     last_cycle: Cycle | None = None
     last_adapter_error: str | None = None
     started_at: datetime | None = None
+    on_reset_queued: Callable[[], None] | None = None  # run the next cycle now (scheduler)
     builder: SnapshotBuilder = field(init=False)
     authority: DecisionAuthority = field(init=False)  # answers orders; see `check`
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _authority_policies_lock: threading.Lock = field(default_factory=threading.Lock)
+    # Taken on HTTP threads, applied by the cycle: under a lock of their own, so that a
+    # request never waits for a running cycle.
+    _pending_resets: dict[tuple[str, str], PendingReset] = field(default_factory=dict)
+    _resets_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.builder = SnapshotBuilder(self.feed.builder_config)
@@ -103,12 +117,17 @@ class Service:
             self.started_at = self.started_at or now
             loaded = self.reloader.current  # one read: this cycle sees one policy set
             snapshot, fresh = self._snapshot(now)
+            pending = self.pending_resets()  # what was asked for until now: this cycle's
             started = time.perf_counter()
-            if snapshot is None:
+            if snapshot is None:  # no data to evaluate: the resets wait for a cycle with some
                 decisions: tuple[Decision, ...] = ()
             else:
-                decisions, self.state = evaluate(loaded.compiled, snapshot, self.state, now)
+                resets = [p.reset for p in pending]
+                decisions, self.state = evaluate(
+                    loaded.compiled, snapshot, self.state, now, resets=resets
+                )
                 self.authority.adopt(self.state)  # trading states now apply to orders
+                self._resets_done(pending, decisions)
             latency_s = time.perf_counter() - started
             interval = polling_interval_s(loaded.compiled, self.state)
             self.metrics.evaluation_done(latency_s, decisions, self.state, float(interval))
@@ -118,6 +137,20 @@ class Service:
             self.alerts.from_decisions(now, decisions)
             self.last_cycle = Cycle(now, decisions, interval, loaded.version, fresh)
             return self.last_cycle
+
+    def _resets_done(self, applied: Sequence[PendingReset], decisions: Sequence[Decision]) -> None:
+        """Drop the resets this cycle passed to the engine. Kept when the evaluation failed
+        safe (the state did not move); a newer request for the same breaker stays."""
+        if any(decision.kind == "evaluation" for decision in decisions):
+            return
+        with self._resets_lock:
+            for pending in applied:
+                if self._pending_resets.get(pending.key) is pending:
+                    del self._pending_resets[pending.key]
+        made = {(d.rule, d.subject.label()) for d in decisions if d.outcome == "reset"}
+        for pending in applied:
+            if pending.key not in made:  # armed meanwhile (auto), or the subject is gone
+                log.warning("breaker_reset_not_applied", **reset_fields(pending.reset))
 
     def _snapshot(self, now: datetime) -> tuple[Snapshot | None, bool]:
         started = time.perf_counter()
@@ -296,13 +329,71 @@ class Service:
         )
         return status, {"approved": False, "error": error, **details}
 
+    def reset_breaker(self, body: bytes) -> tuple[int, dict[str, Any]]:
+        """POST /api/v1/breakers/reset: queue an operator's manual reset for the next cycle.
+
+        202 `queued: true` with the state keys it applies to; 422 when the body is not a
+        reset (the fields are named); 409 when no breaker of that id is tripped or cooling
+        down for the subject (the ones that are, listed). A later request for the same
+        breaker and subject replaces a queued one.
+        """
+        try:
+            reset = parse_reset(body)
+        except ResetInvalid as error:
+            errors = [{"path": path, "message": message} for path, message in error.errors]
+            return self._reset_refused(422, str(error), errors=errors)
+        not_armed = self.breakers_not_armed()  # one read of the live state
+        label = f"{reset.breaker_id}@{reset.subject}"  # the state key after "policy:"
+        matching = sorted(key for key in not_armed if key.partition(":")[2] == label)
+        if not matching:
+            listed = ", ".join(
+                sorted({f"{key.partition(':')[2]} ({status})" for key, status in not_armed.items()})
+            )
+            message = (
+                f"{reset.breaker_id} is not tripped or cooling down for {reset.subject}: "
+                f"nothing to reset; not armed now: {listed or 'none'}"
+            )
+            return self._reset_refused(409, message, reset, breakers_not_armed=not_armed)
+        pending = PendingReset(reset, self.feed.now())
+        with self._resets_lock:
+            self._pending_resets.pop(pending.key, None)  # a replaced one: to the end of the list
+            self._pending_resets[pending.key] = pending
+        self.metrics.breaker_reset("queued")
+        log.info("breaker_reset_requested", **reset_fields(reset), result="queued", status=202)
+        if self.on_reset_queued is not None:
+            self.on_reset_queued()
+        return 202, {"queued": True, **pending.to_dict(), "applies_to": matching}
+
+    def _reset_refused(
+        self, status: int, error: str, reset: ManualReset | None = None, **details: Any
+    ) -> tuple[int, dict[str, Any]]:
+        """A reset not taken: counted and logged as result "rejected"."""
+        self.metrics.breaker_reset("rejected")
+        log.warning(
+            "breaker_reset_requested",
+            **(reset_fields(reset) if reset is not None else {}),
+            result="rejected",
+            status=status,
+            error=error[:1000],  # the client's own values may be in it: bounded
+        )
+        return status, {"queued": False, "error": error, **details}
+
+    def pending_resets(self) -> list[PendingReset]:
+        """The resets taken and not yet applied, in the order they were asked for."""
+        with self._resets_lock:
+            return list(self._pending_resets.values())
+
+    def breakers_not_armed(self) -> dict[str, str]:
+        """State key (`policy:breaker@scope:id`) to status, for every breaker not armed."""
+        return {k: v.status for k, v in sorted(self.state.breakers.items()) if v.status != ARMED}
+
     def status(self) -> dict[str, Any]:
         cycle = self.last_cycle
-        tripped = {k: v.status for k, v in self.state.breakers.items() if v.status != "armed"}
         return {
             "trading_states": dict(self.state.trading_states),
             "escalations": {k: v.level_name for k, v in self.state.escalations.items()},
-            "breakers_not_armed": tripped,
+            "breakers_not_armed": self.breakers_not_armed(),
+            "pending_resets": [pending.to_dict() for pending in self.pending_resets()],
             "last_evaluation": None
             if cycle is None
             else {

@@ -4,15 +4,19 @@ The interval after each cycle is the engine's (the most escalated position's lev
 interval, in market seconds) divided by the feed's speed; when it changes the job is
 rescheduled at once, so a new level takes effect within one tick. The scheduler runs
 its job on its own thread; the main thread waits for a stop event (SIGINT/SIGTERM in
-the CLI). Errors inside a cycle are logged and never stop the schedule.
+the CLI). Errors inside a cycle are logged and never stop the schedule. `run_soon` moves
+the next run to now (a manual reset asked for over HTTP waits for a cycle).
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import structlog
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bastion.service.runner import Cycle, Service
@@ -49,6 +53,14 @@ class CycleScheduler:
     def stop(self) -> None:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=True)
+
+    def run_soon(self) -> None:
+        """Run the cycle now instead of at the end of its interval; the interval then
+        counts from this run. Never overlaps: while a cycle runs, APScheduler skips this
+        run (max_instances=1) and the next one comes at its interval. From any thread."""
+        # Not started (start() runs a cycle first) or stopped: there is no run to move.
+        with contextlib.suppress(JobLookupError):
+            self._scheduler.modify_job(JOB_ID, next_run_time=datetime.now(UTC))
 
     def _tick(self) -> None:
         interval = self._run()
