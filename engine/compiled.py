@@ -74,6 +74,14 @@ class CompiledPolicySet:
     _governing: dict[tuple[str, str, str], AuthorityRules] = field(
         default_factory=dict, compare=False, repr=False
     )
+    # Caches filled on first use (the set never changes once compiled): policies by kind,
+    # and which of them evaluate a subject at given coordinates (`passes.assign`).
+    _by_kind: dict[str, tuple[CompiledPolicy, ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    assignments: dict[tuple[object, ...], tuple[str, ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def governing_order_rules(
         self, account_type: str, symbol: str, strategy: str | None
@@ -103,7 +111,11 @@ class CompiledPolicySet:
         return self.policy_set.version
 
     def of_kind(self, kind: str) -> tuple[CompiledPolicy, ...]:
-        return tuple(c for (k, _), c in sorted(self.policies.items()) if k == kind)
+        found = self._by_kind.get(kind)
+        if found is None:
+            found = tuple(c for (k, _), c in sorted(self.policies.items()) if k == kind)
+            self._by_kind[kind] = found
+        return found
 
     def close(self) -> None:
         """Free the C rulesets now rather than at garbage collection."""

@@ -27,6 +27,7 @@ from bastion.engine.snapshot import Position, Snapshot
 from bastion.engine.state import ARMED, BreakerState, EscalationState, State
 
 _NO_GROUP: dict[str, object] = {}
+ASSIGNMENT_CACHE = 65_536  # (kind, account type, symbol, strategy) keys per policy set
 
 
 @dataclass(slots=True)
@@ -43,28 +44,43 @@ class PassResult:
 
 
 def assign(
-    compiled: Sequence[CompiledPolicy], subjects: Iterable[SubjectFacts]
+    compiled: Sequence[CompiledPolicy],
+    subjects: Iterable[SubjectFacts],
+    cache: dict[tuple[object, ...], tuple[str, ...]] | None = None,
 ) -> list[tuple[CompiledPolicy, list[SubjectFacts]]]:
-    """Each policy with the subjects it evaluates, in policy order."""
-    enforce = [c.policy for c in compiled if c.policy.mode == "enforce"]
-    shadow = [c.policy for c in compiled if c.policy.mode == "shadow"]
+    """Each policy with the subjects it evaluates, in policy order.
+
+    Which policies evaluate a subject depends only on its coordinates (account type,
+    symbol, strategy): decided once per combination, and kept in `cache` (the compiled
+    set's `assignments`) from one evaluation to the next.
+    """
+    if not compiled:
+        return []
+    chosen = cache if cache is not None else {}
+    if len(chosen) >= ASSIGNMENT_CACHE:  # bounded: symbols are unbounded
+        chosen.clear()
     by_name: dict[str, list[SubjectFacts]] = {c.policy.name: [] for c in compiled}
-    chosen: dict[tuple[str | None, str | None, str | None], list[str]] = {}
+    kind = compiled[0].policy.kind  # one kind per call
+    enforce: list[Policy] | None = None
+    shadow: list[Policy] = []
     for item in subjects:
-        coordinates = (item.account_type, item.symbol, item.strategy)
+        account_type, symbol, strategy = item.account_type, item.symbol, item.strategy
+        coordinates = (kind, account_type, symbol, strategy)
         names = chosen.get(coordinates)
         if names is None:  # many subjects share coordinates: decide once per combination
-            account_type, symbol, strategy = coordinates
+            if enforce is None:
+                enforce = [c.policy for c in compiled if c.policy.mode == "enforce"]
+                shadow = [c.policy for c in compiled if c.policy.mode == "shadow"]
             governor = governing(
                 enforce, account_type=account_type, symbol=symbol, strategy=strategy
             )
-            names = [governor.name] if governor is not None else []
-            names += [
+            picked = [governor.name] if governor is not None else []
+            picked += [
                 p.name
                 for p in shadow
                 if p.scope.covers(account_type=account_type, symbol=symbol, strategy=strategy)
             ]
-            chosen[coordinates] = names
+            names = chosen[coordinates] = tuple(picked)
         for name in names:
             by_name[name].append(item)
     return [(c, by_name[c.policy.name]) for c in compiled]
@@ -98,7 +114,9 @@ def escalation_pass(
 ) -> PassResult:
     result = PassResult()
     positions = facts.positions
-    for compiled, subjects in assign(policies.of_kind("EscalationPolicy"), facts.of("position")):
+    for compiled, subjects in assign(
+        policies.of_kind("EscalationPolicy"), facts.of("position"), policies.assignments
+    ):
         policy, rules = compiled.policy, compiled.rules
         entry_rules, change_rules = compiled.entry_rules, compiled.change_rules
         assert rules is not None and entry_rules is not None and change_rules is not None
@@ -238,7 +256,9 @@ def roll_pass(
 ) -> PassResult:
     result = PassResult()
     positions = facts.positions
-    for compiled, subjects in assign(policies.of_kind("RollPolicy"), facts.of("position")):
+    for compiled, subjects in assign(
+        policies.of_kind("RollPolicy"), facts.of("position"), policies.assignments
+    ):
         policy, rules = compiled.policy, compiled.rules
         assert rules is not None
         legs: list[tuple[SubjectFacts, OptionLeg]] = []
@@ -349,7 +369,7 @@ def breaker_pass(
     compiled_breakers = policies.of_kind("BreakerPolicy")
     scopes = sorted({s for c in compiled_breakers if c.breakers for s in c.breakers.by_scope})
     for scope in scopes:
-        for compiled, subjects in assign(compiled_breakers, facts.of(scope)):
+        for compiled, subjects in assign(compiled_breakers, facts.of(scope), policies.assignments):
             spec = compiled.breakers
             assert spec is not None
             members = spec.by_scope.get(scope, ())

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from bastion.engine import passes
 from bastion.engine.compiled import CompiledPolicySet, compile_policy_set
 from bastion.engine.evaluate import evaluate
+from bastion.engine.facts import build_facts
 from bastion.engine.lint.runner import load_policy_set
 from bastion.engine.snapshot import Snapshot, load_snapshot
 from bastion.engine.state import State
@@ -186,3 +187,23 @@ def test_passes_module_when_imported_then_has_no_wall_clock() -> None:
         text = path.read_text()
         assert "datetime.now(" not in text and "time.time(" not in text, path
     assert passes  # the module under test imports cleanly
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_assign_when_cached_then_same_subjects_per_policy_and_cache_bounded(
+    compiled: CompiledPolicySet, example: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Which policies evaluate a subject is kept per coordinates across evaluations:
+    the cached answer is the one computed afresh, and the cache never grows unbounded."""
+    facts = build_facts(load_snapshot(example))
+    monkeypatch.setattr(passes, "ASSIGNMENT_CACHE", 3)
+    cache: dict[tuple[object, ...], tuple[str, ...]] = {}
+    for kind in ("EscalationPolicy", "RollPolicy", "BreakerPolicy"):
+        for scope in ("position", "account", "symbol"):
+            fresh = passes.assign(compiled.of_kind(kind), facts.of(scope))
+            for _ in range(2):
+                cached = passes.assign(compiled.of_kind(kind), facts.of(scope), cache)
+                assert [(c.policy.name, [s.subject for s in items]) for c, items in cached] == [
+                    (c.policy.name, [s.subject for s in items]) for c, items in fresh
+                ]
+            assert len(cache) <= 3 + len(facts.of(scope))
