@@ -18,7 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
 
-from bastion.engine.decision import Check, Decision, Subject, values_of
+from bastion.engine.decision import Check, Decision, Subject, render_value, values_of
 from bastion.engine.policy.kinds.escalation import EscalationLevel, EscalationSpec
 from bastion.engine.policy.model import Policy
 from bastion.engine.rules import AllOf, Compare, RuleSpec
@@ -151,21 +151,26 @@ def step(
     )
     if target == current:
         return state, None  # no transition: no decision, and no trace to build
-    breached = values_of({"breach_atr": breach.breach_atr})
+    breach_text = render_value(breach.breach_atr)
+    breached = (("breach_atr", breach_text),)
     trace = [
         Check(
-            _reach_label(level.name, level.breach_atr),
+            _reach_label(level.name, str(level.breach_atr)),
             index == 0 or reach_rule(level) in matched,
             values=breached,
         )
         for index, level in enumerate(levels)
     ]
     trace += stepping_down
-    return state, _decision(policy, subject, breach, levels[current], levels[target], trace, now)
+    return state, _decision(
+        policy, subject, breach, breach_text, levels[current], levels[target], trace, now
+    )
 
 
 @lru_cache(maxsize=1024)  # a handful per policy; a crash day writes thousands of traces
-def _reach_label(name: str, breach_atr: Decimal) -> str:
+def _reach_label(name: str, breach_atr: str) -> str:
+    # Keyed by the threshold's text: equal Decimals spelled differently (1, 1.0) must not
+    # share a label, or a decision would depend on which policy was seen first.
     return f"{name}: breach >= {breach_atr} ATR"
 
 
@@ -173,6 +178,7 @@ def _decision(
     policy: Policy,
     subject: Subject,
     breach: Breach,
+    breach_text: str,
     old: EscalationLevel,
     new: EscalationLevel,
     trace: list[Check],
@@ -198,22 +204,23 @@ def _decision(
         outcome=direction,
         actions=new.actions,
         reasons=(reason,),
-        inputs=values_of(
-            {
-                "breach_atr": breach.breach_atr,
-                "atr": breach.atr,
-                "price": breach.price,
-                "reference_price": breach.reference_price,
-                "side": breach.side,
-                "threshold_atr": threshold.breach_atr,
-            }
+        inputs=(
+            ("breach_atr", breach_text),  # rendered once, for the trace and here
+            ("atr", render_value(breach.atr)),
+            ("price", render_value(breach.price)),
+            ("reference_price", render_value(breach.reference_price)),
+            ("side", breach.side),
+            ("threshold_atr", render_value(threshold.breach_atr)),
         ),
         trace=tuple(trace),
         mode=policy.mode,
-        details=_details(old.name, new.name, new.interval_s),
+        details=_details(old.name, new.name, str(new.interval_s), new.interval_s),
     )
 
 
 @lru_cache(maxsize=1024)  # shared: a crash day makes thousands of the same transition
-def _details(old: str, new: str, interval_s: Decimal) -> tuple[tuple[str, object], ...]:
+def _details(
+    old: str, new: str, spelled: str, interval_s: Decimal
+) -> tuple[tuple[str, object], ...]:
+    # `spelled` is in the key: equal Decimals spelled differently (30, 30.0) are not shared.
     return (("from_level", old), ("to_level", new), ("interval_s", interval_s))

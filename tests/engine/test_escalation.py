@@ -188,3 +188,27 @@ def test_change_screen_when_no_rule_matches_then_step_holds(
         assert state is previous and decision is None
     moved = decision is not None
     assert not moved or flagged  # the contrapositive, said the way the evaluator relies on it
+
+
+def test_trace_when_thresholds_equal_but_spelled_differently_then_each_as_written(
+    policy: Policy,
+) -> None:
+    """Labels are cached; 1 and 1.0 are equal Decimals, yet each policy's trace says its
+    own spelling, whichever was seen first (decisions never depend on history)."""
+    labels = []
+    for spelling in ("1.0", "1", "1.0"):
+        levels = tuple(
+            replace(level, breach_atr=Decimal(spelling)) if level.name == "enhanced" else level
+            for level in policy.spec.levels
+        )
+        variant = replace(policy, spec=replace(policy.spec, levels=levels))
+        with compile_rules(escalation.rule_specs(variant.spec)) as rules:
+            matched = rules.match_one({"position": {"breach_atr": Decimal("1.5")}})
+        _, decision = escalation.step(variant, SUBJECT, _breach("1.5"), matched, None, T0)
+        assert decision is not None
+        labels.append(decision.trace[1].name)
+    assert labels == [
+        "enhanced: breach >= 1.0 ATR",
+        "enhanced: breach >= 1 ATR",
+        "enhanced: breach >= 1.0 ATR",
+    ]
