@@ -13,6 +13,12 @@ values they do not know):
 - ``StockHistoricalDataClient.get_stock_bars`` / ``get_stock_latest_quote`` →
   ``GET /v2/stocks/bars`` / ``/v2/stocks/quotes/latest`` (feed ``iex`` unless configured).
 
+Tolerance: ``last_equity`` is optional (absent on some account types: the builder then
+tracks the day-start equity itself); a position row that cannot be read comes back with
+``problem`` set (one unevaluable subject, not a failed poll). A symbol Alpaca does not
+list — ``GET /v2/assets/{symbol}`` answers 404, or the latest-quotes answer leaves it out
+— is an :class:`UnknownSymbolError` naming the request.
+
 The paper endpoint is the default (``paper=True``); ``trading_url`` / ``data_url`` override
 the base URLs (the SDK's ``url_override``). alpaca-py reads no environment variables.
 
@@ -48,7 +54,14 @@ from bastion.adapters.http_errors import error_for_status, error_for_transport, 
 from bastion.adapters.retry import call_with_retry
 from bastion.adapters.sources.base import BarRequest, Quote
 from bastion.adapters.sources.clock import Clock, SystemClock
-from bastion.adapters.venue import Fill, OptionContract, VenueAccount, VenuePosition
+from bastion.adapters.venue import (
+    Fill,
+    OptionContract,
+    UnknownSymbolError,
+    VenueAccount,
+    VenuePosition,
+    unreadable_position,
+)
 from bastion.adapters.venue_config import Credentials, VenueConfig, credentials_from_env
 from bastion.engine.errors import AdapterError, DataError
 from bastion.engine.indicators.quality import Bar
@@ -59,6 +72,7 @@ ACTIVITIES_PAGE_SIZE = 100  # the documented maximum
 LIVE_BARS_DEFAULT = 200
 _NEW_YORK = ZoneInfo("America/New_York")
 _ASSET_CLASSES = {"us_equity": "equity", "crypto": "crypto", "us_option": "option"}
+DEFAULT_BENCHMARK = "SPY"
 T = TypeVar("T")
 
 
@@ -188,7 +202,8 @@ class AlpacaAdapter:
                 type=self._config.account_type,
                 equity_usd=p.decimal(raw, "equity", where),
                 cash_usd=p.decimal(raw, "cash", where),
-                day_start_equity_usd=p.decimal(raw, "last_equity", where),
+                # Optional: absent on some account types; the builder then tracks it.
+                day_start_equity_usd=p.optional_decimal(raw, "last_equity", where),
             )
         ]
 
@@ -196,10 +211,39 @@ class AlpacaAdapter:
         where = "alpaca GET /v2/positions"
         account_id = self._known_account_id()
         rows = p.as_list(self._call(where, self._trading.get_all_positions), where)
-        return [
-            self._position(p.as_mapping(row, f"{where} [{index}]", "position"), account_id, index)
-            for index, row in enumerate(rows)
-        ]
+        return [self._row(row, account_id, index) for index, row in enumerate(rows)]
+
+    def _row(self, row: object, account_id: str, index: int) -> VenuePosition:
+        """One position row; a row that cannot be read comes back with ``problem`` set."""
+        where = f"alpaca GET /v2/positions [{index}]"
+        try:
+            return self._position(p.as_mapping(row, where, "position"), account_id, index)
+        except DataError as error:
+            known = row if isinstance(row, Mapping) else {}
+            symbol, asset_id = known.get("symbol"), known.get("asset_id")
+            raw_class = known.get("asset_class")
+            return unreadable_position(
+                id=asset_id if isinstance(asset_id, str) and asset_id else f"alpaca:{index}",
+                account_id=account_id,
+                symbol=symbol if isinstance(symbol, str) and symbol else "?",
+                asset_class=_ASSET_CLASSES.get(str(raw_class), "equity"),
+                problem=error.message,
+            )
+
+    def check_symbol(self, symbol: str) -> None:
+        """UnknownSymbolError unless Alpaca lists ``symbol`` (``GET /v2/assets/{symbol}``)."""
+        where = f"alpaca GET /v2/assets/{symbol}"
+        try:
+            self._call(where, lambda: self._trading.get_asset(symbol))
+        except AdapterError as error:
+            if "HTTP 404" not in str(error):
+                raise
+            raise UnknownSymbolError(
+                f"{where}: Alpaca does not list {symbol!r} (HTTP 404); use a US equity symbol "
+                "(e.g. SPY) in the alpaca feed config",
+                venue="alpaca",
+                symbol=symbol,
+            ) from None
 
     def _position(self, raw: Mapping[str, object], account_id: str, index: int) -> VenuePosition:
         where = f"alpaca GET /v2/positions [{index}]"
@@ -316,6 +360,13 @@ class AlpacaAdapter:
         raw = p.as_mapping(
             self._call(where, lambda: self._data.get_stock_latest_quote(query)), where
         )
+        if raw.get(symbol) is None:  # Alpaca leaves out a symbol it has no quote for
+            raise UnknownSymbolError(
+                f"{where}: Alpaca has no quote for {symbol!r} on the {self._config.feed} "
+                "feed; check the symbol in the alpaca feed config",
+                venue="alpaca",
+                symbol=symbol,
+            )
         quote = p.as_mapping(p.field(raw, symbol, where), where, "quote")
         return Quote(
             symbol=symbol,

@@ -12,9 +12,25 @@ value them; ``GET /api/v3/myTrades`` (signed, one symbol per call) for fills;
 
 Valuation: spot has one account whose equity is the sum of every balance (free + locked)
 at its ``<ASSET><valuation_asset>`` last price, ``valuation_asset`` (USDT) counted 1:1 as
-USD. A held asset without such a ticker is a DataError naming it — add it to
-``ignore_assets`` (dust, delisted tokens) rather than have it silently valued at zero.
-Spot balances have no cost basis: a position's ``entry_price_usd`` is its current price.
+USD. A held asset without such a ticker (unlisted, delisted), or a balance row that cannot
+be read, is left out of equity and comes back as a position with ``problem`` set, naming
+it — the builder lists it as unevaluable and evaluates the rest. Add dust to
+``ignore_assets`` rather than have it flagged on every poll. Spot balances have no cost
+basis: a position's ``entry_price_usd`` is its current price.
+
+Symbols: ``check_symbol`` reads ``GET /api/v3/exchangeInfo?symbol=`` (a symbol Binance does
+not list is 400 ``-1121 Invalid symbol.``: :class:`UnknownSymbolError`, naming the request)
+and, once, the venue's own ``rateLimits`` (:attr:`BinanceAdapter.rate_limits`; the published
+defaults in :data:`PUBLISHED_RATE_LIMITS` until then).
+
+Request weight: every request first spends its documented weight (:data:`WEIGHTS`) from a
+token bucket sized from the REQUEST_WEIGHT limit L (:meth:`BinanceAdapter.request_weight_limit`:
+0.9 L per minute plus L / 10 as burst, so never more than L in any minute). ``check_symbol``
+re-sizes it when exchangeInfo states another limit, and the venue's ``X-MBX-USED-WEIGHT-1M``
+answer header drains it to what is left of 0.9 L. An empty bucket is a
+:class:`~bastion.adapters.throttle.RateLimited` naming the wait, slept through by the retry
+loop up to ``retry.max_delay_s``, else handed back: the request is not sent. A 429 / 418
+``Retry-After`` that ends a call blocks the bucket for that long.
 
 Binance's HTTP 403 is a WAF block (rate or security rule), not a key problem; it stays
 fatal like every 403 (retrying into a WAF rule earns an IP ban), with Binance's meaning in
@@ -44,9 +60,17 @@ from bastion.adapters.http_errors import error_for_status, error_for_transport, 
 from bastion.adapters.retry import call_with_retry
 from bastion.adapters.sources.base import BarRequest, Quote
 from bastion.adapters.sources.clock import Clock, SystemClock
-from bastion.adapters.venue import Fill, VenueAccount, VenuePosition
+from bastion.adapters.sources.ratelimit import RateLimit, TokenBucket
+from bastion.adapters.throttle import RequestThrottle
+from bastion.adapters.venue import (
+    Fill,
+    UnknownSymbolError,
+    VenueAccount,
+    VenuePosition,
+    unreadable_position,
+)
 from bastion.adapters.venue_config import Credentials, VenueConfig, credentials_from_env
-from bastion.engine.errors import AdapterError, DataError
+from bastion.engine.errors import AdapterError, DataError, TransientAdapterError
 from bastion.engine.indicators.quality import Bar
 
 KEY_VAR = "BINANCE_API_KEY"
@@ -61,6 +85,33 @@ INTERVALS = {
 # Binance error codes that mean the key pair, or this host, is wrong: retrying cannot help.
 _KEY_REFUSED = frozenset({-1022, -2014, -2015})  # bad signature, bad key format, key refused
 _CLOCK_SKEW = -1021  # timestamp outside recvWindow
+_INVALID_SYMBOL = (
+    -1121
+)  # {"code": -1121, "msg": "Invalid symbol."} (binance-spot-api-docs, errors.md)
+DEFAULT_BENCHMARK = "BTCUSDT"
+# Binance's published spot limits (binance-spot-api-docs, enums.md "Rate limiters", REQUEST_WEIGHT
+# raised from 1,200 to 6,000 per minute on 2023-08-25); the venue's own exchangeInfo.rateLimits
+# replace them at start.
+PUBLISHED_RATE_LIMITS = (
+    {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
+    {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
+    {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
+    {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
+)
+_INTERVAL_S = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400}
+_INTERVAL_LETTER = {"SECOND": "S", "MINUTE": "M", "HOUR": "H", "DAY": "D"}  # in header names
+BUDGET_RATIO = 0.9  # of the venue's REQUEST_WEIGHT limit, like the BINANCE preset
+# Request weight of each call this adapter makes (binance-spot-api-docs rest-api.md, read
+# 2026-12-01): ticker/price without a symbol is 4, bookTicker with one symbol is 2, myTrades
+# without orderId is 20.
+WEIGHTS = {
+    "account": 20,  # GET /api/v3/account
+    "ticker/price": 4,  # GET /api/v3/ticker/price, every symbol
+    "myTrades": 20,  # GET /api/v3/myTrades, without orderId
+    "klines": 2,  # GET /api/v3/klines
+    "ticker/bookTicker": 2,  # GET /api/v3/ticker/bookTicker?symbol=
+    "exchangeInfo": 20,  # GET /api/v3/exchangeInfo
+}
 T = TypeVar("T")
 
 
@@ -84,7 +135,9 @@ class BinanceAdapter:
         clock: Clock | None = None,
         sleep: Callable[[float], object] = time.sleep,
         random: Callable[[], float] = random_module.random,
+        throttle: RequestThrottle | None = None,
     ) -> None:
+        """``throttle``: share one between adapters on the same IP; else one of its own."""
         self._config = config or BinanceConfig()
         self._credentials = credentials
         self._clock = clock or SystemClock()
@@ -96,6 +149,11 @@ class BinanceAdapter:
             key, secret, ping=False, requests_params={"timeout": self._config.timeout_s}
         )
         self._client.API_URL = self._config.base_url.rstrip("/") + "/api"
+        self._rate_limits: tuple[Mapping[str, object], ...] = PUBLISHED_RATE_LIMITS
+        self._rate_limits_from = "published defaults (2023-08-25)"
+        self._throttle = throttle or RequestThrottle(
+            TokenBucket(self.request_weight_limit(), self._clock), self.name, "request weight"
+        )
 
     @classmethod
     def from_env(
@@ -123,10 +181,14 @@ class BinanceAdapter:
     # -- account side ------------------------------------------------------------------
 
     def fetch_accounts(self) -> Sequence[VenueAccount]:
-        account_id, holdings, prices = self._holdings()
+        account_id, holdings, _unusable, prices = self._holdings()
         valuation = self._config.valuation_asset
         equity = sum(
-            (self._value(asset, quantity, prices) for asset, quantity in holdings.items()),
+            (
+                self._value(asset, quantity, prices)
+                for asset, quantity in holdings.items()
+                if self._valued(asset, prices)  # the others are listed as unevaluable
+            ),
             Decimal(0),
         )
         return [
@@ -139,12 +201,19 @@ class BinanceAdapter:
         ]
 
     def fetch_positions(self) -> Sequence[VenuePosition]:
-        account_id, holdings, prices = self._holdings()
+        account_id, holdings, unusable, prices = self._holdings()
         valuation = self._config.valuation_asset
         positions = []
         for asset, quantity in sorted(holdings.items()):
             if asset == valuation:
                 continue  # that is the cash
+            if not self._valued(asset, prices):
+                unusable[asset] = (
+                    f"binance: no {asset}{valuation} price to value {quantity} {asset} (left "
+                    f"out of equity); if it is dust or delisted, add {asset!r} to "
+                    "ignore_assets in the binance feed config"
+                )
+                continue
             price = self._value(asset, quantity, prices) / quantity
             positions.append(
                 VenuePosition(
@@ -159,30 +228,125 @@ class BinanceAdapter:
                     strategy_id=self._config.strategy_id,
                 )
             )
+        for asset, problem in sorted(unusable.items()):
+            positions.append(
+                unreadable_position(
+                    id=f"{account_id}:{asset}",
+                    account_id=account_id,
+                    symbol=f"{asset}{valuation}",
+                    asset_class="crypto",
+                    problem=problem,
+                )
+            )
         return positions
 
-    def _holdings(self) -> tuple[str, dict[str, Decimal], Mapping[str, Decimal]]:
-        """The account id, non-zero holdings (free + locked) by asset, and all last prices."""
+    def _holdings(
+        self,
+    ) -> tuple[str, dict[str, Decimal], dict[str, str], Mapping[str, Decimal]]:
+        """The account id, non-zero holdings (free + locked) by asset, the rows that could
+        not be read (asset or row index → why), and all last prices."""
         where = "binance GET /api/v3/account"
         raw = p.as_mapping(
-            self._call(where, lambda: self._client.get_account(omitZeroBalances="true")), where
+            self._call(
+                where,
+                WEIGHTS["account"],
+                lambda: self._client.get_account(omitZeroBalances="true"),
+            ),
+            where,
         )
         if self._account_id is None:
             self._account_id = f"binance-{raw.get('uid', 'spot')}"
         account_id = self._account_id
         holdings: dict[str, Decimal] = {}
+        unusable: dict[str, str] = {}
         for index, row in enumerate(p.as_list(p.field(raw, "balances", where), where, "balances")):
             at = f"{where} balances[{index}]"
-            balance = p.as_mapping(row, at, "balance")
-            asset = p.text(balance, "asset", at)
-            quantity = p.decimal(balance, "free", at) + p.decimal(balance, "locked", at)
+            asset = row.get("asset") if isinstance(row, Mapping) else None
+            name = asset if isinstance(asset, str) and asset else f"balances[{index}]"
+            try:
+                balance = p.as_mapping(row, at, "balance")
+                asset = p.text(balance, "asset", at)
+                quantity = p.decimal(balance, "free", at) + p.decimal(balance, "locked", at)
+            except DataError as error:  # one unreadable row: left out of equity, listed
+                if name not in self._config.ignore_assets:
+                    unusable[name] = f"{error.message} (left out of equity)"
+                continue
             if quantity and asset not in self._config.ignore_assets:
                 holdings[asset] = quantity
-        return account_id, holdings, self._prices()
+        return account_id, holdings, unusable, self._prices()
+
+    def _valued(self, asset: str, prices: Mapping[str, Decimal]) -> bool:
+        valuation = self._config.valuation_asset
+        return (
+            asset == valuation
+            or f"{asset}{valuation}" in prices
+            or bool(prices.get(f"{valuation}{asset}"))
+        )
+
+    def check_symbol(self, symbol: str) -> None:
+        """UnknownSymbolError unless Binance lists ``symbol``; reads the venue's rateLimits."""
+        where = f"binance GET /api/v3/exchangeInfo {symbol}"
+        info = p.as_mapping(
+            self._call(
+                where,
+                WEIGHTS["exchangeInfo"],
+                lambda: self._client._get("exchangeInfo", data={"symbol": symbol}),
+                symbol,
+            ),
+            where,
+        )
+        listed = p.as_list(p.field(info, "symbols", where), where, "field 'symbols'")
+        if not any(isinstance(row, Mapping) and row.get("symbol") == symbol for row in listed):
+            raise UnknownSymbolError(
+                f"{where}: Binance does not list {symbol!r}; use a Binance spot symbol "
+                "(e.g. BTCUSDT) in the binance feed config",
+                venue="binance",
+                symbol=symbol,
+            )
+        limits = info.get("rateLimits")
+        if isinstance(limits, list) and limits and all(isinstance(r, Mapping) for r in limits):
+            self._rate_limits = tuple(limits)
+            self._rate_limits_from = "exchangeInfo.rateLimits"
+            self._throttle.relimit(self.request_weight_limit())
+
+    @property
+    def rate_limits(self) -> tuple[Mapping[str, object], ...]:
+        """Binance's limits: from exchangeInfo once ``check_symbol`` ran, else published."""
+        return self._rate_limits
+
+    def request_weight_limit(self) -> RateLimit:
+        """The request-weight budget per second, 90 % of the venue's per-minute limit."""
+        limit, seconds, _header = self._request_weight()
+        return RateLimit(
+            rate_per_s=limit * BUDGET_RATIO / seconds,
+            burst=max(1, limit // 10),
+            published=f"{limit} request weight per {seconds} s ({self._rate_limits_from})",
+        )
+
+    def _request_weight(self) -> tuple[int, int, str]:
+        """The REQUEST_WEIGHT limit, its window in seconds and the header counting it."""
+        for row in self._rate_limits:
+            if row.get("rateLimitType") == "REQUEST_WEIGHT":
+                interval, count = str(row.get("interval")), int(str(row.get("intervalNum", 1)))
+                header = f"x-mbx-used-weight-{count}{_INTERVAL_LETTER.get(interval, 'M')}"
+                return int(str(row.get("limit"))), _INTERVAL_S.get(interval, 60) * count, header
+        raise DataError("binance: rateLimits holds no REQUEST_WEIGHT limit")
+
+    def _resync(self, response: object) -> None:
+        """Drain the bucket to what Binance's used-weight header leaves of the budget."""
+        headers = getattr(response, "headers", None)
+        if not isinstance(headers, Mapping):
+            return
+        limit, _seconds, header = self._request_weight()
+        used = headers.get(header)
+        if used is not None and str(used).isdigit():
+            self._throttle.at_most(limit * BUDGET_RATIO - int(used))
 
     def _prices(self) -> dict[str, Decimal]:
         where = "binance GET /api/v3/ticker/price"
-        rows = p.as_list(self._call(where, self._client.get_all_tickers), where)
+        rows = p.as_list(
+            self._call(where, WEIGHTS["ticker/price"], self._client.get_all_tickers), where
+        )
         prices = {}
         for index, row in enumerate(rows):
             ticker = p.as_mapping(row, f"{where} [{index}]", "ticker")
@@ -251,7 +415,13 @@ class BinanceAdapter:
         trades: list[Mapping[str, object]] = []
         while True:
             page = p.as_list(
-                self._call(where, partial(self._client.get_my_trades, **params)), where
+                self._call(
+                    where,
+                    WEIGHTS["myTrades"],
+                    partial(self._client.get_my_trades, **params),
+                    symbol,
+                ),
+                where,
             )
             trades.extend(p.as_mapping(row, where, "trade") for row in page)
             if len(page) < PAGE_LIMIT:
@@ -263,7 +433,11 @@ class BinanceAdapter:
         if self._account_id is None:
             where = "binance GET /api/v3/account"
             raw = p.as_mapping(
-                self._call(where, lambda: self._client.get_account(omitZeroBalances="true")),
+                self._call(
+                    where,
+                    WEIGHTS["account"],
+                    lambda: self._client.get_account(omitZeroBalances="true"),
+                ),
                 where,
             )
             self._account_id = f"binance-{raw.get('uid', 'spot')}"
@@ -295,7 +469,12 @@ class BinanceAdapter:
             params["limit"] = min(request.limit or PAGE_LIMIT, PAGE_LIMIT)
             params["startTime"] = int(request.start.timestamp() * 1000) if request.start else None
             params["endTime"] = int(request.end.timestamp() * 1000) if request.end else None
-        rows = p.as_list(self._call(where, lambda: self._client.get_klines(**params)), where)
+        rows = p.as_list(
+            self._call(
+                where, WEIGHTS["klines"], lambda: self._client.get_klines(**params), request.symbol
+            ),
+            where,
+        )
         now_ms = self._clock.now().timestamp() * 1000
         bars = []
         for index, row in enumerate(rows):
@@ -312,7 +491,13 @@ class BinanceAdapter:
     def fetch_quote(self, symbol: str) -> Quote:
         where = f"binance GET /api/v3/ticker/bookTicker {symbol}"
         raw = p.as_mapping(
-            self._call(where, lambda: self._client.get_orderbook_ticker(symbol=symbol)), where
+            self._call(
+                where,
+                WEIGHTS["ticker/bookTicker"],
+                lambda: self._client.get_orderbook_ticker(symbol=symbol),
+                symbol,
+            ),
+            where,
         )
         return Quote(
             symbol=symbol,
@@ -323,20 +508,34 @@ class BinanceAdapter:
 
     # -- plumbing ----------------------------------------------------------------------
 
-    def _call(self, where: str, call: Callable[[], T]) -> T:
-        return call_with_retry(
-            lambda: self._once(where, call),
-            self._config.retry,
-            sleep=self._sleep,
-            random=self._random,
-            venue=self.name,
-        )
-
-    def _once(self, where: str, call: Callable[[], T]) -> T:
+    def _call(self, where: str, weight: int, call: Callable[[], T], symbol: str | None = None) -> T:
         try:
-            return call()
+            return call_with_retry(
+                lambda: self._once(where, weight, call, symbol),
+                self._config.retry,
+                sleep=self._sleep,
+                random=self._random,
+                venue=self.name,
+            )
+        except TransientAdapterError as error:
+            self._throttle.venue_refused(error)  # Binance's Retry-After blocks the bucket
+            raise
+
+    def _once(self, where: str, weight: int, call: Callable[[], T], symbol: str | None = None) -> T:
+        self._throttle.spend(weight, where)
+        try:
+            result = call()
         except BinanceAPIException as error:
             response = error.response
+            self._resync(response)
+            if error.code == _INVALID_SYMBOL:
+                raise UnknownSymbolError(
+                    f"{where}: HTTP {error.status_code}: {error.message} (code {error.code}): "
+                    f"Binance does not list {symbol or 'the symbol asked for'}; check it in the "
+                    "binance feed config",
+                    venue="binance",
+                    symbol=symbol or "",
+                ) from None
             if error.code in _KEY_REFUSED or error.code == _CLOCK_SKEW:
                 fix = (
                     "sync this host's clock (NTP): the request time was outside recvWindow"
@@ -362,6 +561,8 @@ class BinanceAdapter:
             raise DataError(f"{where}: the venue answered with a body that is not JSON") from None
         except requests.RequestException as error:
             raise error_for_transport(where, error, self._config.timeout_s) from None
+        self._resync(getattr(self._client, "response", None))
+        return result
 
 
 def _bar(values: Sequence[object], where: str) -> Bar:

@@ -25,11 +25,17 @@ oldest of the market data and the sources' last successes.
 Missing or unusable data is never zero-filled silently. The rule:
 
 - *Malformed* input — a crossed or non-positive quote, no quote for a symbol that has
-  bars or positions, a fill for an unknown account, a timestamp ahead of ``now`` beyond
-  ``max_clock_skew_s``, an expired option still held, an option with neither implied
-  volatility nor a usable price — raises :class:`DataError` naming the symbol or id and
-  the field. The poll produces no snapshot; the service keeps the last one, which ages
+  bars, a fill for an unknown account, a timestamp ahead of ``now`` beyond
+  ``max_clock_skew_s`` — raises :class:`DataError` naming the symbol or id and the
+  field. The poll produces no snapshot; the service keeps the last one, which ages
   until the ``stale_data`` breaker acts.
+- *One bad position* — a row the adapter could not read (``VenuePosition.problem``), a
+  symbol the venue does not list (:class:`UnknownSymbolError` while polling it: the
+  symbol is set aside in ``Poll.unavailable``), an expired option still held, an option
+  with neither implied volatility nor a usable price, no usable entry price — is left
+  out of the snapshot and listed in ``BuildResult.unevaluable`` with its reason; every
+  other position is still evaluated. A position the venue values at 0 (dust) is priced
+  from its quote (listed in the fallbacks).
 - *Not computable* — too little history, bars without volume, returns without variance,
   no benchmark bars — uses the engine's own convention for "cannot compare": the
   baseline (``normal_volatility``, ``avg_volume``, ``normal_liquidity_usd``,
@@ -55,11 +61,18 @@ from typing import Any
 
 from bastion.adapters import builder_market
 from bastion.adapters import builder_parts as parts
-from bastion.adapters.builder_parts import BuilderConfig, Fallback, Poll, SourceHealth
+from bastion.adapters.builder_parts import (
+    BuilderConfig,
+    Fallback,
+    Poll,
+    SourceHealth,
+)
 from bastion.adapters.builder_state import BuilderState, EquityMarks, count_losses
 from bastion.adapters.sources.base import BarRequest
-from bastion.adapters.venue import VenueAdapter, VenuePosition
+from bastion.adapters.venue import UnknownSymbolError, VenueAdapter, VenuePosition
+from bastion.engine.indicators.quality import Bar
 from bastion.engine.snapshot import Regime, Snapshot
+from bastion.engine.snapshot.left_out import Unevaluable
 
 __all__ = [
     "BuildResult",
@@ -69,6 +82,7 @@ __all__ = [
     "Poll",
     "SnapshotBuilder",
     "SourceHealth",
+    "Unevaluable",
 ]
 
 
@@ -77,6 +91,7 @@ class BuildResult:
     snapshot: Snapshot
     state: BuilderState
     fallbacks: tuple[Fallback, ...]
+    unevaluable: tuple[Unevaluable, ...] = ()  # positions left out of the snapshot, and why
 
 
 class SnapshotBuilder:
@@ -92,7 +107,8 @@ class SnapshotBuilder:
         wanted = set(extra)
         for position in positions:
             wanted.add(position.option.underlying_symbol if position.option else position.symbol)
-        return sorted(wanted | {self.config.benchmark_of(symbol) for symbol in wanted})
+        benchmarks = {self.config.benchmark_of(symbol) for symbol in wanted}
+        return sorted(wanted | {b for b in benchmarks if b})
 
     def fills_since(self, state: BuilderState, now: datetime) -> datetime:
         """Fetch fills from here: the windows, or the previous poll when it is earlier, so
@@ -109,7 +125,9 @@ class SnapshotBuilder:
         state: BuilderState,
         symbols: Iterable[str] = (),
     ) -> Poll:
-        """Fetch everything one build needs from ``adapter``. Adapter errors propagate."""
+        """Fetch everything one build needs from ``adapter``. Adapter errors propagate,
+        except :class:`UnknownSymbolError` for one symbol: that symbol is set aside in
+        ``Poll.unavailable`` (its positions become unevaluable), the rest is polled."""
         config = self.config
         accounts = tuple(adapter.fetch_accounts())
         positions = tuple(adapter.fetch_positions())
@@ -118,20 +136,28 @@ class SnapshotBuilder:
         limit = config.windows.required_bars
         if same:
             limit = max(limit, config.atr_history_bars)
-        bars = {
-            s: tuple(adapter.fetch_bars(BarRequest(s, config.bar_interval_s, limit=limit)))
-            for s in wanted
-        }
-        atr_bars = None
-        if not same:
-            atr_limit = config.atr_history_bars
-            atr_bars = {
-                s: tuple(adapter.fetch_bars(BarRequest(s, config.atr_interval_s, limit=atr_limit)))
-                for s in wanted
-            }
-        quotes = {s: adapter.fetch_quote(s) for s in wanted}
+        unavailable: dict[str, str] = {}
+        bars: dict[str, tuple[Bar, ...]] = {}
+        atr_bars: dict[str, tuple[Bar, ...]] | None = None if same else {}
+        quotes = {}
+        for symbol in wanted:
+            try:
+                series = adapter.fetch_bars(BarRequest(symbol, config.bar_interval_s, limit=limit))
+                if atr_bars is not None:
+                    atr_request = BarRequest(
+                        symbol, config.atr_interval_s, limit=config.atr_history_bars
+                    )
+                    atr_series = tuple(adapter.fetch_bars(atr_request))
+                quote = adapter.fetch_quote(symbol)
+            except UnknownSymbolError as error:
+                unavailable[symbol] = str(error)
+                continue
+            bars[symbol] = tuple(series)
+            if atr_bars is not None:
+                atr_bars[symbol] = atr_series
+            quotes[symbol] = quote
         fills = tuple(adapter.fetch_fills(self.fills_since(state, now)))
-        return Poll(accounts, positions, bars, quotes, fills, atr_bars)
+        return Poll(accounts, positions, bars, quotes, fills, atr_bars, unavailable)
 
     def build(
         self,
@@ -151,7 +177,9 @@ class SnapshotBuilder:
         symbols = sorted(set(poll.bars) | set(poll.quotes))
         market = {symbol: builder_market.market(context, symbol, poll) for symbol in symbols}
         equity, accounts = self._accounts(context, poll, state, drifted_accounts)
-        first_seen, positions = parts.positions(context, poll.positions, market, state)
+        first_seen, positions, unevaluable = parts.positions(
+            context, poll.positions, market, state, poll.unavailable
+        )
         streaks, watermark, at_watermark = count_losses(state, poll.fills)
         account_ids = frozenset(account.id for account in poll.accounts)
         order_flow = parts.order_flow(context, poll.fills, account_ids, streaks)
@@ -177,7 +205,7 @@ class SnapshotBuilder:
             first_seen=first_seen,
             polled_until=now,
         )
-        return BuildResult(snapshot, new_state, tuple(fallbacks))
+        return BuildResult(snapshot, new_state, tuple(fallbacks), tuple(unevaluable))
 
     def _accounts(
         self,

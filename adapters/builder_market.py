@@ -13,11 +13,12 @@ from typing import Any
 
 from bastion.adapters import market_metrics as metrics
 from bastion.adapters.builder_parts import Context, Poll
+from bastion.adapters.market_calendar import SessionClock
 from bastion.adapters.market_metrics import Metric, Unknown, Windows, quantize
 from bastion.adapters.sources.base import Quote
 from bastion.engine.errors import DataError
 from bastion.engine.indicators.atr import atr_bars
-from bastion.engine.indicators.quality import Bar, assess_bars
+from bastion.engine.indicators.quality import Bar, Calendar, assess_bars
 
 
 def market(context: Context, symbol: str, poll: Poll) -> dict[str, Any]:
@@ -31,7 +32,7 @@ def market(context: Context, symbol: str, poll: Poll) -> dict[str, Any]:
     atr_series = list(poll.atr_bars.get(symbol, ())) if poll.atr_bars is not None else bars
     recent, baseline = metrics.split(bars, windows, windows.recent_bars)
     benchmark_symbol = config.benchmark_of(symbol)
-    benchmark = poll.bars.get(benchmark_symbol, ())
+    benchmark = poll.bars.get(benchmark_symbol, ()) if benchmark_symbol else ()
     year_s = config.seconds_per_year_by_symbol.get(symbol, config.seconds_per_year)
     interval = config.bar_interval_s
     where = f"market[{symbol}]"
@@ -65,6 +66,9 @@ def market(context: Context, symbol: str, poll: Poll) -> dict[str, Any]:
     ]
     if benchmark_symbol == symbol:
         pairs.append(("correlation", Decimal(1), "normal_correlation", Decimal(1)))
+    elif benchmark_symbol is None:
+        missing = Unknown("no benchmark is configured for this feed (benchmark: none)")
+        pairs.append(("correlation", missing, "normal_correlation", missing))
     elif not benchmark:
         missing = Unknown(f"no bars for the benchmark {benchmark_symbol}")
         pairs.append(("correlation", missing, "normal_correlation", missing))
@@ -105,21 +109,42 @@ def _data_age(context: Context, symbol: str, quote: Quote, bars: Sequence[Bar]) 
     if bars:
         closed = bars[-1].timestamp + timedelta(seconds=context.config.bar_interval_s)
         newest = max(newest, closed)
-    return context.age_s(newest, f"the newest {symbol} data")
+    age = context.age_s(newest, f"the newest {symbol} data")  # checks the clock skew too
+    clock = _session_clock(context)
+    if clock is None:
+        return age
+    # Equity: only open-market time ages data; a Friday close read on Sunday is fresh.
+    return quantize(Decimal(repr(clock.open_seconds(newest, context.now))), 3)
+
+
+def _session_clock(context: Context) -> SessionClock | None:
+    name = context.config.market_calendar
+    return None if name is None else SessionClock(name)
+
+
+def _assess(context: Context, bars: Sequence[Bar], interval_s: int) -> Decimal:
+    """The quality score; on an equity calendar, with the closures taken out of the clock."""
+    config, now = context.config, context.now
+    clock = _session_clock(context)
+    calendar = None  # inferred from the bars, as without an exchange calendar
+    if clock is not None:
+        restamped, now = clock.session_time(bars, interval_s, now)
+        if not restamped:
+            return Decimal(0)
+        bars, calendar = restamped, Calendar.ALWAYS  # the closures are out of the clock
+    report = assess_bars(
+        bars, interval_s=interval_s, calendar=calendar, now=now, config=config.quality
+    )
+    return report.score_ratio
 
 
 def _quality(context: Context, bars: Sequence[Bar], atr_series: Sequence[Bar] | None) -> Decimal:
     config = context.config
     if not bars or (atr_series is not None and not atr_series):
         return Decimal(0)
-    score = assess_bars(
-        bars, interval_s=config.bar_interval_s, now=context.now, config=config.quality
-    ).score_ratio
+    score = _assess(context, bars, config.bar_interval_s)
     if atr_series is not None:
-        atr_report = assess_bars(
-            atr_series, interval_s=config.atr_interval_s, now=context.now, config=config.quality
-        )
-        score = min(score, atr_report.score_ratio)
+        score = min(score, _assess(context, atr_series, config.atr_interval_s))
     return score
 
 

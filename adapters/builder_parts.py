@@ -22,6 +22,7 @@ from bastion.engine.errors import DataError
 from bastion.engine.indicators.atr import AtrSpec
 from bastion.engine.indicators.greeks import ImpliedVolatilityError, implied_volatility
 from bastion.engine.indicators.quality import Bar, QualityConfig
+from bastion.engine.snapshot.left_out import Unevaluable
 
 _BPS = Decimal(10_000)
 _PCT = Decimal(100)
@@ -60,6 +61,8 @@ class Poll:
     quotes: Mapping[str, Quote]
     fills: tuple[Fill, ...] = ()
     atr_bars: Mapping[str, Sequence[Bar]] | None = None
+    # Symbols the venue would not serve (it does not list them): symbol -> the venue's words.
+    unavailable: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +74,14 @@ class BuilderConfig:
     windows: Windows = field(default_factory=Windows)
     seconds_per_year: float = metrics.SECONDS_PER_YEAR_24X7
     seconds_per_year_by_symbol: Mapping[str, float] = field(default_factory=dict)
-    benchmark: str = "SPY"
+    # For correlation / regime metrics; None: no benchmark (correlations are unevaluable).
+    benchmark: str | None = "SPY"
     benchmarks: Mapping[str, str] = field(default_factory=dict)  # per-symbol override
     quality: QualityConfig = field(default_factory=QualityConfig)
+    # An exchange_calendars name (XNYS) for equity feeds: data age and bar gaps are counted
+    # in open-market time, so weekends, holidays and early closes are neither stale nor
+    # gaps. None: 24/7 (crypto). See adapters.market_calendar.
+    market_calendar: str | None = None
     orders_window_s: int = 60
     slippage_window_s: int = 300
     connectivity_window_s: float = 300.0
@@ -103,7 +111,7 @@ class BuilderConfig:
     def fill_lookback_s(self) -> int:
         return max(self.orders_window_s, self.slippage_window_s)
 
-    def benchmark_of(self, symbol: str) -> str:
+    def benchmark_of(self, symbol: str) -> str | None:
         return self.benchmarks.get(symbol, self.benchmark)
 
     def trading_day(self, now: datetime) -> date:
@@ -141,11 +149,27 @@ def positions(
     venue_positions: Sequence[VenuePosition],
     market_records: Mapping[str, Mapping[str, Any]],
     state: BuilderState,
-) -> tuple[dict[str, datetime], list[dict[str, Any]]]:
-    """(first-seen times to remember, the position records)."""
+    unavailable: Mapping[str, str] | None = None,
+) -> tuple[dict[str, datetime], list[dict[str, Any]], list[Unevaluable]]:
+    """(first-seen times to remember, the position records, the records left out).
+
+    One bad record never blanks the snapshot: a row the adapter could not read, a
+    position without market data (the venue does not list its symbol), an option leg
+    that cannot be built, a position without a usable price or entry price — each is
+    left out and listed as :class:`Unevaluable`; every other position is kept. A price
+    the venue reports as 0 (dust: value ÷ volume rounds to 0) is taken from the quote.
+    """
     first_seen: dict[str, datetime] = {}
     records = []
+    left_out: list[Unevaluable] = []
     for position in venue_positions:
+        try:
+            record = _position(context, position, market_records, unavailable or {})
+        except DataError as error:
+            left_out.append(
+                Unevaluable(position.id, position.account_id, position.symbol, error.message)
+            )
+            continue
         entered_at = position.entered_at
         if entered_at is None:
             entered_at = state.first_seen.get(position.id, context.now)
@@ -155,23 +179,58 @@ def positions(
                 entered_at.isoformat(),
                 "the venue gives no entry time; the time the position was first seen is used",
             )
-        record: dict[str, Any] = {
-            "id": position.id,
-            "account_id": position.account_id,
-            "symbol": position.symbol,
-            "asset_class": position.asset_class,
-            "quantity": position.quantity,
-            "side": position.side,
-            "entry_price_usd": position.entry_price_usd,
-            "entered_at": entered_at,
-            "price_usd": position.price_usd,
-            "strategy_id": position.strategy_id,
-            "manual": position.manual,
-        }
-        if position.option is not None:
-            record["option"] = _option_leg(context, position, market_records)
+        record["entered_at"] = entered_at
         records.append(record)
-    return first_seen, records
+    return first_seen, records, left_out
+
+
+def _position(
+    context: Context,
+    position: VenuePosition,
+    market_records: Mapping[str, Mapping[str, Any]],
+    unavailable: Mapping[str, str],
+) -> dict[str, Any]:
+    """The snapshot record of one position; DataError when it cannot be used."""
+    if position.problem is not None:
+        raise DataError(position.problem)
+    if position.quantity <= 0:
+        raise DataError(f"quantity is {position.quantity}; a held position has a positive one")
+    market = market_records.get(position.symbol)
+    if position.option is None and market is None:
+        why = unavailable.get(position.symbol)
+        raise DataError(
+            why or f"no market data for {position.symbol}: the venue sent no bars or quote"
+        )
+    price = position.price_usd
+    if price <= 0:
+        if market is None:
+            raise DataError(f"price_usd is {price} and there is no quote to price it from")
+        price = market["price_usd"]
+        context.fallback(
+            f"positions[{position.id}].price_usd",
+            price,
+            f"the venue values the position at {position.price_usd} (dust: value ÷ volume "
+            "rounds to 0); priced from the venue's quote instead",
+        )
+    if position.entry_price_usd <= 0:
+        raise DataError(
+            f"entry_price_usd is {position.entry_price_usd}: the venue gives no usable cost"
+        )
+    record: dict[str, Any] = {
+        "id": position.id,
+        "account_id": position.account_id,
+        "symbol": position.symbol,
+        "asset_class": position.asset_class,
+        "quantity": position.quantity,
+        "side": position.side,
+        "entry_price_usd": position.entry_price_usd,
+        "price_usd": price,
+        "strategy_id": position.strategy_id,
+        "manual": position.manual,
+    }
+    if position.option is not None:
+        record["option"] = _option_leg(context, position, market_records)
+    return record
 
 
 def _option_leg(

@@ -11,8 +11,15 @@ account — equity is ``eb + n`` (every currency's value plus the open margin po
 unrealised P&L), cash the ZUSD balance; ``OpenPositions`` (``docalcs``) and non-zero
 ``Balance`` entries for positions, valued with ``AssetPairs`` + ``Ticker`` last prices;
 ``TradesHistory`` (paged by ``ofs``) for fills; ``OHLC`` for bars; ``Ticker`` for quotes.
-An asset without a ``<asset><valuation_asset>`` pair is a DataError naming it — list it in
-``ignore_assets`` rather than value it at zero.
+An asset without a ``<asset><valuation_asset>`` pair, or a position row that cannot be
+read, comes back as a position with ``problem`` set (the builder lists it as unevaluable,
+every other position is evaluated) — list a dust or staked asset in ``ignore_assets``. A
+margin position whose ``value`` is 0 or absent (dust: the documented example holds one
+with ``vol`` 0.00000010 and ``value`` 0) comes back with ``price_usd`` 0, which the builder
+prices from the ticker. ``TradesHistory`` without ``count`` is paged until a short page.
+
+Every error names the request, pair included (``kraken public/OHLC SPY``): Kraken's own
+``EQuery:Unknown asset pair`` does not say which pair it does not know.
 
 ``OHLC``'s last row is the current, uncommitted interval (Kraken's docs): it is dropped.
 ``OHLC`` only returns the latest 720 rows, so history further back is not available here.
@@ -41,7 +48,13 @@ from bastion.adapters.kraken_errors import unwrap
 from bastion.adapters.retry import call_with_retry
 from bastion.adapters.sources.base import BarRequest, Quote
 from bastion.adapters.sources.clock import Clock, SystemClock
-from bastion.adapters.venue import Fill, VenueAccount, VenuePosition
+from bastion.adapters.venue import (
+    Fill,
+    UnknownSymbolError,
+    VenueAccount,
+    VenuePosition,
+    unreadable_position,
+)
 from bastion.adapters.venue_config import Credentials, VenueConfig, credentials_from_env
 from bastion.engine.errors import AdapterError, DataError
 from bastion.engine.indicators.quality import Bar
@@ -50,6 +63,8 @@ KEY_VAR = "KRAKEN_API_KEY"
 SECRET_VAR = "KRAKEN_API_SECRET"
 OHLC_MINUTES = (1, 5, 15, 30, 60, 240, 1440, 10080, 21600)
 OHLC_FIELDS = ("time", "open", "high", "low", "close", "vwap", "volume", "count")
+TRADES_PAGE = 50  # TradesHistory's page size (docs.kraken.com, getTradeHistory)
+DEFAULT_BENCHMARK = "XBTUSD"
 
 
 class _KrakenAPI(krakenex.API):  # type: ignore[misc]
@@ -170,14 +185,27 @@ class KrakenAdapter:
             for asset, amount in self._balances().items()
             if amount and _plain(asset) != cash and asset not in self._config.ignore_assets
         }
-        raws = {
-            txid: p.as_mapping(row, f"{where} {txid}", "position") for txid, row in margin.items()
-        }
-        pairs = {txid: p.text(raw, "pair", f"{where} {txid}") for txid, raw in raws.items()}
-        quotes = {self._pair(pair)[1] for pair in pairs.values()}
+        quotes: set[str] = set()
+        for row in margin.values():  # the quote currencies that value margin positions
+            pair = row.get("pair") if isinstance(row, Mapping) else None
+            if isinstance(pair, str) and self._known_pair(pair):
+                quotes.add(self._pair(pair)[1])
         prices = self._prices(set(holdings) | quotes)
-        positions = [self._margin_position(txid, raw, prices) for txid, raw in raws.items()]
+        positions = [self._margin_position(txid, row, prices) for txid, row in margin.items()]
         for asset, amount in sorted(holdings.items()):
+            if asset not in prices:
+                positions.append(
+                    unreadable_position(
+                        id=f"{self._account_id}:{asset}",
+                        account_id=self._account_id,
+                        symbol=asset,
+                        asset_class="crypto",
+                        problem=f"kraken: no {self._config.valuation_asset} pair to value "
+                        f"{amount} {asset}; if it is dust or staked, add it to ignore_assets "
+                        "in the kraken feed config",
+                    )
+                )
+                continue
             pair, price = prices[asset]
             positions.append(
                 VenuePosition(
@@ -195,11 +223,31 @@ class KrakenAdapter:
         return positions
 
     def _margin_position(
-        self, txid: str, raw: Mapping[str, object], prices: Mapping[str, tuple[str, Decimal]]
+        self, txid: str, row: object, prices: Mapping[str, tuple[str, Decimal]]
     ) -> VenuePosition:
+        """One ``OpenPositions`` row; a row that cannot be read comes back with ``problem``."""
         where = f"kraken private/OpenPositions {txid}"
+        pair = row.get("pair") if isinstance(row, Mapping) else None
+        try:
+            return self._read_margin_position(txid, row, prices, where)
+        except DataError as error:
+            return unreadable_position(
+                id=txid,
+                account_id=self._account_id,
+                symbol=pair if isinstance(pair, str) else "?",
+                asset_class="crypto",
+                problem=error.message,
+            )
+
+    def _read_margin_position(
+        self, txid: str, row: object, prices: Mapping[str, tuple[str, Decimal]], where: str
+    ) -> VenuePosition:
+        raw = p.as_mapping(row, where, "position")
         pair = p.text(raw, "pair", where)
-        quote_usd = prices[self._pair(pair)[1]][1]
+        quote = self._pair(pair)[1]
+        if quote not in prices:
+            raise DataError(f"{where}: no {self._config.valuation_asset} price for {quote}")
+        quote_usd = prices[quote][1]
         opened = p.decimal(raw, "vol", where)
         open_now = opened - p.decimal(raw, "vol_closed", where)
         if opened <= 0 or open_now <= 0:
@@ -207,6 +255,9 @@ class KrakenAdapter:
         kind = p.text(raw, "type", where)
         if kind not in ("buy", "sell"):
             raise DataError(f"{where}: field 'type' is {kind!r}, not buy or sell")
+        # `value` is only there with docalcs, and is 0 for dust: 0 means "price it from the
+        # ticker" to the builder (never a price of 0 in the snapshot).
+        value = p.optional_decimal(raw, "value", where) or Decimal(0)
         return VenuePosition(
             id=txid,
             account_id=self._account_id,
@@ -215,10 +266,27 @@ class KrakenAdapter:
             quantity=open_now,
             side="long" if kind == "buy" else "short",
             entry_price_usd=p.decimal(raw, "cost", where) / opened * quote_usd,
-            price_usd=p.decimal(raw, "value", where) / open_now * quote_usd,
+            price_usd=value / open_now * quote_usd,
             entered_at=p.epoch(p.field(raw, "time", where), where, "time"),
             strategy_id=self._config.strategy_id,
         )
+
+    def _known_pair(self, pair: str) -> bool:
+        try:
+            self._pair(pair)
+        except DataError:
+            return False
+        return True
+
+    def check_symbol(self, symbol: str) -> None:
+        """UnknownSymbolError unless Kraken lists ``symbol`` (a pair name or altname)."""
+        if not self._known_pair(symbol):
+            raise UnknownSymbolError(
+                f"kraken public/AssetPairs {symbol}: Kraken does not list the pair {symbol!r}; "
+                "use Kraken's pair name (e.g. XBTUSD) in the kraken feed config",
+                venue="kraken",
+                symbol=symbol,
+            )
 
     def _pair(self, pair: str) -> tuple[str, str]:
         """(base, quote) of a pair, from ``AssetPairs`` (read once, again on a miss)."""
@@ -252,17 +320,13 @@ class KrakenAdapter:
             for name, (base, quote) in self._pairs.items()
             if quote == valuation and name in self._pair_names
         }
-        missing = sorted(asset for asset in wanted if _plain(asset) not in by_base)
-        if missing:
-            raise DataError(
-                f"kraken: no {valuation} pair to value {', '.join(missing)}; if it is dust or "
-                f"staked, add it to ignore_assets in the kraken adapter config"
-            )
-        names = {asset: by_base[_plain(asset)] for asset in wanted}
+        # An asset without such a pair is left out: the caller says what it cannot value.
+        names = {asset: by_base[_plain(asset)] for asset in wanted if _plain(asset) in by_base}
+        if not names:
+            return prices
         where = "kraken public/Ticker"
-        tickers = p.as_mapping(
-            self._public("Ticker", {"pair": ",".join(sorted(set(names.values())))}), where
-        )
+        pairs = ",".join(sorted(set(names.values())))
+        tickers = p.as_mapping(self._public("Ticker", {"pair": pairs}, symbol=pairs), where)
         for asset, name in names.items():
             ticker = p.as_mapping(p.field(tickers, name, where), f"{where} {name}", "ticker")
             last = p.as_list(p.field(ticker, "c", where), where, "field 'c'")
@@ -285,13 +349,24 @@ class KrakenAdapter:
                     for txid, row in trades.items()
                 }
             )
-            count = p.to_decimal(p.field(page, "count", where), where, "count")
-            if not trades or len(raws) >= count:
+            # `count` (all matching trades) is optional: without it, a short page is the last.
+            count = p.optional_decimal(page, "count", where)
+            if (
+                not trades
+                or len(trades) < TRADES_PAGE
+                or (count is not None and len(raws) >= count)
+            ):
                 break
         quotes = {
             self._pair(p.text(raw, "pair", f"{where} {txid}"))[1] for txid, raw in raws.items()
         }
         rates = self._prices(quotes)
+        unvalued = sorted(quotes - set(rates))
+        if unvalued:
+            raise DataError(
+                f"{where}: no {self._config.valuation_asset} pair to value fills in "
+                f"{', '.join(unvalued)}"
+            )
         fills = [self._fill(txid, raw, rates) for txid, raw in raws.items()]
         return sorted(
             (fill for fill in fills if fill.filled_at >= since), key=lambda f: (f.filled_at, f.id)
@@ -331,7 +406,7 @@ class KrakenAdapter:
         query: dict[str, object] = {"pair": request.symbol, "interval": int(minutes)}
         if request.start is not None:
             query["since"] = int(request.start.timestamp()) - 1
-        result = p.as_mapping(self._public("OHLC", query), where)
+        result = p.as_mapping(self._public("OHLC", query, symbol=request.symbol), where)
         series = [key for key in result if key != "last"]
         if len(series) != 1:
             raise DataError(f"{where}: expected one pair in the result, got {series}")
@@ -349,7 +424,7 @@ class KrakenAdapter:
 
     def fetch_quote(self, symbol: str) -> Quote:
         where = f"kraken public/Ticker {symbol}"
-        result = p.as_mapping(self._public("Ticker", {"pair": symbol}), where)
+        result = p.as_mapping(self._public("Ticker", {"pair": symbol}, symbol=symbol), where)
         if len(result) != 1:
             raise DataError(f"{where}: expected one pair in the result, got {sorted(result)}")
         ticker = p.as_mapping(next(iter(result.values())), where, "ticker")
@@ -368,14 +443,25 @@ class KrakenAdapter:
 
     # -- plumbing ----------------------------------------------------------------------
 
-    def _public(self, method: str, data: Mapping[str, object] | None = None) -> object:
-        return self._query(method, data, private=False)
+    def _public(
+        self, method: str, data: Mapping[str, object] | None = None, *, symbol: str | None = None
+    ) -> object:
+        return self._query(method, data, private=False, symbol=symbol)
 
     def _private(self, method: str, data: Mapping[str, object] | None = None) -> object:
         return self._query(method, data, private=True)
 
-    def _query(self, method: str, data: Mapping[str, object] | None, *, private: bool) -> object:
+    def _query(
+        self,
+        method: str,
+        data: Mapping[str, object] | None,
+        *,
+        private: bool,
+        symbol: str | None = None,
+    ) -> object:
         where = f"kraken {'private' if private else 'public'}/{method}"
+        if symbol:
+            where += f" {symbol}"  # Kraken's errors do not say which pair was asked for
         query = self._api.query_private if private else self._api.query_public
 
         def once() -> object:
@@ -395,7 +481,7 @@ class KrakenAdapter:
                 ) from None
             except requests.RequestException as error:
                 raise error_for_transport(where, error, self._config.timeout_s) from None
-            return unwrap(where, body, self._credentials.hint)
+            return unwrap(where, body, self._credentials.hint, symbol)
 
         return call_with_retry(
             once, self._config.retry, sleep=self._sleep, random=self._random, venue=self.name

@@ -14,7 +14,7 @@ EGeneral:Temporary lockout                       TransientAdapterError, retry af
 EAPI:Rate limit exceeded, EOrder:Rate limit ...  TransientAdapterError
 EService:* , EGeneral:Internal error,            TransientAdapterError
 EDatabase:Internal error
-EQuery:Unknown asset pair / Unknown asset        AdapterError (fatal): the symbol is wrong
+EQuery:Unknown asset pair / Unknown asset        UnknownSymbolError (fatal for that pair)
 EGeneral:Invalid arguments, anything else        AdapterError (fatal): Kraken's own words
 ===============================================  ===========================================
 
@@ -29,6 +29,7 @@ from collections.abc import Mapping
 import structlog
 
 from bastion.adapters.payload import as_list, as_mapping
+from bastion.adapters.venue import UnknownSymbolError
 from bastion.engine.errors import AdapterError, DataError, TransientAdapterError
 
 LOCKOUT_S = 900.0  # "temporary lockouts typically last approximately 15 minutes"
@@ -49,8 +50,13 @@ _UNKNOWN_SYMBOL = frozenset({"EQuery:Unknown asset pair", "EQuery:Unknown asset"
 log = structlog.get_logger(__name__)
 
 
-def error_for(where: str, entry: str, credential_hint: str) -> AdapterError:
-    """The typed error for one ``E...`` entry of Kraken's error array."""
+def error_for(
+    where: str, entry: str, credential_hint: str, symbol: str | None = None
+) -> AdapterError:
+    """The typed error for one ``E...`` entry of Kraken's error array.
+
+    ``where`` names the request (method and pair): Kraken's own words do not say which
+    pair it does not know."""
     code = ":".join(entry.split(":")[:2])  # drop the optional ":<extra info>"
     if code in _KEY_REFUSED:
         return AdapterError(
@@ -69,14 +75,16 @@ def error_for(where: str, entry: str, credential_hint: str) -> AdapterError:
     if code in _TRANSIENT or code.startswith("EService:"):
         return TransientAdapterError(f"{where}: {entry}")
     if code in _UNKNOWN_SYMBOL:
-        return AdapterError(
-            f"{where}: {entry}: check the symbol (Kraken's pair name, e.g. XBTUSD) in the "
-            "request or the kraken adapter config"
+        return UnknownSymbolError(
+            f"{where}: {entry}: Kraken does not list {symbol or 'the pair asked for'}; check "
+            "the symbol (Kraken's pair name, e.g. XBTUSD) in the kraken feed config",
+            venue="kraken",
+            symbol=symbol or "",
         )
     return AdapterError(f"{where}: Kraken rejected the request: {entry}")
 
 
-def unwrap(where: str, body: object, credential_hint: str) -> object:
+def unwrap(where: str, body: object, credential_hint: str, symbol: str | None = None) -> object:
     """``body["result"]``, or the typed error for the first entry of ``body["error"]``."""
     envelope: Mapping[str, object] = as_mapping(body, where, "the answer")
     entries = as_list(envelope.get("error", []), where, "field 'error'")
@@ -87,7 +95,7 @@ def unwrap(where: str, body: object, credential_hint: str) -> object:
     if warnings:
         log.warning("venue_warned", venue="kraken", where=where, warnings=warnings)
     if errors:
-        raise error_for(where, errors[0], credential_hint)
+        raise error_for(where, errors[0], credential_hint, symbol)
     if envelope.get("result") is None:
         raise DataError(f"{where}: field 'result' is missing")
     return envelope["result"]

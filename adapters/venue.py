@@ -8,7 +8,16 @@ a validated `Snapshot`. Venue SDKs are imported only inside their own adapter mo
 Errors (see adapters.sources.base): `AdapterError` is fatal (bad credentials,
 401/403) and names the fix; `TransientAdapterError` is retried with backoff (429
 with `retry_after_s`, 5xx, timeouts); `DataError` is a payload that cannot be read,
-naming the field — never turned into zeros.
+naming the field — never turned into zeros. :class:`UnknownSymbolError` is the fatal
+error for a symbol or pair the venue does not list; it names the request, the symbol and
+the venue, so the builder can set that one symbol aside and a startup check can refuse
+a benchmark the venue does not have.
+
+One bad record is one bad record: a position row the adapter cannot read comes back as a
+:class:`VenuePosition` with ``problem`` set (the DataError's words) instead of failing
+the whole fetch; the builder leaves it out of the snapshot and lists it as unevaluable.
+A position whose value the venue reports as 0 (dust) comes back with ``price_usd`` 0:
+the builder prices it from the venue's quote.
 """
 
 from __future__ import annotations
@@ -20,6 +29,16 @@ from decimal import Decimal
 from typing import Protocol
 
 from bastion.adapters.sources.base import BarSource, QuoteSource
+from bastion.engine.errors import AdapterError
+
+
+class UnknownSymbolError(AdapterError):
+    """The venue does not list ``symbol``: fatal for that symbol, not for the venue."""
+
+    def __init__(self, message: str, *, venue: str, symbol: str) -> None:
+        super().__init__(message)
+        self.venue = venue
+        self.symbol = symbol
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +79,8 @@ class VenuePosition:
     strategy_id: str = "unassigned"
     manual: bool = False
     option: OptionContract | None = None
+    # Set when the venue's row could not be read: what is wrong with it (names the field).
+    problem: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,3 +113,20 @@ class AccountSource(Protocol):
 
 class VenueAdapter(AccountSource, BarSource, QuoteSource, Protocol):
     """One venue: accounts, positions, fills, bars and quotes."""
+
+
+def unreadable_position(
+    *, id: str, account_id: str, symbol: str, asset_class: str, problem: str
+) -> VenuePosition:
+    """A position row that could not be read: kept only to be listed as unevaluable."""
+    return VenuePosition(
+        id=id,
+        account_id=account_id,
+        symbol=symbol,
+        asset_class=asset_class,
+        quantity=Decimal(0),
+        side="long",
+        entry_price_usd=Decimal(0),
+        price_usd=Decimal(0),
+        problem=problem,
+    )

@@ -40,6 +40,8 @@ COMMANDS: dict[str, str] = {
     "serve": "bastion.cli.serve",
     "atr": "bastion.cli.atr",
     "data": "bastion.cli.data",
+    "audit": "bastion.cli.audit",
+    "auth": "bastion.cli.auth",
 }
 
 

@@ -3,27 +3,53 @@
 The cadence follows the engine: the interval of the most escalated position (300 /
 60 / 30 / 1 s by default, in market seconds; divided by --speed for sim and replay).
 Policy files are watched and hot-reloaded atomically; a broken edit is rejected and
-the last good set keeps serving (SIGHUP or POST /-/reload reload at once).
+the last good set keeps serving (SIGHUP or POST /-/reload reload at once). A reload
+that would remove a breaker, limit, protection or escalation level (an emptied or
+deleted file, enforce -> shadow) is refused, 422 with each removal's key, and logged
+as reload_refused_removes_protection with the exact request that accepts it: an
+officer posts {"accept_removal": [KEY, ...]} to /-/reload (README "Policy-set guards").
 Metrics on /metrics, health on /healthz and /readyz, policies on /api/v1/policies.
 Trading systems ask POST /api/v1/check before every order (the body is a request as
-`bastion check --request` reads it); its memory (submit times, overrides, grace
-clocks) is kept in the --state file with the engine state. A tripped breaker is reset
-with POST /api/v1/breakers/reset (who and why, as `bastion eval --reset`).
+`bastion check --request` reads it; a question, it records nothing) and report every
+order they send to POST /api/v1/orders (the same body plus "order_id"): only reported
+orders count toward the submit rate, whipsaw round trips and override cooldowns. That
+memory and the queued resets are saved in the --state file (with a digest: a file
+edited by hand is refused unless --accept-edited-state) before the answer is sent.
+A tripped breaker is reset with POST /api/v1/breakers/reset (who and why, as
+`bastion eval --reset`).
+
+Who may call: without --auth the API answers loopback callers only (--host must be
+loopback). With --auth FILE every /api and /-/ request needs `Authorization: Bearer
+<token>` of a principal in FILE (tokens from `bastion auth token NAME --role ROLE`):
+viewer reads, trader checks and reports orders, operator resets breakers and reloads,
+officer accepts a reload that removes protection. --tls-cert/--tls-key serve HTTPS.
 
 examples:
   bastion serve                                   # sim feed at 60x, http://127.0.0.1:9108
   bastion serve --once                            # one cycle, print the decisions, exit
   curl -s -d '{"account_id": "gen-01", "symbol": "QQQ", "action": "open", "target_size": 10}' \\
       http://127.0.0.1:9108/api/v1/check          # may I send this order?
+  curl -s -d '{"order_id": "A-1", "account_id": "gen-01", "symbol": "QQQ", "action": "open",
+      "target_size": 10}' http://127.0.0.1:9108/api/v1/orders   # I sent it: remember it
   curl -s -d '{"breaker": "daily_loss_usd", "subject": "account:gen-01",
       "by": "alice", "reason": "loss booked, limits reviewed"}' \\
       http://127.0.0.1:9108/api/v1/breakers/reset # reset a tripped breaker, who and why
-  bastion serve --adapter replay --config replay.yaml --speed 86400
+  bastion serve --adapter replay --config examples/replay/replay.yaml --speed 86400
+  bastion serve --host 0.0.0.0 --auth principals.yaml --tls-cert cert.pem --tls-key key.pem
   ALPACA_API_KEY_ID=... ALPACA_API_SECRET_KEY=... bastion serve --adapter alpaca
 
 Venue credentials come from environment variables only (see README "Venue adapters").
-Exit 0 on SIGINT/SIGTERM, 2 when the policies, the config or the adapter cannot be
-set up (the reason is printed).
+Exit 0 on SIGINT/SIGTERM, 1 when the final save of --state fails (one line names the
+file: what changed since the last good save is lost), 2 when the policies, the config,
+the adapter or the --state file or its directory cannot be set up (the reason is
+printed). A failed save while running does not stop the service: /readyz turns 503
+("state save failed: ..."), bastion_persist_failures_total{what="state"} counts it, and
+no order is approved until a save works again.
+With --once: exit 0 only when the poll succeeded and the evaluation ran (positions the
+venue sent but that cannot be evaluated are listed as "unevaluable: ..."); 2 when the
+adapter cannot be set up (a refused key, a benchmark the venue does not list) or the
+poll failed (401 / 403, an unknown symbol, an unreadable payload, or a transient failure
+that outlived its retries), with the reason on stderr in one line.
 """
 
 from __future__ import annotations
@@ -33,24 +59,30 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bastion.adapters.builder_state import BuilderState
+import structlog
+
 from bastion.adapters.sources.clock import SystemClock
 from bastion.cli.eval import render_text
-from bastion.cli.files import read_json, write_json_atomic
+from bastion.cli.serve_http import add_http_arguments, http_options, start_http
 from bastion.engine.errors import UsageError
-from bastion.engine.state import State
+from bastion.engine.state import StateError
+from bastion.service.audit import AuditTrail, key_from_env
+from bastion.service.auditor import Auditor
 from bastion.service.feeds import ADAPTERS, make_feed, read_config
-from bastion.service.http import HttpServer
 from bastion.service.logs import configure_logging
 from bastion.service.metrics import ServiceMetrics
 from bastion.service.reloader import PolicyReloader
-from bastion.service.runner import Cycle, Service, record_reload, state_path_payload
+from bastion.service.runner import Cycle, Service, record_reload
 from bastion.service.scheduler import CycleScheduler, wait_until
+from bastion.service.state_store import ACCEPT_EDITED_FLAG, LoadedState, StateStore
 
 HELP = __doc__ or ""
+log = structlog.get_logger("bastion.service")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,6 +101,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="adapter settings (YAML)")
     parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address")
     parser.add_argument("--port", type=int, default=9108, help="HTTP port (0: any free port)")
+    add_http_arguments(parser)  # --auth, --auth-metrics, --tls-cert, --tls-key
     parser.add_argument(
         "--speed",
         type=float,
@@ -80,7 +113,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--state",
         metavar="FILE",
-        help="keep the engine state here across restarts (written atomically)",
+        help="keep the engine state, the order memory and the queued resets here across "
+        "restarts (written atomically and fsynced after every cycle, reported order and "
+        "reset; the directory must exist and be writable: exit 2 otherwise)",
+    )
+    parser.add_argument(
+        ACCEPT_EDITED_FLAG,
+        action="store_true",
+        help="start from a --state file whose digest does not match (edited by hand); "
+        "without it such a file is refused (exit 2). Logged as state_edited_accepted",
+    )
+    parser.add_argument(
+        "--audit",
+        metavar="DIR",
+        help="append the audit trail here: one hash-chained JSON line per decision, order "
+        "check and report, reset, reload and auth refusal (default: audit/ beside the "
+        "--state file, else ./audit/; HMAC-keyed when BASTION_AUDIT_KEY is set). "
+        "Verify with `bastion audit verify DIR`",
+    )
+    parser.add_argument(
+        "--no-audit",
+        action="store_true",
+        help="write no audit trail (logged as a warning at start; for throwaway runs)",
     )
     parser.add_argument(
         "--once",
@@ -120,17 +174,83 @@ def build_service(args: argparse.Namespace, environ: Any = None) -> Service:
     )
     loaded = reloader.load_initial()  # PolicySetError (exit 2) when the set is bad
     metrics.reload_succeeded(loaded.loaded_at, loaded.version, loaded.versions())
-    state, builder_state = State(), BuilderState()
-    if args.state and Path(args.state).exists():
-        saved = read_json(args.state, "state")
-        try:
-            state = State.from_dict(saved["engine"])
-            builder_state = BuilderState.from_dict(saved["builder"])
-        except (KeyError, TypeError) as error:
-            raise UsageError(f"{args.state}: not a `bastion serve` state file ({error})") from error
-    # Given at construction: the order authority starts from this state's memory too.
-    service = Service(feed, reloader, metrics, state=state, builder_state=builder_state)
+    store, saved = _open_state(args)
+    service = Service(feed, reloader, metrics, store=store)
+    service.auditor = _open_audit(args, service, wall.now, environ)
+    if saved is not None:
+        try:  # the order authority starts from this state's memory too
+            service.restore(saved.body)
+        except StateError as error:
+            raise UsageError(f"{args.state}: {error}") from error
+        service.state_edited = saved.edited  # for the audit trail: started from an edit
+        if saved.legacy:
+            log.warning("state_legacy_accepted", path=args.state, format="1 (no digest)")
+        if saved.edited:
+            log.warning("state_edited_accepted", path=args.state, flag=ACCEPT_EDITED_FLAG)
+            service.auditor.lifecycle(
+                "state_edit_accepted", path=str(args.state), flag=ACCEPT_EDITED_FLAG
+            )
+    service.auditor.lifecycle(
+        "service_started",
+        adapter=args.adapter,
+        policy_version=loaded.version,
+        policies=loaded.versions(),
+        state=None if args.state is None else str(args.state),
+        once=bool(args.once),
+        pid=os.getpid(),
+    )
     return service
+
+
+def audit_directory(args: argparse.Namespace) -> Path | None:
+    """--audit DIR; by default audit/ beside the --state file, else ./audit/."""
+    if args.no_audit:
+        return None
+    if args.audit:
+        return Path(args.audit)
+    return Path(args.state).parent / "audit" if args.state else Path("audit")
+
+
+def _open_audit(
+    args: argparse.Namespace, service: Service, clock: Callable[[], datetime], environ: Any
+) -> Auditor:
+    """The service's audit trail; exit 2 (a BastionError naming the directory) when it
+    cannot be written or its chain does not check out at start."""
+    directory = audit_directory(args)
+    if directory is None:
+        log.warning("audit_disabled", flag="--no-audit")
+        return Auditor(None)
+    key = key_from_env(os.environ if environ is None else environ)
+    trail = AuditTrail.open(directory, clock=clock, key=key)
+    return Auditor(trail, on_failed=service.persist_failed, on_recovered=service.persist_recovered)
+
+
+def _close_audit(service: Service) -> None:
+    """service_stopped (with the trail's head: keep it elsewhere as an anchor), then
+    release the directory."""
+    auditor = service.auditor
+    if auditor.trail is None:
+        return
+    auditor.lifecycle("service_stopped", state_saved=not service.persist_failures())
+    head = auditor.head()
+    if head is not None:
+        print(
+            f"bastion serve: audit trail {auditor.trail.directory} ends at record "
+            f"{head['seq']} ({head['hash'][:16]}); anchor: `bastion audit verify "
+            f"{auditor.trail.directory} --anchor {head['seq']}:{head['hash']}`",
+            file=sys.stderr,
+        )
+    auditor.trail.close()
+
+
+def _open_state(args: argparse.Namespace) -> tuple[StateStore | None, LoadedState | None]:
+    """The --state store and what it holds; exit 2 (StateStoreError) when its directory
+    is missing or read-only, or the file is unreadable or edited by hand (not accepted)."""
+    if not args.state:
+        return None, None
+    store = StateStore(Path(args.state), accept_edited=args.accept_edited_state)
+    store.check_directory()
+    return store, store.load()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -140,34 +260,44 @@ def run(args: argparse.Namespace) -> int:
         configure_logging(json=False, level="warning")
     else:
         configure_logging(json={"auto": None, "json": True, "console": False}[args.log_format])
+    options = None if args.once else http_options(args)  # exit 2 before anything starts
     service = build_service(args)
-    if args.once:
+    if args.once or options is None:
         cycle = service.cycle()
-        _save(args, service)
+        if not cycle.fresh_data:  # nothing was evaluated: never an all-clear (exit 2)
+            _final_save(args, service)
+            _close_audit(service)
+            reason = " ".join(str(service.last_adapter_error or "no data").split())
+            kind = "fatal" if service.last_poll_fatal else "transient, retried"
+            print(
+                f"bastion serve: error: the {args.adapter} poll failed ({kind}), nothing "
+                f"was evaluated: {reason}",
+                file=sys.stderr,
+            )
+            return 2
         sys.stdout.write(render_text(cycle.decisions, service.state, cycle.interval_s, False))
-        return 0
-    http = HttpServer(args.host, args.port, service, service.metrics)
-    try:
-        http.start()
-    except OSError as error:
-        raise UsageError(
-            f"cannot listen on {args.host}:{args.port} ({error.strerror or error}); "
-            "pass another --port, or --port 0 for any free one"
-        ) from error
+        for line in _unevaluable_lines(service):
+            print(line)
+        code = _final_save(args, service)
+        _close_audit(service)
+        return code
+    http = start_http(args, options, service, service.metrics)
+    authenticator = options.authenticator
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+
     # A signal handler runs on the main thread: reloading there could re-enter the
     # reload lock on a second SIGHUP. Hand it to a thread.
-    signal.signal(
-        signal.SIGHUP,
-        lambda *_: threading.Thread(
-            target=service.reloader.reload, args=("sighup",), daemon=True
-        ).start(),
-    )
+    def on_sighup() -> None:  # the policies, and the --auth file (revocation at once)
+        if authenticator is not None:
+            authenticator.reload()
+        service.reloader.reload("sighup")
+
+    signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=on_sighup, daemon=True).start())
 
     def after(cycle: Cycle) -> None:
-        _save(args, service)
+        service.save_state()  # never raises: a failure turns /readyz 503, the cadence goes on
         if console:
             _print_console(service, cycle)
 
@@ -186,13 +316,23 @@ def run(args: argparse.Namespace) -> int:
         scheduler.stop()
         service.reloader.stop()
         http.stop()
-        _save(args, service)  # what orders checked since the last cycle remembered
-    return 0
+    code = _final_save(args, service)
+    _close_audit(service)
+    return code
 
 
-def _save(args: argparse.Namespace, service: Service) -> None:
-    if args.state:
-        write_json_atomic(args.state, state_path_payload(service))
+def _final_save(args: argparse.Namespace, service: Service) -> int:
+    """The last save before exit: 0 when saved (or no --state), else 1 with one line
+    naming the file: what changed since the last good save is lost."""
+    if service.save_state():
+        return 0
+    reason = service.persist_failures()[0] if service.persist_failures() else "unknown error"
+    print(
+        f"bastion serve: error: the final save of {args.state} failed ({reason}); "
+        "the state since the last good save is lost",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def _print_console(service: Service, cycle: Cycle) -> None:
@@ -204,6 +344,17 @@ def _print_console(service: Service, cycle: Cycle) -> None:
         f"{cycle.at:%H:%M:%S} market  poll {'ok' if cycle.fresh_data else 'FAILED'}  "
         f"next in {cycle.interval_s} s ({wall:g} s wall)  escalated {escalated}  {states}"
     )
+    if not cycle.fresh_data:  # in words, not only in the JSON log (and /readyz says 503)
+        reason = " ".join(str(service.last_adapter_error or "no data yet").split())
+        kind = "fatal: fix and restart" if service.last_poll_fatal else "transient: retrying"
+        print(f"    poll failed ({kind}): {reason}")
     for decision in cycle.decisions:
         actions = f" -> {', '.join(decision.actions)}" if decision.actions else ""
         print(f"    {decision.kind:<13} {decision.subject.label():<24} {decision.outcome}{actions}")
+    for line in _unevaluable_lines(service):
+        print(f"    {line}")
+
+
+def _unevaluable_lines(service: Service) -> list[str]:
+    """Positions left out of the snapshot (one bad record), one line each, with why."""
+    return [f"unevaluable: {item}" for item in service.unevaluable]

@@ -18,15 +18,23 @@ from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
-from bastion.engine.breakers import ManualReset
+from bastion.engine.breakers import FAIL_SAFE_ACTION, ManualReset
 from bastion.engine.compiled import CompiledPolicySet
 from bastion.engine.decision import Check, Decision, Subject
 from bastion.engine.facts import build_facts
 from bastion.engine.passes import PassResult, breaker_pass, escalation_pass, roll_pass
 from bastion.engine.snapshot import Snapshot
+from bastion.engine.snapshot.left_out import Unevaluable
 from bastion.engine.state import TRADING_STATE_RANK, State
 
-KIND_ORDER = {"evaluation": 0, "breaker": 1, "trading_state": 2, "escalation": 3, "roll": 4}
+KIND_ORDER = {
+    "evaluation": 0,
+    "snapshot": 1,
+    "breaker": 2,
+    "trading_state": 3,
+    "escalation": 4,
+    "roll": 5,
+}
 DEFAULT_INTERVAL_S = Decimal(300)
 
 
@@ -37,12 +45,16 @@ def evaluate(
     now: datetime,
     *,
     resets: Sequence[ManualReset] = (),
+    left_out: Sequence[Unevaluable] = (),
     clock_ns: Callable[[], int] | None = None,
 ) -> tuple[tuple[Decision, ...], State]:
-    """All decisions for `snapshot` at `now`, and the state to pass next time."""
+    """All decisions for `snapshot` at `now`, and the state to pass next time.
+
+    `left_out`: records the snapshot builder could not use; each is an unevaluable
+    position whose account gets no new risk (REDUCING) until the record is usable."""
     started = clock_ns() if clock_ns else 0
     try:
-        decisions, new_state = _evaluate(policies, snapshot, state, now, resets)
+        decisions, new_state = _evaluate(policies, snapshot, state, now, resets, left_out)
     except Exception as error:
         decisions, new_state = fail_safe(policies, snapshot, state, now, error)
     if clock_ns is not None:
@@ -57,12 +69,14 @@ def _evaluate(
     state: State,
     now: datetime,
     resets: Sequence[ManualReset],
+    left_out: Sequence[Unevaluable] = (),
 ) -> tuple[tuple[Decision, ...], State]:
     facts = build_facts(snapshot)
     results = [
         breaker_pass(policies, facts, state, now, resets),
         escalation_pass(policies, snapshot, facts, state, now),
         roll_pass(policies, snapshot, facts, state, now),
+        left_out_pass(policies.version, left_out, state, now),
     ]
     merged = PassResult()
     for result in results:
@@ -74,7 +88,7 @@ def _evaluate(
         merged.restrictions += result.restrictions
         merged.halted_symbols |= result.halted_symbols
         merged.reducing_symbols |= result.reducing_symbols
-    accounts = sorted(account.id for account in snapshot.accounts)
+    accounts = sorted({account.id for account in snapshot.accounts} | _accounts_of(left_out))
     trading_states, changes = _trading_states(accounts, merged, state, now, policies.version)
     decisions = tuple(sorted([*merged.decisions, *changes], key=_order))
     new_state = State(
@@ -90,6 +104,48 @@ def _evaluate(
         authority=state.authority,
     ).bump(evaluations=1, decisions=len(decisions))
     return decisions, new_state
+
+
+def left_out_pass(
+    version: str, left_out: Sequence[Unevaluable], state: State, now: datetime
+) -> PassResult:
+    """Records the builder left out: each is unevaluable, its account REDUCING.
+
+    Decided once, when the record is first left out (its key is kept in the state's
+    `unevaluable` like any check that lacked data); the restriction holds every cycle
+    the record stays out, and lifts by itself when it is usable again."""
+    result = PassResult()
+    for record in left_out:
+        key = f"record:{record.id}"
+        result.unevaluable.add(key)
+        why = f"position {record.id} ({record.symbol}) left out of the snapshot: {record.reason}"
+        result.restrictions.append((frozenset({record.account_id}), "REDUCING", why))
+        if key in state.unevaluable:
+            continue
+        result.decisions.append(
+            Decision(
+                time=now,
+                kind="snapshot",
+                policy="bastion",
+                policy_version=version,
+                rule="record_unusable",
+                subject=Subject(
+                    "position",
+                    record.id,
+                    account_id=record.account_id,
+                    symbol=record.symbol,
+                ),
+                outcome="unevaluable",
+                actions=(FAIL_SAFE_ACTION,),
+                reasons=(f"{why}; no new risk for account {record.account_id} until it is fixed",),
+                trace=(Check("record usable", False, record.reason),),
+            )
+        )
+    return result
+
+
+def _accounts_of(left_out: Sequence[Unevaluable]) -> set[str]:
+    return {record.account_id for record in left_out}
 
 
 def _order(decision: Decision) -> tuple[int, str, str, str, str]:

@@ -10,10 +10,25 @@ Config file (YAML, optional), per adapter:
     strategy_id: desk-1
     paper: true                 # alpaca
     base_url: http://127.0.0.1:8080   # binance / kraken
+    benchmark: BTCUSDT          # alpaca / binance / kraken: see below
+    market_calendar: XNYS       # alpaca (the default there); binance / kraken: none (24/7)
     # every adapter
     regime: {name: normal, severity: low}
 
 Venue credentials never go in this file: they come from environment variables.
+
+``benchmark`` is the symbol correlations are measured against (the regime / correlation
+breakers). Each venue has its own default, one it lists: ``SPY`` on Alpaca, ``BTCUSDT``
+on Binance, ``XBTUSD`` on Kraken; ``benchmark: none`` (or null) turns it off, and the
+correlation metrics are then unevaluable (fail safe). At start the venue is asked whether
+it lists the benchmark: a symbol it does not list is a startup error naming the symbol and
+the venue (exit 2) — never a poll that fails every time. A refused key found by that
+check is a startup error too; a transient failure (timeout, 429, 5xx) only defers the
+check to the polls, where an unlisted benchmark leaves the correlations unevaluable.
+
+``market_calendar`` (an ``exchange_calendars`` name, default ``XNYS`` on Alpaca, none on
+the crypto venues) makes data age and bar gaps count open-market time only: weekends,
+holidays and early closes are neither stale data nor missing bars.
 """
 
 from __future__ import annotations
@@ -25,15 +40,23 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import structlog
 import yaml
 
 from bastion.adapters.builder_parts import BuilderConfig
+from bastion.adapters.market_calendar import check_calendar
 from bastion.adapters.sources.clock import Clock, ScaledClock
-from bastion.adapters.venue import VenueAdapter
-from bastion.engine.errors import UsageError
+from bastion.adapters.venue import UnknownSymbolError, VenueAdapter
+from bastion.engine.errors import TransientAdapterError, UsageError
 from bastion.engine.snapshot import Regime
 
 ADAPTERS = ("sim", "replay", "alpaca", "binance", "kraken")
+# Each venue's default benchmark: a symbol that venue lists (issue #12).
+DEFAULT_BENCHMARKS = {"alpaca": "SPY", "binance": "BTCUSDT", "kraken": "XBTUSD"}
+DEFAULT_CALENDARS: dict[str, str | None] = {"alpaca": "XNYS", "binance": None, "kraken": None}
+NO_BENCHMARK = ("none", "")
+
+log = structlog.get_logger("bastion.service")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,9 +131,59 @@ def make_feed(
         )
         return Feed(replay, replay.builder_config(), replay.clock, speed, **extra)
     if name in ("alpaca", "binance", "kraken"):
+        benchmark = benchmark_setting(name, settings.pop("benchmark", DEFAULT_BENCHMARKS[name]))
+        calendar = calendar_setting(name, settings.pop("market_calendar", DEFAULT_CALENDARS[name]))
         adapter = _venue(name, settings, wall, environ)
-        return Feed(adapter, BuilderConfig(), ScaledClock(wall, 1.0, wall.now()), 1.0, **extra)
+        if benchmark is not None:
+            check_benchmark(name, adapter, benchmark)
+        builder_config = BuilderConfig(benchmark=benchmark, market_calendar=calendar)
+        return Feed(adapter, builder_config, ScaledClock(wall, 1.0, wall.now()), 1.0, **extra)
     raise UsageError(f"unknown adapter {name!r}; one of {', '.join(ADAPTERS)}")
+
+
+def benchmark_setting(venue: str, value: object) -> str | None:
+    """The configured benchmark symbol, or None for `benchmark: none` / null."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in NO_BENCHMARK):
+        return None
+    if not isinstance(value, str):
+        raise UsageError(
+            f"{venue} config: benchmark must be a symbol (e.g. "
+            f"{DEFAULT_BENCHMARKS[venue]}) or none, got {value!r}"
+        )
+    return value.strip()
+
+
+def calendar_setting(venue: str, value: object) -> str | None:
+    """The exchange calendar for equity sessions, or None (24/7) for `none` / null."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in NO_BENCHMARK):
+        return None
+    try:
+        check_calendar(str(value))
+    except ValueError as error:
+        raise UsageError(f"{venue} config: market_calendar: {error}, or none (24/7)") from None
+    return str(value)
+
+
+def check_benchmark(venue: str, adapter: Any, benchmark: str) -> None:
+    """Refuse to start on a benchmark the venue does not list (UsageError, exit 2).
+
+    A refused key (AdapterError) propagates: the adapter cannot be set up. A transient
+    failure is logged and the check is left to the polls."""
+    check = getattr(adapter, "check_symbol", None)
+    if not callable(check):
+        return
+    try:
+        check(benchmark)
+    except UnknownSymbolError as error:
+        raise UsageError(
+            f"{venue} feed: benchmark {benchmark!r} is not listed by {venue} ({error}); set "
+            f"`benchmark:` in the --config file to a {venue} symbol (default "
+            f"{DEFAULT_BENCHMARKS[venue]}) or `benchmark: none`"
+        ) from None
+    except TransientAdapterError as error:
+        log.warning(
+            "benchmark_check_deferred", adapter=venue, benchmark=benchmark, error=str(error)
+        )
 
 
 def _venue(name: str, settings: dict[str, Any], wall: Clock, environ: Mapping[str, str]) -> Any:

@@ -49,6 +49,21 @@ CHECK_OUTCOMES = ("approved", "downsized", "denied", "error")
 # queued: taken, applied at the next cycle; rejected: an unreadable body, or no such breaker
 # tripped or cooling down for the subject (POST /api/v1/breakers/reset).
 RESET_RESULTS = ("queued", "rejected")
+# What the service writes to disk (POST answers wait for it): the --state file, the audit trail.
+PERSIST_TARGETS = ("state", "audit")
+# Why a policy reload was rejected (service/reloader.py REJECT_REASONS).
+RELOAD_REFUSALS = ("lint", "no_policies", "removes_protection", "error")
+# (status, reason) of every request the HTTP front refuses for who is asking.
+AUTH_REFUSALS = (
+    ("401", "missing_token"),
+    ("401", "malformed_header"),
+    ("401", "unknown_token"),
+    ("403", "role_too_low"),
+    ("503", "auth_file_invalid"),
+)
+# Orders reported sent (POST /api/v1/orders), by the decision they were sent under; duplicate:
+# an order id already reported (answered with the first answer); error: nothing recorded.
+REPORT_OUTCOMES = ("approved", "downsized", "denied", "duplicate", "error")
 # Venue calls cross the internet: 5 ms to 30 s (the adapters' timeouts end there).
 ADAPTER_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -153,6 +168,39 @@ class ServiceMetrics:
         )
         for result in RESET_RESULTS:
             self.breaker_resets.labels(result=result)  # both series exist from the start
+        self._define_persist_metrics(registry)
+        self._define_auth_metrics(registry)
+
+    def _define_auth_metrics(self, registry: CollectorRegistry) -> None:
+        self.auth_refusals = Counter(
+            "bastion_auth_refusals",
+            "Requests refused by authentication (401: no, malformed or unknown token; "
+            "503: the --auth file is invalid) or authorisation (403: role too low).",
+            ["status", "reason"],
+            registry=registry,
+        )
+        for status, reason in AUTH_REFUSALS:
+            self.auth_refusals.labels(status=status, reason=reason)  # all exist from the start
+
+    def _define_persist_metrics(self, registry: CollectorRegistry) -> None:
+        self.persist_failures = Counter(
+            "bastion_persist_failures",
+            "Failed writes, by what: state (the --state file) or audit (the audit trail). "
+            "While the last write failed, /readyz answers 503 with the reason.",
+            ["what"],
+            registry=registry,
+        )
+        for what in PERSIST_TARGETS:
+            self.persist_failures.labels(what=what)  # every series exists from the start
+        self.orders_reported = Counter(
+            "bastion_orders_reported",
+            "Orders reported sent by POST /api/v1/orders, by the outcome they were sent "
+            "under (approved, downsized, denied), duplicate (id already reported) or error.",
+            ["outcome"],
+            registry=registry,
+        )
+        for outcome in REPORT_OUTCOMES:
+            self.orders_reported.labels(outcome=outcome)
 
     def _define_check_metrics(self, registry: CollectorRegistry) -> None:
         self.order_checks = Counter(
@@ -180,6 +228,16 @@ class ServiceMetrics:
         )
         for result in ("success", "failure"):
             self.reloads.labels(result=result)  # both series exist from the start, at 0
+        self.reload_refusals = Counter(
+            "bastion_reload_refusals",
+            "Rejected policy reloads by reason: lint (the files do not lint clean), "
+            "no_policies, removes_protection (the policy-set guard: an officer must accept), "
+            "error.",
+            ["reason"],
+            registry=registry,
+        )
+        for reason in RELOAD_REFUSALS:
+            self.reload_refusals.labels(reason=reason)  # every series exists from the start
         self.reload_last_success = Gauge(
             "bastion_policy_reload_last_success_timestamp_seconds",
             "Unix time of the last successful policy load or reload.",
@@ -283,6 +341,20 @@ class ServiceMetrics:
         """Record one reset request (`result`: one of RESET_RESULTS)."""
         self.breaker_resets.labels(result=result).inc()
 
+    # -- persistence and reported orders -------------------------------------------------
+
+    def auth_refused(self, status: int, reason: str) -> None:
+        """Record one refused request (`status`, `reason`: one of AUTH_REFUSALS)."""
+        self.auth_refusals.labels(status=str(status), reason=reason).inc()
+
+    def persist_failed(self, what: str) -> None:
+        """Record one failed write (`what`: one of PERSIST_TARGETS)."""
+        self.persist_failures.labels(what=what).inc()
+
+    def order_reported(self, outcome: str) -> None:
+        """Record one order report (`outcome`: one of REPORT_OUTCOMES)."""
+        self.orders_reported.labels(outcome=outcome).inc()
+
     # -- policy reloads -------------------------------------------------------------------
 
     def reload_succeeded(self, at: datetime, version: str, versions: Mapping[str, str]) -> None:
@@ -301,9 +373,11 @@ class ServiceMetrics:
             self.policy_set_info.labels(version).set(1)
             self._policy_set_labels = {version}
 
-    def reload_failed(self, at: datetime) -> None:
-        """A reload was rejected; the last good policy set stays active."""
+    def reload_failed(self, at: datetime, reason: str = "error") -> None:
+        """A reload was rejected (`reason`: one of RELOAD_REFUSALS); the last good policy
+        set stays active."""
         self.reloads.labels(result="failure").inc()
+        self.reload_refusals.labels(reason=reason).inc()
         self.reload_last_failure.set(at.timestamp())
 
     # -- exposition -------------------------------------------------------------------------

@@ -17,24 +17,34 @@ A reload whose files have the same content as the current set (same
 `PolicyReloaded` with `changed=()` and skips the compile and the swap: `current`
 stays the very same object, with its original `loaded_at`.
 
+A reload that would remove protection the serving set has (a breaker, limit,
+protection, core asset or escalation level; a whole policy or kind; enforce ->
+shadow: see engine/policy/guard.py) is refused as `ReloadRejected(reason=
+"removes_protection")` listing each `Removal`, unless every removal's key is in
+`accept_removal`. Whether the caller may accept (a risk officer) is the caller's
+check; the directory watcher and SIGHUP never accept anything.
+
 Triggers name what asked for a reload, for logs and metrics: "watch" (the
 directory watcher), and by convention "manual", "sighup", "http".
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import structlog
 
 from bastion.engine.compiled import CompiledPolicySet, compile_policy_set
 from bastion.engine.errors import BastionError, PolicyError
 from bastion.engine.lint.runner import PolicySetError, load_policy_set
+from bastion.engine.policy.guard import Removal, removed_protection, unaccepted
 from bastion.engine.policy.loader import discover
 from bastion.engine.policy.model import PolicySet
 from bastion.service.policy_watch import DirectoryWatcher
@@ -42,6 +52,10 @@ from bastion.service.policy_watch import DirectoryWatcher
 log = structlog.get_logger(__name__)
 
 Fingerprint = tuple[tuple[str, int, int, int], ...] | None
+
+
+class NoPoliciesError(PolicyError):
+    """The directory holds no policy at all (a declaration alone is not a set)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,13 +71,15 @@ class LoadedPolicies:
         return self.policy_set.version
 
     def versions(self) -> dict[str, str]:
-        """Each policy's version (sha256 of its resolved content) by "Kind/name"."""
-        return {f"{p.kind}/{p.name}": p.version for p in self.policy_set.policies}
+        """Each policy's version (sha256 of its resolved content) by "Kind/name", the
+        PolicySet declaration (bastion.yaml) included."""
+        return {f"{p.kind}/{p.name}": p.version for p in self.policy_set.members}
 
 
 @dataclass(frozen=True, slots=True)
 class PolicyReloaded:
-    """A reload succeeded; `changed` lists the "Kind/name" added, removed or edited."""
+    """A reload succeeded; `changed` lists the "Kind/name" added, removed or edited.
+    `accepted_removals` is the protection an officer (`principal`) accepted to lose."""
 
     version: str
     previous_version: str
@@ -71,18 +87,38 @@ class PolicyReloaded:
     took_s: float
     at: datetime
     trigger: str
+    principal: str | None = None
+    accepted_removals: tuple[Removal, ...] = ()
+
+
+# Why a reload was rejected: the label of bastion_reload_refusals_total.
+REJECT_REASONS = ("lint", "no_policies", "removes_protection", "error")
 
 
 @dataclass(frozen=True, slots=True)
 class ReloadRejected:
     """A reload failed; `kept_version` is still serving. `errors` are
-    "file:line:col: CODE message" lines (or "DIR: Error: message" without a place)."""
+    "file:line:col: CODE message" lines (or "DIR: Error: message" without a place).
+
+    `reason` is one of REJECT_REASONS. For "removes_protection" (the guard refused a
+    set that lints clean) `removals` lists what it would remove, `attempted_version`
+    and `changed` describe the refused set; they are empty for the other reasons.
+    """
 
     kept_version: str
     errors: tuple[str, ...]
     took_s: float
     at: datetime
     trigger: str
+    reason: str = "error"
+    removals: tuple[Removal, ...] = ()
+    principal: str | None = None
+    attempted_version: str | None = None
+    changed: tuple[str, ...] = ()
+
+    @property
+    def refused_by_guard(self) -> bool:
+        return self.reason == "removes_protection"
 
 
 ReloadEvent = PolicyReloaded | ReloadRejected
@@ -99,6 +135,8 @@ class ReloadStats:
     last_failure_at: datetime | None = None
     last_errors: tuple[str, ...] = ()
     last_attempt_failed: bool = False
+    refused: int = 0  # of `failed`, refused by the guard (they would remove protection)
+    last_removals: tuple[Removal, ...] = ()
 
 
 class PolicyReloader:
@@ -151,11 +189,20 @@ class PolicyReloader:
     def watching(self) -> bool:
         return self._watcher is not None and self._watcher.alive
 
-    def reload(self, trigger: str = "manual") -> PolicyReloaded | ReloadRejected:
-        """Load, lint and compile aside, then swap; never raises for a bad set.
+    def reload(
+        self,
+        trigger: str = "manual",
+        *,
+        principal: str | None = None,
+        accept_removal: Collection[str] = (),
+    ) -> PolicyReloaded | ReloadRejected:
+        """Load, lint, guard and compile aside, then swap; never raises for a bad set.
 
-        Thread-safe: concurrent calls run one after the other, each reading the files
-        as they are when it starts.
+        `accept_removal` holds the exact `Removal.key`s the caller accepts to lose (no
+        wildcard); a removal not listed refuses the whole reload. `principal` names who
+        asked, for the event (the caller checks that it may accept). Thread-safe:
+        concurrent calls run one after the other, each reading the files as they are
+        when it starts.
         """
         with self._lock:
             previous = self.current
@@ -163,40 +210,80 @@ class PolicyReloader:
             self._fingerprint = self._file_fingerprint()
             event: ReloadEvent
             try:
-                loaded = self._load(previous)
+                policy_set = self._read()
+                removals = removed_protection(previous.policy_set, policy_set)
+                refused = unaccepted(removals, frozenset(accept_removal))
+                if refused:
+                    event = self._refused(previous, policy_set, refused, started, trigger)
+                    event = replace(event, principal=principal)
+                else:
+                    event = self._swap(previous, policy_set, started, trigger)
+                    event = replace(event, principal=principal, accepted_removals=removals)
             except Exception as error:  # any failure keeps the good set; the watcher lives on
-                event = ReloadRejected(
-                    kept_version=previous.version,
-                    errors=self._describe(error),
-                    took_s=time.perf_counter() - started,
-                    at=self._now(),
-                    trigger=trigger,
-                )
-                self._stats = replace(
-                    self._stats,
-                    failed=self._stats.failed + 1,
-                    last_failure_at=event.at,
-                    last_errors=event.errors,
-                    last_attempt_failed=True,
-                )
-            else:
-                self._current = loaded  # the swap: one reference assignment
-                event = PolicyReloaded(
-                    version=loaded.version,
-                    previous_version=previous.version,
-                    changed=_changed(previous.versions(), loaded.versions()),
-                    took_s=time.perf_counter() - started,
-                    at=self._now() if loaded is previous else loaded.loaded_at,
-                    trigger=trigger,
-                )
-                self._stats = replace(
-                    self._stats,
-                    succeeded=self._stats.succeeded + 1,
-                    last_success_at=event.at,
-                    last_attempt_failed=False,
-                )
+                event = self._rejected(previous, started, trigger, principal, error)
+            self._stats = _counted(self._stats, event)
             self._emit(event)
             return event
+
+    def _rejected(
+        self,
+        previous: LoadedPolicies,
+        started: float,
+        trigger: str,
+        principal: str | None,
+        error: Exception,
+    ) -> ReloadRejected:
+        if isinstance(error, PolicySetError):
+            reason = "lint"
+        elif isinstance(error, NoPoliciesError):
+            reason = "no_policies"
+        else:
+            reason = "error"
+        return ReloadRejected(
+            kept_version=previous.version,
+            errors=self._describe(error),
+            took_s=time.perf_counter() - started,
+            at=self._now(),
+            trigger=trigger,
+            reason=reason,
+            principal=principal,
+        )
+
+    def _refused(
+        self,
+        previous: LoadedPolicies,
+        policy_set: PolicySet,
+        removals: tuple[Removal, ...],
+        started: float,
+        trigger: str,
+    ) -> ReloadRejected:
+        return ReloadRejected(
+            kept_version=previous.version,
+            errors=tuple(f"{removal.key}: {removal.message}" for removal in removals),
+            took_s=time.perf_counter() - started,
+            at=self._now(),
+            trigger=trigger,
+            reason="removes_protection",
+            removals=removals,
+            attempted_version=policy_set.version,
+            changed=_changed(previous.versions(), _versions(policy_set)),
+        )
+
+    def _swap(
+        self, previous: LoadedPolicies, policy_set: PolicySet, started: float, trigger: str
+    ) -> PolicyReloaded:
+        """Compile aside (unless the content is the same) and swap one reference.
+        A compile error raises: `reload` turns it into a ReloadRejected."""
+        loaded = self._compiled(policy_set, previous)
+        self._current = loaded  # the swap: one reference assignment
+        return PolicyReloaded(
+            version=loaded.version,
+            previous_version=previous.version,
+            changed=_changed(previous.versions(), loaded.versions()),
+            took_s=time.perf_counter() - started,
+            at=self._now() if loaded is previous else loaded.loaded_at,
+            trigger=trigger,
+        )
 
     def start_watching(self) -> None:
         """Reload on every change under the directory (debounced), on a daemon thread.
@@ -224,12 +311,19 @@ class PolicyReloader:
             watcher.stop()
 
     def _load(self, previous: LoadedPolicies | None) -> LoadedPolicies:
+        return self._compiled(self._read(), previous)
+
+    def _read(self) -> PolicySet:
+        """The directory's set, linted exactly as `bastion lint DIR` (PolicySetError)."""
         policy_set = load_policy_set([self.directory])
         if not policy_set.policies:
-            raise PolicyError(
+            raise NoPoliciesError(
                 "no policy file (*.yaml, *.yml) here; refusing to run without policies",
                 file=str(self.directory),
             )
+        return policy_set
+
+    def _compiled(self, policy_set: PolicySet, previous: LoadedPolicies | None) -> LoadedPolicies:
         if previous is not None and policy_set.version == previous.version:
             return previous  # same content: the compiled set already in use is it
         return LoadedPolicies(policy_set, compile_policy_set(policy_set), self._now())
@@ -274,6 +368,73 @@ class PolicyReloader:
             )
         except (BastionError, OSError):
             return None
+
+
+def _versions(policy_set: PolicySet) -> dict[str, str]:
+    return {f"{p.kind}/{p.name}": p.version for p in policy_set.members}
+
+
+def _counted(stats: ReloadStats, event: ReloadEvent) -> ReloadStats:
+    if isinstance(event, PolicyReloaded):
+        return replace(
+            stats,
+            succeeded=stats.succeeded + 1,
+            last_success_at=event.at,
+            last_attempt_failed=False,
+        )
+    return replace(
+        stats,
+        failed=stats.failed + 1,
+        refused=stats.refused + (1 if event.refused_by_guard else 0),
+        last_failure_at=event.at,
+        last_errors=event.errors,
+        last_removals=event.removals,
+        last_attempt_failed=True,
+    )
+
+
+def accept_hint(event: ReloadRejected) -> str:
+    """How an officer accepts a guard refusal: the exact request to send."""
+    body = json.dumps({"accept_removal": [removal.key for removal in event.removals]})
+    return (
+        "If the removal is intended, a risk officer accepts it with "
+        f"POST /-/reload and the body {body} (exact keys; a new removal refuses again); "
+        "otherwise restore the files (PLAYBOOKS.md: A reload was refused because it "
+        "removes protection)"
+    )
+
+
+def audit_record(event: ReloadEvent) -> dict[str, Any]:
+    """AUDIT HOOK: everything an audit record of a reload needs, as plain JSON data.
+
+    service/audit.py writes this for every reload event (accepted removals and guard
+    refusals above all): who asked, what ran before and after, which policies changed,
+    and which protections were removed or would have been.
+    """
+    common: dict[str, Any] = {
+        "at": event.at.isoformat(),
+        "trigger": event.trigger,
+        "principal": event.principal,
+        "changed": list(event.changed),
+    }
+    if isinstance(event, PolicyReloaded):
+        return {
+            **common,
+            "event": "policy_reloaded",
+            "version_before": event.previous_version,
+            "version_after": event.version,
+            "accepted_removals": [removal.as_dict() for removal in event.accepted_removals],
+        }
+    return {
+        **common,
+        "event": "reload_rejected",
+        "reason": event.reason,
+        "version_before": event.kept_version,
+        "version_after": event.kept_version,  # nothing changed: the old set still serves
+        "version_refused": event.attempted_version,
+        "removals": [removal.as_dict() for removal in event.removals],
+        "errors": list(event.errors),
+    }
 
 
 def _changed(before: dict[str, str], after: dict[str, str]) -> tuple[str, ...]:

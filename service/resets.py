@@ -16,6 +16,7 @@ from typing import Any
 from bastion.engine.breakers import ManualReset
 from bastion.engine.errors import BastionError
 from bastion.engine.snapshot.validate import parse_json
+from bastion.service.safe_text import text_problems
 
 # The body of POST /api/v1/breakers/reset: what `bastion eval --reset BREAKER@SUBJECT
 # --by NAME --reason TEXT` takes, one field each.
@@ -37,10 +38,13 @@ class ResetInvalid(BastionError):
         self.errors = tuple(errors)
 
 
-def parse_reset(body: bytes) -> ManualReset:
+def parse_reset(body: bytes, *, by: str | None = None) -> ManualReset:
     """The reset a POST /api/v1/breakers/reset body asks for, checked as `bastion eval`
     checks --reset, --by and --reason (cli.eval.parse_resets): every field required and
-    not blank, the subject SCOPE:ID. Raises ResetInvalid naming every field at fault."""
+    not blank, the subject SCOPE:ID, no text that cannot be kept (a lone surrogate, a
+    control character). `by`: the authenticated caller's name, recorded instead of the
+    body's "by" (which may then be left out, and must match when given). Raises
+    ResetInvalid naming every field at fault."""
     example = ", ".join(f'"{name}": ...' for name in RESET_FIELDS)
     if not body.strip():
         raise ResetInvalid(f"body: empty; send {{{example}}}")
@@ -50,7 +54,15 @@ def parse_reset(body: bytes) -> ManualReset:
         raise ResetInvalid(f"body: not UTF-8 text ({error.reason})") from error
     if not isinstance(data, dict):
         raise ResetInvalid(f"body: a reset is a JSON object: {{{example}}}")
+    problems = text_problems(data)
+    if problems:  # nothing else is read from text that cannot be kept
+        listed = "".join(f"\n  {name}: {message}" for name, message in problems)
+        raise ResetInvalid(f"body: text that cannot be kept:{listed}", problems)
     problems = [(name, "unknown field") for name in sorted(set(data) - set(RESET_FIELDS))]
+    if by is not None:
+        if "by" in data and data["by"] != by:
+            problems.append(("by", f"{data['by']!r} is not the caller ({by!r}): leave it out"))
+        data = {**data, "by": by}
     for name, meaning in RESET_FIELDS.items():
         value = data.get(name)
         if not isinstance(value, str) or not value.strip():
@@ -84,6 +96,18 @@ class PendingReset:
             "reason": self.reset.reason,
             "requested_at": self.requested_at.isoformat(),
         }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> PendingReset:
+        """One `to_dict` read back (a --state file's queue). Raises KeyError, TypeError,
+        ValueError on a malformed entry."""
+        reset = ManualReset(
+            str(data["breaker"]), str(data["subject"]), str(data["by"]), str(data["reason"])
+        )
+        requested_at = datetime.fromisoformat(str(data["requested_at"]))
+        if requested_at.tzinfo is None:
+            raise ValueError(f"requested_at {data['requested_at']!r} has no timezone")
+        return cls(reset, requested_at)
 
 
 def reset_fields(reset: ManualReset) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -37,7 +37,7 @@ from typing import Any
 
 import structlog
 
-from bastion.adapters.builder import SnapshotBuilder
+from bastion.adapters.builder import SnapshotBuilder, Unevaluable
 from bastion.adapters.builder_state import BuilderState
 from bastion.engine.authority.authority import DecisionAuthority
 from bastion.engine.authority.check import resolve_account
@@ -53,17 +53,36 @@ from bastion.engine.errors import AdapterError, BastionError, TransientAdapterEr
 from bastion.engine.evaluate import evaluate, polling_interval_s
 from bastion.engine.policy.kinds.breakers import Compare
 from bastion.engine.snapshot import Snapshot
-from bastion.engine.state import ARMED, State
+from bastion.engine.state import ARMED, State, StateError
 from bastion.service.alerts import AlertRaised, Alerts, LogAlerts
+from bastion.service.auditor import Auditor
+from bastion.service.auth import LOCAL, Principal, Role
 from bastion.service.feeds import Feed
 from bastion.service.logs import new_correlation_id
 from bastion.service.metrics import ServiceMetrics
-from bastion.service.reloader import PolicyReloaded, PolicyReloader, ReloadRejected
+from bastion.service.orders import (
+    OrderAnswers,
+    ReportedOrder,
+    ReportInvalid,
+    parse_report,
+    report_answer,
+)
+from bastion.service.reloader import (
+    PolicyReloaded,
+    PolicyReloader,
+    ReloadRejected,
+    accept_hint,
+    audit_record,
+)
 from bastion.service.resets import PendingReset, ResetInvalid, parse_reset, reset_fields
+from bastion.service.safe_text import body_problems
+from bastion.service.state_store import StateSaveFailed, StateStore
 
 log = structlog.get_logger("bastion.service")
 
 MIN_WALL_INTERVAL_S = 0.05
+# How /readyz names a failing write (Service.persist_failed).
+_PERSIST_LABELS = {"state": "state save failed", "audit": "audit write failed"}
 
 
 @dataclass(slots=True)
@@ -90,6 +109,8 @@ class Service:
     last_success_at: datetime | None = None
     last_cycle: Cycle | None = None
     last_adapter_error: str | None = None
+    last_poll_fatal: bool = False  # the last poll failed and retrying will not help
+    unevaluable: tuple[Unevaluable, ...] = ()  # positions left out of the last snapshot
     started_at: datetime | None = None
     on_reset_queued: Callable[[], None] | None = None  # run the next cycle now (scheduler)
     builder: SnapshotBuilder = field(init=False)
@@ -100,6 +121,17 @@ class Service:
     # request never waits for a running cycle.
     _pending_resets: dict[tuple[str, str], PendingReset] = field(default_factory=dict)
     _resets_lock: threading.Lock = field(default_factory=threading.Lock)
+    # The --state file (None: nothing is saved) and what it keeps beside the engine state.
+    store: StateStore | None = None
+    state_edited: bool = False  # started from a hand-edited file (--accept-edited-state)
+    orders: OrderAnswers = field(default_factory=OrderAnswers)  # answers to reported orders
+    _save_lock: threading.Lock = field(default_factory=threading.Lock)  # one save at a time
+    _report_lock: threading.Lock = field(default_factory=threading.Lock)  # one report at a time
+    # What failed to be written ("state", "audit") and why, until a write works again.
+    _persist_failures: dict[str, str] = field(default_factory=dict)
+    _persist_lock: threading.Lock = field(default_factory=threading.Lock)
+    # The audit trail (bastion serve --audit); Auditor(None) writes nothing.
+    auditor: Auditor = field(default_factory=lambda: Auditor(None))
 
     def __post_init__(self) -> None:
         self.builder = SnapshotBuilder(self.feed.builder_config)
@@ -124,7 +156,12 @@ class Service:
             else:
                 resets = [p.reset for p in pending]
                 decisions, self.state = evaluate(
-                    loaded.compiled, snapshot, self.state, now, resets=resets
+                    loaded.compiled,
+                    snapshot,
+                    self.state,
+                    now,
+                    resets=resets,
+                    left_out=self.unevaluable,  # their accounts: no new risk
                 )
                 self.authority.adopt(self.state)  # trading states now apply to orders
                 self._resets_done(pending, decisions)
@@ -133,6 +170,8 @@ class Service:
             self.metrics.evaluation_done(latency_s, decisions, self.state, float(interval))
             for decision in decisions:
                 log.info("decision_made", **_decision_fields(decision))
+            self.auditor.retry()  # while the trail fails: ready again once it writes
+            self.auditor.decisions(decisions)  # a failure turns /readyz 503 (persist_failed)
             assert self.alerts is not None
             self.alerts.from_decisions(now, decisions)
             self.last_cycle = Cycle(now, decisions, interval, loaded.version, fresh)
@@ -167,6 +206,7 @@ class Service:
         except BastionError as error:  # AdapterError, DataError, SnapshotError: fail safe
             self.metrics.adapter_call(adapter, "poll", False, time.perf_counter() - started)
             self.last_adapter_error = f"{type(error).__name__}: {error}"
+            self.last_poll_fatal = not _transient(error)  # a retry will not fix it
             log.error(
                 "poll_failed",
                 adapter=adapter,
@@ -177,11 +217,32 @@ class Service:
         self.metrics.adapter_call(adapter, "poll", True, time.perf_counter() - started)
         for fallback in built.fallbacks:
             log.warning("snapshot_fallback", adapter=adapter, detail=str(fallback))
+        self._record_unevaluable(now, built.unevaluable)
         self.builder_state = built.state
         self.last_snapshot, self.last_success_at = built.snapshot, now
-        self.last_adapter_error = None
+        self.last_adapter_error, self.last_poll_fatal = None, False
         self.metrics.data_age(adapter, float(built.snapshot.system.data_age_s))
         return built.snapshot, True
+
+    def _record_unevaluable(self, now: datetime, left_out: tuple[Unevaluable, ...]) -> None:
+        """Positions the builder left out (one bad record, not a blank snapshot): logged
+        every poll, alerted when a position first becomes unevaluable, kept for status."""
+        known = {item.id for item in self.unevaluable}
+        for item in left_out:
+            log.error("position_unevaluable", adapter=self.feed.adapter.name, **item.to_dict())
+        fresh = [item for item in left_out if item.id not in known]
+        if fresh and self.alerts is not None:
+            self.alerts.raise_alert(
+                AlertRaised(
+                    now,
+                    "position_unevaluable",
+                    "warning",
+                    f"{len(fresh)} position(s) cannot be evaluated and are left out of the "
+                    f"snapshot; first: {fresh[0]}",
+                    {"positions": [item.to_dict() for item in fresh]},
+                )
+            )
+        self.unevaluable = left_out
 
     def _aged(self, now: datetime) -> Snapshot | None:
         """The last snapshot, as old as it really is now: staleness breakers see it."""
@@ -229,6 +290,7 @@ class Service:
                 reasons.append(f"data is {age:.0f} s old (stale from {limit:.0f} s)")
         if self.last_adapter_error:
             reasons.append(f"last poll failed: {self.last_adapter_error}")
+        reasons.extend(self.persist_failures())
         return not reasons, reasons
 
     def policies(self) -> dict[str, Any]:
@@ -248,42 +310,92 @@ class Service:
             ],
         }
 
-    def reload(self) -> tuple[bool, dict[str, Any]]:
-        event = self.reloader.reload("http")
-        if isinstance(event, ReloadRejected):
-            return False, {"kept_version": event.kept_version, "errors": list(event.errors)}
-        return True, {"version": event.version, "changed": list(event.changed)}
+    def reload(
+        self, principal: Principal = LOCAL, accept_removal: Sequence[str] = ()
+    ) -> tuple[int, dict[str, Any]]:
+        """POST /-/reload: the HTTP status and JSON answer.
 
-    def check(self, body: bytes) -> tuple[int, dict[str, Any]]:
+        200 reloaded (or nothing changed); 422 rejected, the old set still serving: lint
+        errors, or `reason: removes_protection` with `removals: [{key, message}]` that
+        an officer accepts by posting them back as `accept_removal`; 403 when a
+        principal below officer sends `accept_removal` (nothing is reloaded).
+        """
+        if accept_removal and not principal.allows(Role.OFFICER):
+            return 403, {
+                "reloaded": False,
+                "error": f"{principal.name} ({principal.role.label}) may not accept removing "
+                "protection: only an officer may; reload without accept_removal",
+            }
+        event = self.reloader.reload(
+            "http", principal=principal.name, accept_removal=tuple(accept_removal)
+        )
+        if isinstance(event, ReloadRejected):
+            body: dict[str, Any] = {
+                "reloaded": False,
+                "reason": event.reason,
+                "kept_version": event.kept_version,
+                "errors": list(event.errors),
+            }
+            if event.refused_by_guard:
+                body["removals"] = [{"key": r.key, "message": r.message} for r in event.removals]
+                body["hint"] = accept_hint(event)
+            return 422, body
+        return 200, {
+            "reloaded": True,
+            "version": event.version,
+            "changed": list(event.changed),
+            "accepted_removals": [r.key for r in event.accepted_removals],
+        }
+
+    def check(self, body: bytes, principal: Principal = LOCAL) -> tuple[int, dict[str, Any]]:
         """POST /api/v1/check: may this order be sent? The HTTP status and JSON answer.
 
-        200 with the decision, approved, downsized or denied alike (a denial is an
-        answer); 422 when the body is not a valid request (the field is named); 503 with
-        `approved: false` while the service has no fresh data: never an approval.
+        A question: it records nothing (no submit, no open / close, no override, no grace
+        clock); an order sent is reported with `report_order`. 200 with the decision,
+        approved, downsized or denied alike (a denial is an answer); 422 when the body is
+        not a valid request (the field is named); 503 with `approved: false` while the
+        service is not ready (no fresh data, or its state cannot be saved): never an
+        approval.
         """
         started = time.perf_counter()
         if not body.strip():
-            return self._refused(started, 422, "body: empty; send one order request as JSON")
+            return self._refused(
+                principal, started, 422, "body: empty; send one order request as JSON"
+            )
         try:
-            request = parse_request(body.decode("utf-8"), source="body")
+            text = body.decode("utf-8")
+            if problems := body_problems(text):
+                errors = [{"path": path, "message": message} for path, message in problems]
+                return self._refused(
+                    principal, started, 422, "body: text that cannot be kept", errors=errors
+                )
+            request = parse_request(text, source="body")
         except UnicodeDecodeError as error:
-            return self._refused(started, 422, f"body: not UTF-8 text ({error.reason})")
+            return self._refused(principal, started, 422, f"body: not UTF-8 text ({error.reason})")
         except RequestError as error:
             invalid = error.errors if isinstance(error, RequestInvalid) else ()
             errors = [{"path": e.path, "message": e.message} for e in invalid]
-            return self._refused(started, 422, str(error), errors=errors)
+            return self._refused(principal, started, 422, str(error), errors=errors)
         ready, reasons = self.ready()
         snapshot = self.last_snapshot  # one read: the check sees one snapshot
         if not ready or snapshot is None:
             message = "service not ready: no order is approved without fresh data"
-            return self._refused(started, 503, message, request, reasons=reasons)
+            if self.persist_failures():  # fail closed: a sent order could not be remembered
+                message = "service not ready: no order is approved while its state cannot be saved"
+            return self._refused(principal, started, 503, message, request, reasons=reasons)
         try:  # an account the snapshot does not know is a caller's mistake, not a denial
             account = resolve_account(snapshot, request.account_id)
         except LookupError as error:
             path, _, message = str(error).partition(": ")
             errors = [{"path": path, "message": message}]
-            return self._refused(started, 422, f"body: {error}", request, errors=errors)
-        result = self._authority().can_execute(request, snapshot, self.feed.now())
+            return self._refused(principal, started, 422, f"body: {error}", request, errors=errors)
+        result = self._authority().check(request, snapshot, self.feed.now())
+        # Written before anything else says it was answered: no trail, no answer.
+        if not self.auditor.order_checked(
+            principal.name, status=200, request=request, result=result
+        ):
+            message = "not answered: the audit trail cannot be written; see /readyz"
+            return self._refused(principal, started, 503, message, request)
         policy_version = result.decision.policy_version  # the set that decided
         outcome = "error" if "error" in result.blocking else result.outcome
         self.metrics.order_checked(outcome, time.perf_counter() - started)
@@ -312,6 +424,7 @@ class Service:
 
     def _refused(
         self,
+        principal: Principal,
         started: float,
         status: int,
         error: str,
@@ -327,21 +440,226 @@ class Service:
             status=status,
             error=error[:1000],  # the client's own values may be in it: bounded
         )
+        if status != 503 or "audit trail" not in error:  # that one could not be written
+            self.auditor.order_checked(principal.name, status=status, request=request, error=error)
         return status, {"approved": False, "error": error, **details}
 
-    def reset_breaker(self, body: bytes) -> tuple[int, dict[str, Any]]:
-        """POST /api/v1/breakers/reset: queue an operator's manual reset for the next cycle.
+    def report_order(self, body: bytes, principal: Principal = LOCAL) -> tuple[int, dict[str, Any]]:
+        """POST /api/v1/orders: an order was sent. The check's body plus "order_id".
 
-        202 `queued: true` with the state keys it applies to; 422 when the body is not a
-        reset (the fields are named); 409 when no breaker of that id is tripped or cooling
-        down for the subject (the ones that are, listed). A later request for the same
-        breaker and subject replaces a queued one.
+        Decided again on the latest snapshot (the decision it was sent under) and
+        remembered whatever the answer — its submit, open / close and override count,
+        since it was sent — then saved with the state, then answered: 200 with
+        `recorded: true`, the order id and the decision. A second report of the same
+        order id changes nothing and answers the first answer (`duplicate: true`). 422
+        when the body is not a report (nothing recorded); 503 without a snapshot yet
+        (nothing recorded: report it again) or when the state cannot be saved (recorded
+        in memory, `saved: false`; a retry of the same id answers 200 once saved).
         """
         try:
-            reset = parse_reset(body)
+            order_id, request = parse_report(body)
+        except RequestError as error:
+            invalid = error.errors if isinstance(error, ReportInvalid) else ()
+            errors = [{"path": path, "message": message} for path, message in invalid]
+            return self._report_refused(principal, 422, str(error), errors=errors)
+        with self._report_lock:
+            first = self.orders.get(order_id)
+            if first is not None:
+                return self._reported_again(principal, first)
+            snapshot = self.last_snapshot  # one read: the report sees one snapshot
+            if snapshot is None:
+                message = "no market data yet: the order cannot be decided; report it again"
+                return self._report_refused(principal, 503, message, order_id=order_id)
+            try:
+                account = resolve_account(snapshot, request.account_id)
+            except LookupError as error:
+                path, _, message = str(error).partition(": ")
+                errors = [{"path": path, "message": message}]
+                return self._report_refused(principal, 422, f"body: {error}", errors=errors)
+            now = self.feed.now()
+            result = self._authority().record_sent(request, snapshot, now)
+            answer = report_answer(order_id, principal.name, result)
+            self.orders.add(ReportedOrder(order_id, answer, now))
+            saved = self.save_state()  # before the answer: kill -9 loses nothing answered
+        self.metrics.order_reported(result.outcome)
+        (log.info if result.approved else log.warning)(
+            "order_reported",
+            **_order_fields(request, account),
+            order_id=order_id[:128],
+            outcome=result.outcome,
+            blocking=list(result.blocking),
+            decision_id=result.decision.id,
+            by=principal.name,
+            saved=saved,
+        )
+        if not result.approved and self.alerts is not None:
+            self.alerts.raise_alert(
+                AlertRaised(
+                    now,
+                    "order_sent_denied",
+                    "warning",
+                    f"order {order_id[:128]} was sent though Bastion denies it "
+                    f"({', '.join(result.blocking)}); recorded",
+                    {"order_id": order_id[:128], "account": account},
+                )
+            )
+        audited = self.auditor.order_reported(
+            principal.name,
+            status=200 if saved else 503,
+            order_id=order_id,
+            request=request,
+            result=result,
+        )
+        return self._saved_answer(answer, saved, audited)
+
+    def _reported_again(
+        self, principal: Principal, first: ReportedOrder
+    ) -> tuple[int, dict[str, Any]]:
+        """A report of an order id already reported: nothing changes; the first answer
+        (and, if the first save failed, one more try at saving it)."""
+        saved = "state" not in self._failed() or self.save_state()
+        self.metrics.order_reported("duplicate")
+        log.info("order_reported", order_id=first.order_id[:128], duplicate=True, saved=saved)
+        audited = self.auditor.order_reported(
+            principal.name,
+            status=200 if saved else 503,
+            order_id=first.order_id,
+            request=None,
+            duplicate=True,
+        )
+        return self._saved_answer({**first.answer, "duplicate": True}, saved, audited)
+
+    def _saved_answer(
+        self, answer: dict[str, Any], saved: bool, audited: bool = True
+    ) -> tuple[int, dict[str, Any]]:
+        if saved and not audited:  # fail closed: acknowledged only once the trail holds it
+            error = "recorded and saved, but the audit trail cannot be written; report it again"
+            return 503, {**answer, "audited": False, "error": error}
+        if saved:
+            return 200, answer
+        reason = self._persist_reason("state")
+        error = f"recorded in memory but not saved ({reason}); report it again to confirm"
+        return 503, {**answer, "saved": False, "error": error}
+
+    def _report_refused(
+        self, principal: Principal, status: int, error: str, **details: Any
+    ) -> tuple[int, dict[str, Any]]:
+        """A report not recorded: counted, logged and audited as outcome "error"."""
+        self.metrics.order_reported("error")
+        log.warning("order_reported", outcome="error", status=status, error=error[:1000])
+        order_id = details.get("order_id")
+        self.auditor.order_reported(
+            principal.name, status=status, order_id=order_id, request=None, error=error
+        )
+        return status, {"recorded": False, "error": error, **details}
+
+    # -- the --state file and persistence failures --------------------------------------
+
+    def state_payload(self) -> dict[str, Any]:
+        """What the --state file keeps: the evaluator's state with the order authority's
+        memory (submits, trades, overrides, grace clocks), the snapshot builder's state,
+        the resets queued and the answers to reported orders."""
+        engine = self.state.with_authority(self.authority.state.authority)
+        return {
+            "engine": engine.to_dict(),
+            "builder": self.builder_state.to_dict(),
+            "pending_resets": [pending.to_dict() for pending in self.pending_resets()],
+            "orders": self.orders.to_list(),
+        }
+
+    def restore(self, saved: Mapping[str, Any]) -> None:
+        """Start from a --state file's content (`StateStore.load().body`, or a legacy
+        file's {"engine", "builder"}). Raises StateError when it is malformed."""
+        try:
+            state = State.from_dict(saved["engine"])
+            builder_state = BuilderState.from_dict(saved["builder"])
+            pending = [PendingReset.from_dict(p) for p in saved.get("pending_resets", [])]
+            orders = OrderAnswers.from_list(saved.get("orders", []))
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise StateError(f"not a `bastion serve` state file ({error!r})") from error
+        self.state, self.builder_state, self.orders = state, builder_state, orders
+        self.authority = DecisionAuthority(self.reloader.current.compiled, state=state)
+        with self._resets_lock:
+            self._pending_resets = {p.key: p for p in pending}
+
+    def save_state(self) -> bool:
+        """Write the --state file now; True when saved (or there is none). Never raises:
+        a failure is counted, alerted and shown by /readyz (`persist_failed`) and the
+        service goes on with its memory; the next save that works clears it."""
+        if self.store is None:
+            return True
+        with self._save_lock:  # the payload is built inside: the last write has it all
+            try:
+                self.store.save(self.state_payload())
+            except StateSaveFailed as error:
+                self.persist_failed("state", str(error))
+                return False
+            except Exception as error:  # never kill a cycle or a request over a save
+                self.persist_failed("state", f"{type(error).__name__}: {error}")
+                return False
+        self.persist_recovered("state")
+        return True
+
+    def persist_failed(self, what: str, error: str) -> None:
+        """A write failed (`what`: "state" or "audit"): /readyz 503 with the reason until
+        `persist_recovered(what)`, bastion_persist_failures_total{what}, a critical alert
+        when it starts failing."""
+        with self._persist_lock:
+            started = what not in self._persist_failures
+            self._persist_failures[what] = error
+        self.metrics.persist_failed(what)
+        log.error("persist_failed", what=what, error=error[:1000], started=started)
+        if started and self.alerts is not None:
+            self.alerts.raise_alert(
+                AlertRaised(
+                    self.feed.now(),
+                    "persist_failed",
+                    "critical",
+                    f"{_PERSIST_LABELS.get(what, f'{what} write failed')}: {error[:500]}; "
+                    "the service runs on in memory, /readyz is 503 and no order is approved",
+                    {"what": what},
+                )
+            )
+
+    def persist_recovered(self, what: str) -> None:
+        """A write of `what` worked: ready again if nothing else fails (logged once)."""
+        with self._persist_lock:
+            failed = self._persist_failures.pop(what, None)
+        if failed is not None:
+            log.warning("persist_recovered", what=what, failed_with=failed[:1000])
+
+    def persist_failures(self) -> list[str]:
+        """The /readyz reasons of the writes failing now, e.g. "state save failed: ..."."""
+        return [
+            f"{_PERSIST_LABELS.get(what, f'{what} write failed')}: {error}"
+            for what, error in sorted(self._failed().items())
+        ]
+
+    def _failed(self) -> dict[str, str]:
+        with self._persist_lock:
+            return dict(self._persist_failures)
+
+    def _persist_reason(self, what: str) -> str:
+        return self._failed().get(what, "unknown error")
+
+    def reset_breaker(
+        self, body: bytes, principal: Principal = LOCAL
+    ) -> tuple[int, dict[str, Any]]:
+        """POST /api/v1/breakers/reset: queue an operator's manual reset for the next cycle.
+
+        202 `queued: true` with the state keys it applies to, once the queue is saved
+        with the state; 422 when the body is not a reset (the fields are named; text
+        that cannot be kept, a "by" that is not the caller); 409 when no breaker of that
+        id is tripped or cooling down for the subject (the ones that are, listed); 503
+        when the state cannot be saved (nothing queued). A later request for the same
+        breaker and subject replaces a queued one. Who resets is the principal's name;
+        for `LOCAL` (no --auth: no identity) the body's required "by".
+        """
+        try:
+            reset = parse_reset(body, by=None if principal == LOCAL else principal.name)
         except ResetInvalid as error:
             errors = [{"path": path, "message": message} for path, message in error.errors]
-            return self._reset_refused(422, str(error), errors=errors)
+            return self._reset_refused(principal, 422, str(error), errors=errors)
         not_armed = self.breakers_not_armed()  # one read of the live state
         label = f"{reset.breaker_id}@{reset.subject}"  # the state key after "policy:"
         matching = sorted(key for key in not_armed if key.partition(":")[2] == label)
@@ -353,11 +671,23 @@ class Service:
                 f"{reset.breaker_id} is not tripped or cooling down for {reset.subject}: "
                 f"nothing to reset; not armed now: {listed or 'none'}"
             )
-            return self._reset_refused(409, message, reset, breakers_not_armed=not_armed)
+            return self._reset_refused(principal, 409, message, reset, breakers_not_armed=not_armed)
+        if not self.auditor.reset_requested(principal.name, status=202, reset=reset):
+            message = "not queued: the audit trail cannot be written; see /readyz"
+            return self._reset_refused(principal, 503, message, reset)
         pending = PendingReset(reset, self.feed.now())
         with self._resets_lock:
-            self._pending_resets.pop(pending.key, None)  # a replaced one: to the end of the list
+            # A replaced one goes to the end of the list.
+            replaced = self._pending_resets.pop(pending.key, None)
             self._pending_resets[pending.key] = pending
+        if not self.save_state():  # fail closed: an unsaved reset is not taken
+            with self._resets_lock:
+                if self._pending_resets.get(pending.key) is pending:
+                    del self._pending_resets[pending.key]
+                    if replaced is not None:
+                        self._pending_resets[pending.key] = replaced
+            message = f"not queued: the state cannot be saved ({self._persist_reason('state')})"
+            return self._reset_refused(principal, 503, message, reset)
         self.metrics.breaker_reset("queued")
         log.info("breaker_reset_requested", **reset_fields(reset), result="queued", status=202)
         if self.on_reset_queued is not None:
@@ -365,9 +695,14 @@ class Service:
         return 202, {"queued": True, **pending.to_dict(), "applies_to": matching}
 
     def _reset_refused(
-        self, status: int, error: str, reset: ManualReset | None = None, **details: Any
+        self,
+        principal: Principal,
+        status: int,
+        error: str,
+        reset: ManualReset | None = None,
+        **details: Any,
     ) -> tuple[int, dict[str, Any]]:
-        """A reset not taken: counted and logged as result "rejected"."""
+        """A reset not taken: counted, logged and audited as result "rejected"."""
         self.metrics.breaker_reset("rejected")
         log.warning(
             "breaker_reset_requested",
@@ -376,7 +711,18 @@ class Service:
             status=status,
             error=error[:1000],  # the client's own values may be in it: bounded
         )
+        if "audit trail" not in error:  # that one could not be written
+            self.auditor.reset_requested(principal.name, status=status, reset=reset, error=error)
         return status, {"queued": False, "error": error, **details}
+
+    def auth_refused(
+        self, *, principal: str | None, method: str, path: str, status: int, reason: str
+    ) -> None:
+        """A request the HTTP front refused (401 / 403 / 503), already counted and logged
+        there: written to the audit trail (a failed write turns /readyz 503)."""
+        self.auditor.auth_refused(
+            principal=principal, method=method, path=path, status=status, reason=reason
+        )
 
     def pending_resets(self) -> list[PendingReset]:
         """The resets taken and not yet applied, in the order they were asked for."""
@@ -403,12 +749,29 @@ class Service:
                 "policy_version": cycle.policy_version,
                 "fresh_data": cycle.fresh_data,
             },
+            # What /readyz and the console say too: did the last poll work, and if not, why.
+            "last_poll": {
+                "ok": self.last_adapter_error is None and self.last_success_at is not None,
+                "error": self.last_adapter_error,
+                "fatal": self.last_poll_fatal,
+                "last_success_at": None
+                if self.last_success_at is None
+                else self.last_success_at.isoformat(),
+            },
+            "unevaluable": [item.to_dict() for item in self.unevaluable],
+            # The newest audit record: an anchor to keep elsewhere (`audit verify --anchor`).
+            "audit_head": self.auditor.head(),
         }
 
 
 def record_reload(service: Service, event: PolicyReloaded | ReloadRejected) -> None:
-    """The reloader's callback: metrics, logs and (when rejected) an alert."""
+    """The reloader's callback: metrics, logs and (when rejected, or when an officer
+    accepted removing protection) an alert; critical when the guard refused.
+
+    Every event goes to the audit trail as `reloader.audit_record(event)` (versions
+    before / after, changed policies and their files, removals, principal)."""
     metrics, reloader = service.metrics, service.reloader
+    service.auditor.reload(audit_record(event), files=_policy_files(service, event.changed))
     if isinstance(event, PolicyReloaded):
         metrics.reload_succeeded(event.at, event.version, reloader.current.versions())
         log.info(
@@ -418,9 +781,47 @@ def record_reload(service: Service, event: PolicyReloaded | ReloadRejected) -> N
             changed=list(event.changed),
             took_s=round(event.took_s, 4),
             trigger=event.trigger,
+            principal=event.principal,
+            accepted_removals=[r.key for r in event.accepted_removals],
         )
+        if event.accepted_removals and service.alerts is not None:
+            keys = [r.key for r in event.accepted_removals]
+            service.alerts.raise_alert(
+                AlertRaised(
+                    event.at,
+                    "protection_removed",
+                    "warning",
+                    f"{event.principal} accepted removing {len(keys)} protection(s) "
+                    f"({', '.join(keys[:3])}{', ...' if len(keys) > 3 else ''}); "
+                    f"now serving {event.version[:19]}",
+                    {"accepted_removals": keys, "principal": event.principal},
+                )
+            )
+    elif event.refused_by_guard:
+        metrics.reload_failed(event.at, event.reason)
+        hint = accept_hint(event)
+        log.critical(
+            "reload_refused_removes_protection",
+            kept_version=event.kept_version,
+            removals=[r.key for r in event.removals],
+            trigger=event.trigger,
+            principal=event.principal,
+            hint=hint,
+        )
+        if service.alerts is not None:
+            service.alerts.raise_alert(
+                AlertRaised(
+                    event.at,
+                    "reload_rejected",
+                    "critical",
+                    f"policy reload refused: it would remove {len(event.removals)} "
+                    f"protection(s), first: {event.errors[0]}; still serving "
+                    f"{event.kept_version[:19]}. {hint}",
+                    {"removals": [r.as_dict() for r in event.removals], "hint": hint},
+                )
+            )
     else:
-        metrics.reload_failed(event.at)
+        metrics.reload_failed(event.at, event.reason)
         log.error(
             "reload_rejected",
             kept_version=event.kept_version,
@@ -439,6 +840,15 @@ def record_reload(service: Service, event: PolicyReloaded | ReloadRejected) -> N
                     {"errors": list(event.errors)},
                 )
             )
+
+
+def _policy_files(service: Service, changed: Sequence[str]) -> dict[str, str]:
+    """ "Kind/name" -> its file, for the changed policies the serving set holds (a
+    removed policy's file is gone with it)."""
+    sources = {
+        f"{p.kind}/{p.name}": str(p.source) for p in service.reloader.current.policy_set.policies
+    }
+    return {name: sources[name] for name in changed if name in sources}
 
 
 def _transient(error: BaseException) -> bool:
@@ -479,7 +889,5 @@ def _text(value: Decimal | None) -> str | None:
 
 
 def state_path_payload(service: Service) -> dict[str, Any]:
-    """The --state file: the evaluator's state with the order authority's memory (submit
-    times, overrides, grace clocks), which only the authority keeps up to date."""
-    engine = service.state.with_authority(service.authority.state.authority)
-    return {"engine": engine.to_dict(), "builder": service.builder_state.to_dict()}
+    """The --state file's content (`Service.state_payload`)."""
+    return service.state_payload()

@@ -76,7 +76,10 @@ class CycleScheduler:
             log.exception("cycle_failed", error=f"{type(error).__name__}: {error}")
             return None
         if self.on_cycle is not None:
-            self.on_cycle(cycle)
+            try:  # a failing hook (a save, the console) never stops the cadence adapting
+                self.on_cycle(cycle)
+            except Exception as error:
+                log.exception("after_cycle_failed", error=f"{type(error).__name__}: {error}")
         return self.service.wall_interval_s(cycle)
 
 

@@ -38,9 +38,14 @@ class RateLimit:
 
 # Alpaca: 200 requests per minute per account (trading and market-data REST).
 ALPACA = RateLimit(rate_per_s=180 / 60, burst=20, published="200 requests/min per account")
-# Binance spot: 1,200 request weight per minute per IP. Binance's exchangeInfo now publishes
-# 6,000; 1,200 stays as the conservative floor until the adapter reads exchangeInfo.
-BINANCE = RateLimit(rate_per_s=1080 / 60, burst=120, published="1200 request weight/min per IP")
+# Binance spot: 6,000 request weight per minute per IP (binance-spot-api-docs enums.md, raised
+# from 1,200 on 2023-08-25), 90 % of it as the budget. The venue states its own limits in
+# exchangeInfo.rateLimits: BinanceAdapter.request_weight_limit() reads them at start.
+BINANCE = RateLimit(
+    rate_per_s=5400 / 60,
+    burst=600,
+    published="6000 request weight/min per IP (published 2023-08-25)",
+)
 # Kraken public REST: about one request per second per IP.
 KRAKEN_PUBLIC = RateLimit(rate_per_s=1.0, burst=1, published="about 1 request/s per IP")
 
@@ -84,6 +89,28 @@ class TokenBucket:
         self._blocked_until_s = max(self._blocked_until_s, now_s + seconds)
         self._tokens = 0.0
         self._updated_s = self._blocked_until_s
+
+    def _refill(self) -> None:
+        now_s = self._clock.monotonic()
+        if now_s > self._updated_s:  # never while blocked (updated_s is then in the future)
+            elapsed_s = now_s - self._updated_s
+            self._tokens = min(self.limit.burst, self._tokens + elapsed_s * self.limit.rate_per_s)
+            self._updated_s = now_s
+
+    def set_limit(self, limit: RateLimit) -> None:
+        """Refill at the old rate up to now, then switch, keeping what was spent and not yet
+        refilled as spent: a lowered limit takes effect at once (tokens may go below zero,
+        a debt that refills first), a raised one refills at its own pace."""
+        self._refill()
+        spent = self.limit.burst - self._tokens
+        self.limit = limit
+        self._tokens = min(self._tokens, limit.burst - spent)
+
+    def limit_to(self, tokens: float) -> None:
+        """Hold at most ``tokens`` (the venue counted more use than this bucket knows of);
+        never adds any. Below zero is a debt, refilled before anything is admitted."""
+        self._refill()
+        self._tokens = min(self._tokens, tokens)
 
 
 def _spend(bucket: TokenBucket, cost: float, name: str) -> None:

@@ -7,7 +7,9 @@ overrides, errors). Thread-safe: one lock around check + state update, so two
 threads never both spend the same submit-rate slot or override cooldown.
 
     authority = DecisionAuthority(compiled, state=State())
-    result = authority.can_execute(request, snapshot, now)
+    result = authority.can_execute(request, snapshot, now)   # decide and remember
+    answer = authority.check(request, snapshot, now)         # a question: remembers nothing
+    authority.record_sent(request, snapshot, now)            # sent (reported): remembered
 """
 
 from __future__ import annotations
@@ -102,6 +104,35 @@ class DecisionAuthority:
         with self._lock:
             result = can_execute(
                 self._policies, request, snapshot, self._state, now, clock_ns=self._clock_ns
+            )
+            self._state = result.state
+            self._statistics = self._statistics.counted(result)
+        return result
+
+    def check(self, request: OrderRequest, snapshot: Snapshot, now: datetime) -> ExecutionDecision:
+        """The answer, remembering nothing: a question about an order that may never be
+        sent (the service's POST /api/v1/check). Only `record_sent` changes the memory."""
+        result = can_execute(
+            self._policies, request, snapshot, self._state, now, clock_ns=self._clock_ns
+        )
+        with self._lock:
+            self._statistics = self._statistics.counted(result)
+        return result
+
+    def record_sent(
+        self, request: OrderRequest, snapshot: Snapshot, now: datetime
+    ) -> ExecutionDecision:
+        """An order the caller reports sent: decided as `can_execute` would, and remembered
+        (its submit, open / close, override) whatever the answer, since it was sent."""
+        with self._lock:
+            result = can_execute(
+                self._policies,
+                request,
+                snapshot,
+                self._state,
+                now,
+                clock_ns=self._clock_ns,
+                sent=True,
             )
             self._state = result.state
             self._statistics = self._statistics.counted(result)

@@ -185,12 +185,17 @@ def can_execute(
     now: datetime,
     *,
     clock_ns: Callable[[], int] | None = None,
+    sent: bool = False,
 ) -> ExecutionDecision:
-    """May this order be sent? Approve, downsize or deny, with every reason. Never raises."""
+    """May this order be sent? Approve, downsize or deny, with every reason. Never raises.
+
+    The state returned remembers the order (its submit, open / close, override) when it
+    is approved — a caller that sends what is approved — or, with `sent`, whatever the
+    answer: the order was sent (reported after the fact), so it counts."""
     clock = _Clock(clock_ns) if clock_ns is not None else _NO_CLOCK
     started = clock.last
     try:
-        result = _decide(policies, request, snapshot, state, now, clock)
+        result = _decide(policies, request, snapshot, state, now, clock, sent)
     except Exception as error:  # fail safe: an error is a denial, never an approval
         result = _error(policies, request, state, now, error)
     if clock_ns is not None:
@@ -205,6 +210,7 @@ def _decide(
     state: State,
     now: datetime,
     clock: _Clock,
+    sent: bool = False,
 ) -> ExecutionDecision:
     books = book_of(snapshot).accounts
     named = request.account_id
@@ -229,7 +235,7 @@ def _decide(
     if record:
         walk.start(facts_lap, clock.lap())
     walk.run(protection, limits)
-    return walk.finish(policies, state, now, limits, protection)
+    return walk.finish(policies, state, now, limits, protection, sent=sent)
 
 
 def resolve_account(snapshot: Snapshot, account_id: str | None) -> str:
@@ -925,6 +931,8 @@ class _Walk:
         now: datetime,
         limits: LimitSpec | None,
         protection: ProtectionSpec | None,
+        *,
+        sent: bool = False,
     ) -> ExecutionDecision:
         ctx, request = self.ctx, self.ctx.request
         approved_size: Decimal | None = ctx.target
@@ -958,7 +966,7 @@ class _Walk:
             )
         elif approved and override:
             self.why.append(f"with {self.override_reason}")
-        new_state = _remember(state, ctx, now, approved, override, self.governing)
+        new_state = _remember(state, ctx, now, approved or sent, override, self.governing)
         self.answer = (policies, outcome, approved_size, override, now, protection, limits)
         return ExecutionDecision(  # positional: the order hot path
             request,
@@ -1144,12 +1152,12 @@ def _remember(
     state: State,
     ctx: _Context,
     now: datetime,
-    approved: bool,
+    counts: bool,
     override: bool,
     governing: AuthorityRules,
 ) -> State:
     """The state after this request: grace clocks always; submits, trades and the
-    override cooldown only for an approved order."""
+    override cooldown only for an order that counts (approved, or reported sent)."""
     protection = governing.protection.spec if governing.protection else None
     memory = state.authority
     request, key = ctx.request, ctx.key
@@ -1162,7 +1170,7 @@ def _remember(
             grace = dict(grace)
             del grace[key]
     submits, trades, overrides = memory.submits, memory.trades, memory.overrides
-    if approved and request.action != "cancel":
+    if counts and request.action != "cancel":
         if governing.submit_window is not None:
             times = submits.get(ctx.account_id, ())
             kept = list(times[bisect_right(times, now - governing.submit_window) :])

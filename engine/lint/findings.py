@@ -124,6 +124,17 @@ CODES: dict[str, Code] = {
             "The file cannot be opened.",
             "Check the path and its permissions.",
         ),
+        _c(
+            "BST017",
+            "empty-file",
+            "error",
+            "The policy file is empty or holds only comments. A file truncated by a failed "
+            "write, an editor or `: > file` would otherwise read as a set without that "
+            "policy: every protection it held would be gone without a single finding.",
+            "Restore the file's content (from version control), or delete the file if the "
+            "policy is really meant to go; a reload then asks a risk officer to accept the "
+            "removal.",
+        ),
         # --- schema -----------------------------------------------------------------
         _c(
             "BST010",
@@ -175,7 +186,7 @@ CODES: dict[str, Code] = {
             "error",
             "apiVersion is not bastion/v1, or kind is not one of the five policy kinds.",
             "Use apiVersion: bastion/v1 and kind: EscalationPolicy, RollPolicy, BreakerPolicy, "
-            "ProtectionPolicy or LimitPolicy.",
+            "ProtectionPolicy or LimitPolicy (or PolicySet for the set's bastion.yaml).",
         ),
         # --- escalation -----------------------------------------------------------------
         _c(
@@ -413,6 +424,35 @@ CODES: dict[str, Code] = {
             "error",
             "Two policies of one kind have the same metadata.name.",
             "Rename one; names identify policies in decisions and `extends`.",
+        ),
+        _c(
+            "BST606",
+            "missing-required-kind",
+            "error",
+            "The policy set has no policy in enforce mode of a kind it requires. The "
+            "PolicySet declaration (bastion.yaml) lists the required kinds; a directory "
+            "without one requires all five. A deleted or emptied file would otherwise leave "
+            "the set without breakers, limits or protections and lint clean.",
+            "Restore the missing policy, or (a risk officer's decision) remove the kind from "
+            "spec.required_kinds in bastion.yaml.",
+        ),
+        _c(
+            "BST607",
+            "missing-required-item",
+            "error",
+            "A breaker, limit, protection or escalation level that the PolicySet declaration "
+            "lists under spec.minimum is not present, enabled and in enforce mode in any "
+            "policy of its kind.",
+            "Restore the item (see the suggestion for a misspelt id), or (a risk officer's "
+            "decision) remove it from spec.minimum in bastion.yaml.",
+        ),
+        _c(
+            "BST608",
+            "duplicate-policyset",
+            "error",
+            "More than one PolicySet declaration in the set: which one says what the set "
+            "must contain would be arbitrary.",
+            "Keep one PolicySet (policies/bastion.yaml) and merge the other into it.",
         ),
         _c(
             "BST701",

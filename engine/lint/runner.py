@@ -18,6 +18,7 @@ class LintResult:
     files: int
     findings: tuple[Finding, ...]
     policies: tuple[Policy, ...]
+    declarations: tuple[Policy, ...] = ()  # PolicySet (bastion.yaml); one unless BST608
 
     @property
     def errors(self) -> int:
@@ -32,13 +33,28 @@ class LintResult:
 
 
 def lint_paths(paths: Sequence[str | Path]) -> LintResult:
-    """Every finding for the policy files under `paths` (UsageError if a path is missing)."""
+    """Every finding for the policy files under `paths` (UsageError if a path is missing).
+
+    A directory is a policy set: it is also checked against its PolicySet declaration
+    (or, without one, for all five kinds). Files named one by one are checked as files.
+    """
     loaded = load_policies(paths)
-    findings = [*loaded.findings, *run_rules(loaded.policies)]
+    directories = [str(path) for path in paths if Path(path).is_dir()]
+    if loaded.declared and not loaded.declarations:
+        directories = []  # the declaration's own errors fail lint; no guess at what it said
+    findings = [
+        *loaded.findings,
+        *run_rules(loaded.policies, loaded.declarations, directories),
+    ]
     unique: dict[tuple[str, int, int, str, str], Finding] = {}
     for item in sorted(findings):
         unique.setdefault((item.file, item.line, item.column, item.code, item.message), item)
-    return LintResult(loaded.files, tuple(unique.values()), tuple(loaded.policies))
+    return LintResult(
+        loaded.files,
+        tuple(unique.values()),
+        tuple(loaded.policies),
+        tuple(loaded.declarations),
+    )
 
 
 class PolicySetError(PolicyError):
@@ -66,4 +82,5 @@ def load_policy_set(paths: Sequence[str | Path]) -> PolicySet:
     result = lint_paths(paths)
     if result.errors:
         raise PolicySetError(result)
-    return PolicySet(result.policies)
+    declaration = result.declarations[0] if result.declarations else None
+    return PolicySet(result.policies, declaration)

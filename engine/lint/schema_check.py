@@ -16,7 +16,7 @@ from jsonschema.exceptions import ValidationError
 
 from bastion.engine.lint.findings import CODES, Finding, did_you_mean
 from bastion.engine.policy.envelope import kind_schema
-from bastion.engine.policy.kinds import KINDS
+from bastion.engine.policy.kinds import ALL_KINDS
 from bastion.engine.policy.vocabulary import API_VERSION
 from bastion.engine.policy.yamlsource import Positions, SourceDocument, pointer_join
 
@@ -76,11 +76,11 @@ def check_envelope(document: SourceDocument) -> list[Finding]:
             )
         )
     kind = data.get("kind")
-    if not isinstance(kind, str) or kind not in KINDS:
-        hint = did_you_mean(str(kind), KINDS) if isinstance(kind, str) else ""
+    if not isinstance(kind, str) or kind not in ALL_KINDS:
+        hint = did_you_mean(str(kind), ALL_KINDS) if isinstance(kind, str) else ""
         findings.append(
             _envelope_finding(
-                document, "/kind", kind, f"kind must be one of {', '.join(KINDS)}{hint}", name
+                document, "/kind", kind, f"kind must be one of {', '.join(ALL_KINDS)}{hint}", name
             )
         )
     return findings

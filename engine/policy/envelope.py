@@ -16,7 +16,7 @@ from functools import cache
 from typing import Any
 
 from bastion.engine.policy import schema_dsl as s
-from bastion.engine.policy.kinds import KINDS, KindDef
+from bastion.engine.policy.kinds import ALL_KINDS, KINDS, SET_KIND, KindDef
 from bastion.engine.policy.vocabulary import ACCOUNT_TYPES, API_VERSION, POLICY_MODES
 
 NAME_PATTERN = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
@@ -117,12 +117,42 @@ def policy_schema(kind: KindDef) -> dict[str, Any]:
     }
 
 
+def declaration_schema(kind: KindDef = SET_KIND) -> dict[str, Any]:
+    """The schema of policies/bastion.yaml: the envelope without scope, extends, mode
+    and precedence (a declaration covers the whole set and is never in shadow)."""
+    example = {
+        "apiVersion": API_VERSION,
+        "kind": kind.kind,
+        "metadata": {"name": "bastion", "owner": "risk-office"},
+        "spec": kind.example_spec,
+    }
+    properties = envelope_properties(kind, {"$ref": "#/$defs/spec"})
+    for name in ("scope", "extends", "mode", "precedence"):
+        del properties[name]
+    properties["spec"] = {"$ref": "#/$defs/spec", "description": f"{kind.kind} settings."}
+    body = s.obj(
+        kind.description,
+        properties,
+        required=("apiVersion", "kind", "metadata", "spec"),
+        examples=[example],
+    )
+    return {
+        "$schema": s.DIALECT,
+        "$id": f"{s.SCHEMA_BASE_URL}{kind.file_stem}.schema.json",
+        "title": kind.title,
+        **body,
+        "$defs": {"spec": kind.spec_schema, **kind.defs},
+    }
+
+
 @cache
 def kind_schema(kind: str) -> dict[str, Any]:
     """The schema of a kind by name, built once (treat the result as read-only)."""
+    if kind == SET_KIND.kind:
+        return declaration_schema()
     return policy_schema(KINDS[kind])
 
 
 def all_schemas() -> dict[str, dict[str, Any]]:
-    """File stem -> schema, for every kind."""
-    return {kind.file_stem: policy_schema(kind) for kind in KINDS.values()}
+    """File stem -> schema, for every kind and the PolicySet declaration."""
+    return {kind.file_stem: kind_schema(name) for name, kind in ALL_KINDS.items()}

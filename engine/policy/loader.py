@@ -18,7 +18,7 @@ from bastion.engine.lint.schema_check import check_envelope, check_schema, polic
 from bastion.engine.policy import schema_dsl
 from bastion.engine.policy.envelope import kind_schema
 from bastion.engine.policy.extends import overlay
-from bastion.engine.policy.kinds import KINDS
+from bastion.engine.policy.kinds import ALL_KINDS, SET_KIND
 from bastion.engine.policy.model import Policy, Scope, content_version
 from bastion.engine.policy.yamlsource import (
     Positions,
@@ -35,6 +35,9 @@ class LoadResult:
     files: int = 0
     policies: list[Policy] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    # PolicySet declarations (policies/bastion.yaml): loaded like policies, never evaluated.
+    declarations: list[Policy] = field(default_factory=list)
+    declared: bool = False  # a PolicySet document was read, valid or not
 
 
 def discover(paths: Sequence[str | Path]) -> list[Path]:
@@ -58,6 +61,19 @@ def _error_finding(error: PolicyError) -> Finding:
     return Finding(error.file, error.line, error.column, code, "error", error.message)
 
 
+def _empty_file_finding(path: Path) -> Finding:
+    return Finding(
+        str(path),
+        1,
+        1,
+        "BST017",
+        "error",
+        "the file is empty (or holds only comments): an emptied policy file would silently "
+        "remove every protection it held; restore its content, or delete the file if the "
+        "policy is really meant to go",
+    )
+
+
 def read_documents(files: Iterable[Path], result: LoadResult) -> list[SourceDocument]:
     """Every readable document whose envelope is sound; the rest become findings."""
     documents: list[SourceDocument] = []
@@ -68,6 +84,8 @@ def read_documents(files: Iterable[Path], result: LoadResult) -> list[SourceDocu
         except PolicyError as error:
             result.findings.append(_error_finding(error))
             continue
+        if not loaded:  # `: > limits.yaml` must never read as "no limits, no problems"
+            result.findings.append(_empty_file_finding(path))
         for document in loaded:
             problems = check_envelope(document)
             result.findings.extend(problems)
@@ -97,6 +115,7 @@ def load_policies(paths: Sequence[str | Path]) -> LoadResult:
     documents = read_documents(discover(paths), result)
     candidates: dict[tuple[str, str], _Candidate] = {}
     for document in documents:
+        result.declared |= document.data["kind"] == SET_KIND.kind
         problems = check_schema(document)
         result.findings.extend(problems)
         key = (document.data["kind"], policy_name(document.data))
@@ -205,11 +224,13 @@ class _Resolver:
             if problems:
                 self.result.findings.extend(problems)
                 return
-        kind = KINDS[data["kind"]]
+        kind = ALL_KINDS[data["kind"]]
         complete = schema_dsl.apply_defaults(kind_schema(kind.kind), data)
         complete["spec"] = schema_dsl.apply_defaults(kind.spec_schema, complete["spec"])
         metadata = complete["metadata"]
-        self.result.policies.append(
+        # A PolicySet declaration has no mode or precedence: it is never evaluated.
+        target = self.result.declarations if kind is SET_KIND else self.result.policies
+        target.append(
             Policy(
                 kind=kind.kind,
                 name=metadata["name"],
@@ -217,8 +238,8 @@ class _Resolver:
                 description=metadata.get("description", ""),
                 scope=Scope.from_data(complete.get("scope")),
                 extends=complete.get("extends"),
-                mode=complete["mode"],
-                precedence=int(complete["precedence"]),
+                mode=complete.get("mode", "enforce"),
+                precedence=int(complete.get("precedence", 0)),
                 spec=kind.build(complete["spec"]),
                 version=content_version(complete),
                 source=candidate.document.locate(""),

@@ -102,14 +102,21 @@ class Policy:
 
 @dataclass(frozen=True, slots=True)
 class PolicySet:
-    """Every policy that is live together. Its version hashes its members' versions."""
+    """Every policy that is live together. Its version hashes its members' versions
+    (and the PolicySet declaration's, when the set has one: policies/bastion.yaml)."""
 
     policies: tuple[Policy, ...]
+    declaration: Policy | None = None
 
     @property
     def version(self) -> str:
-        members = sorted(f"{p.kind}/{p.name}@{p.version}" for p in self.policies)
+        members = sorted(f"{p.kind}/{p.name}@{p.version}" for p in self.members)
         return content_version({"policies": members})
+
+    @property
+    def members(self) -> tuple[Policy, ...]:
+        """The policies and the declaration: every file's content the set depends on."""
+        return self.policies if self.declaration is None else (*self.policies, self.declaration)
 
     def of_kind(self, kind: str) -> tuple[Policy, ...]:
         return tuple(p for p in self.policies if p.kind == kind)

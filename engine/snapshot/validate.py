@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -157,7 +158,7 @@ def _check(
     if bad_key is not None:
         path, key = bad_key
         return [FieldError(path_text(path), f"keys must be strings, got {show(key)}")], {}
-    validator = _SnapshotValidator(rules)
+    validator = _validator(rules)
     try:
         valid = validator.validate(dict(data))
     except Exception as error:  # cerberus on input it was not written for: still a field error
@@ -203,6 +204,31 @@ def _to_utc(value: object) -> object:
     if isinstance(value, datetime) and value.tzinfo is not None:
         return value.astimezone(UTC)
     return value
+
+
+# Building a cerberus Validator validates its whole schema: ~1 ms for the request table,
+# most of an order check. One validator per rules mapping and thread, reused (validate()
+# resets its state on every call; it is not thread-safe, hence per thread). The rules are
+# module constants, so the cache stays as small as the number of field tables.
+_VALIDATORS = threading.local()
+
+
+def _validator(rules: Mapping[str, Any]) -> _SnapshotValidator:
+    cache: dict[int, tuple[Mapping[str, Any], _SnapshotValidator]] | None = getattr(
+        _VALIDATORS, "by_rules", None
+    )
+    if cache is None:
+        cache = _VALIDATORS.by_rules = {}
+    held = cache.get(id(rules))
+    if held is None or held[0] is not rules:  # an id reused by a new mapping: rebuild
+        validator = _SnapshotValidator(rules)  # validates the schema, once
+        # cerberus copies the root's DefinitionSchema and re-validates every field rule on
+        # each normalisation (`__normalize_mapping`): most of the remaining cost. Child
+        # validators hold their schema as the plain mapping; so can the root, now that it
+        # has been validated and expanded.
+        validator._schema = validator.schema.schema
+        held = cache[id(rules)] = (rules, validator)
+    return held[1]
 
 
 class _SnapshotValidator(cerberus.Validator):  # type: ignore[misc]

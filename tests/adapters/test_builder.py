@@ -409,21 +409,25 @@ def test_build_when_option_lacks_iv_then_iv_implied_from_its_mark() -> None:
     assert "positions[put-1].option.implied_volatility" in fallback_fields(result)
 
 
-def test_build_when_option_mark_impossible_and_no_iv_then_data_error() -> None:
-    """A put marked above its strike implies no volatility: refused, naming the position."""
+def test_build_when_option_mark_impossible_and_no_iv_then_position_unevaluable() -> None:
+    """A put marked above its strike implies no volatility: left out, naming the position."""
     contract = replace(PUT, implied_volatility=None)
     option = position(id="put-1", asset_class="option", price_usd=Decimal(500), option=contract)
-    with pytest.raises(DataError, match="position put-1: the venue gives no implied_volatility"):
-        build({"SPY": flat()}, positions=[option])
+    result = build({"SPY": flat()}, positions=[option, position(id="p-ok")])
+    assert [p.id for p in result.snapshot.positions] == ["p-ok"]
+    (left_out,) = result.unevaluable
+    assert left_out.id == "put-1"
+    assert "position put-1: the venue gives no implied_volatility" in left_out.reason
 
 
-def test_build_when_option_underlying_not_polled_then_data_error() -> None:
-    """Without the underlying's market the leg has no underlying price."""
+def test_build_when_option_underlying_not_polled_then_position_unevaluable() -> None:
+    """Without the underlying's market the leg has no underlying price: that leg alone."""
     option = position(
         id="put-1", asset_class="option", option=replace(PUT, underlying_symbol="QQQ")
     )
-    with pytest.raises(DataError, match="put-1: no market data for the underlying QQQ"):
-        build({"SPY": flat()}, positions=[option])
+    result = build({"SPY": flat()}, positions=[option, position(id="p-ok")])
+    assert [p.id for p in result.snapshot.positions] == ["p-ok"]
+    assert "put-1: no market data for the underlying QQQ" in result.unevaluable[0].reason
 
 
 # -- state ------------------------------------------------------------------------------

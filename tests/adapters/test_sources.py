@@ -341,7 +341,7 @@ def test_token_bucket_when_weighted_request_then_cost_spent(clock: ManualClock) 
 
 
 @pytest.mark.parametrize(
-    ("name", "per_minute"), [("alpaca", 200), ("binance", 1200), ("kraken", 61)]
+    ("name", "per_minute"), [("alpaca", 200), ("binance", 6000), ("kraken", 61)]
 )
 def test_venue_presets_when_worst_minute_then_within_published_limit(
     name: str, per_minute: float

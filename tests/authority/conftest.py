@@ -93,6 +93,19 @@ def policies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PolicyFactory
             spec = merged(base, limits if limits is not True else {})
             document = {**SHIPPED["limits"], "spec": spec}
             (folder / "limits.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
+        # The set declares the kinds it holds (a folder without bastion.yaml needs all five).
+        kinds = [
+            kind
+            for kind, written in (("ProtectionPolicy", protection), ("LimitPolicy", limits))
+            if written is not False
+        ]
+        declaration = {
+            "apiVersion": "bastion/v1",
+            "kind": "PolicySet",
+            "metadata": {"name": "authority-tests"},
+            "spec": {"required_kinds": kinds},
+        }
+        (folder / "bastion.yaml").write_text(yaml.safe_dump(declaration), encoding="utf-8")
         built[key] = compile_policy_set(load_policy_set([folder]))
         return built[key]
 

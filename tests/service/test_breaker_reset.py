@@ -78,6 +78,10 @@ def served(tmp_path: Path) -> Iterator[Served]:
     policies = tmp_path / "policies"
     policies.mkdir()
     (policies / "breakers.yaml").write_text(POLICY)
+    (policies / "bastion.yaml").write_text(  # this set holds breakers only, and says so
+        "apiVersion: bastion/v1\nkind: PolicySet\nmetadata: {name: s}\n"
+        "spec: {required_kinds: [BreakerPolicy]}\n"
+    )
     wall = ManualClock(START)
     feed = make_feed("sim", {}, wall=wall, speed=60.0, seed=7, environ={})
     reloader = PolicyReloader(policies, now=feed.now)

@@ -317,12 +317,21 @@ def test_check_when_answered_then_one_event_with_request_id_and_never_the_body(
     assert "hunter2" not in repr(entries)
 
 
+def _reported(service: Service, case: str, order_id: str) -> dict[str, Any]:
+    """Report the example's request as sent (POST /api/v1/orders' view method)."""
+    body = json.loads((EXAMPLES / case / "request.json").read_bytes())
+    status, answer = service.report_order(json.dumps({**body, "order_id": order_id}).encode())
+    assert status == 200, answer
+    return answer
+
+
 def test_check_when_override_used_then_next_request_cools_down(served: Served) -> None:
-    """The authority's memory outlives a request and a cycle: the regime override that
-    approved a close is cooling down for the next one."""
+    """The authority's memory outlives a request and a cycle: the regime override of a
+    close reported sent is cooling down for the next check."""
     _on_example(served.service, "regime-override")
     first = _example(served, "regime-override").json()
     assert (first["approved"], first["override_applied"]) == (True, True)
+    assert _reported(served.service, "regime-override", "ord-1")["override_applied"] is True
     _on_example(served.service, "regime-override")  # a cycle adopts the evaluator's state
     second = _example(served, "regime-override").json()
     assert (second["approved"], second["override_applied"]) == (False, False)
@@ -335,7 +344,7 @@ def test_state_file_when_service_restarts_then_authority_memory_kept(
     """The --state payload carries the authority's memory, and a service started from it
     remembers: the override is still cooling down after a restart."""
     _on_example(served.service, "regime-override")
-    assert _example(served, "regime-override").json()["override_applied"] is True
+    assert _reported(served.service, "regime-override", "ord-1")["override_applied"] is True
     saved = json.loads(json.dumps(state_path_payload(served.service)))
     assert saved["engine"]["authority"]["overrides"] == {"gen-01/NVDA": AS_OF.isoformat()}
     assert saved["engine"]["trading_states"]  # the evaluator's part is kept too
@@ -362,16 +371,18 @@ def test_check_when_policies_reloaded_then_new_set_decides(served: Served) -> No
 
 
 def test_check_when_requests_race_cycles_then_no_memory_lost(served: Served) -> None:
-    """Checks on the server's threads while cycles adopt the evaluator's state: every
-    approved order is remembered (the submit rate counts each one once)."""
+    """Reports on several threads while cycles adopt the evaluator's state: every order
+    reported sent is remembered (the submit rate counts each one once)."""
     service = served.service
     service.cycle()
     threads, per_thread = 4, 10  # 40 approvals: within the 100/1s submit rate
-    replies: list[Reply] = []
+    replies: list[tuple[int, dict[str, Any]]] = []
 
     def send() -> None:
         for _ in range(per_thread):
-            replies.append(_order(served, SIM_OPEN))
+            order_id = f"{threading.get_ident()}-{len(replies)}-{_}"
+            body = json.dumps({**SIM_OPEN, "order_id": order_id}).encode()
+            replies.append(service.report_order(body))
 
     senders = [threading.Thread(target=send) for _ in range(threads)]
     for sender in senders:
@@ -380,7 +391,7 @@ def test_check_when_requests_race_cycles_then_no_memory_lost(served: Served) -> 
         service.cycle()
     for sender in senders:
         sender.join()
-    assert [reply.status for reply in replies] == [200] * threads * per_thread
-    assert all(reply.json()["approved"] for reply in replies)
+    assert [status for status, _ in replies] == [200] * threads * per_thread
+    assert all(answer["approved"] for _, answer in replies)
     assert len(service.authority.state.authority.submits["gen-01"]) == threads * per_thread
     assert service.authority.statistics.approved == threads * per_thread

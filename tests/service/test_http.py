@@ -1,4 +1,5 @@
-"""HttpServer: every route over real loopback HTTP, against a fake view."""
+"""HttpServer: every route over real loopback HTTP, against a fake view (no --auth: every
+caller is the officer "local"). Auth, limits, TLS and OpenAPI have files of their own."""
 
 from __future__ import annotations
 
@@ -6,13 +7,8 @@ import json
 import re
 import socket
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Any
 
 import pytest
 import structlog
@@ -23,59 +19,14 @@ from structlog.typing import EventDict
 from bastion.engine.state import State
 from bastion.service.http import HttpServer
 from bastion.service.metrics import ServiceMetrics
-from tests.service.http_support import Reply, call, default_logging  # noqa: F401
-
-LOADED_AT = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
-
-
-@dataclass
-class FakeView:
-    """A ServiceView whose answers each test sets."""
-
-    is_live: bool = True
-    readiness: tuple[bool, list[str]] = (True, [])
-    reload_result: tuple[bool, dict[str, Any]] = (True, {"version": "sha256:new"})
-    fail_with: Exception | None = None
-    reloads: int = 0
-    status_payload: dict[str, Any] = field(
-        default_factory=lambda: {
-            "trading_states": {"gen-01": "HALTED"},
-            "escalations": {"SPY-123": "recovery"},
-            "breakers_not_armed": {"default-breakers:daily_loss_usd@account:gen-01": "tripped"},
-            "last_evaluation": {"at": LOADED_AT, "polling_interval_s": Decimal("30")},
-        }
-    )
-
-    def live(self) -> bool:
-        return self.is_live
-
-    def ready(self) -> tuple[bool, list[str]]:
-        return self.readiness
-
-    def policies(self) -> dict[str, Any]:
-        if self.fail_with is not None:
-            raise self.fail_with
-        return {
-            "version": "sha256:set",
-            "loaded_at": LOADED_AT.isoformat(),
-            "policies": [
-                {
-                    "kind": "EscalationPolicy",
-                    "name": "default-escalation",
-                    "version": "sha256:esc",
-                    "mode": "enforce",
-                    "source": "policies/escalation.yaml",
-                }
-            ],
-        }
-
-    def reload(self) -> tuple[bool, dict[str, Any]]:
-        self.reloads += 1
-        structlog.get_logger().info("fake_reload_ran")  # carries the bound request id
-        return self.reload_result
-
-    def status(self) -> dict[str, Any]:
-        return self.status_payload
+from tests.service.http_support import (  # noqa: F401
+    FakeView,
+    Reply,
+    call,
+    default_logging,
+    raw_exchange,
+    validate_schema,
+)
 
 
 @pytest.fixture(scope="module")
@@ -164,6 +115,7 @@ def test_get_policies_when_loaded_then_view_json(server: HttpServer, view: FakeV
     """/api/v1/policies returns the view's description of the active set."""
     reply = _call(server, "/api/v1/policies")
     assert (reply.status, reply.json()) == (200, view.policies())
+    validate_schema("Policies", reply.json())
 
 
 def test_get_status_when_values_not_json_native_then_rendered_as_text(server: HttpServer) -> None:
@@ -174,8 +126,10 @@ def test_get_status_when_values_not_json_native_then_rendered_as_text(server: Ht
     assert body["trading_states"] == {"gen-01": "HALTED"}
     assert body["last_evaluation"] == {
         "at": "2026-11-20T15:30:00+00:00",
+        "policy_version": "sha256:set",
         "polling_interval_s": "30",
     }
+    validate_schema("Status", body)
 
 
 def test_post_reload_when_accepted_then_200_with_details(
@@ -183,23 +137,27 @@ def test_post_reload_when_accepted_then_200_with_details(
 ) -> None:
     """A successful reload answers 200 with the view's details and reloaded=true."""
     reply = _call(server, "/-/reload", method="POST")
-    assert (reply.status, reply.json()) == (200, {"version": "sha256:new", "reloaded": True})
-    assert view.reloads == 1
+    assert reply.status == 200
+    assert reply.json() == {"version": "sha256:new", "changed": [], "reloaded": True}
+    assert view.calls == [("reload", "local", [])]
+    validate_schema("ReloadAnswer", reply.json())
 
 
 def test_post_reload_when_rejected_then_422_with_errors(server: HttpServer, view: FakeView) -> None:
     """A rejected reload answers 422 with the errors; the old version is named."""
     errors = ["policies/escalation.yaml:12:5: levels[1].breach_atr must be a number"]
-    view.reload_result = (False, {"kept_version": "sha256:old", "errors": errors})
+    view.reload_result = (422, {"kept_version": "sha256:old", "errors": errors})
     reply = _call(server, "/-/reload", method="POST")
     assert reply.status == 422
     assert reply.json() == {"kept_version": "sha256:old", "errors": errors, "reloaded": False}
+    validate_schema("ReloadAnswer", reply.json())
 
 
 def test_request_when_path_unknown_then_404_json(server: HttpServer) -> None:
     """Unknown paths answer 404 in JSON, naming the path."""
     reply = _call(server, "/api/v2/nothing?x=1")
     assert (reply.status, reply.json()) == (404, {"error": "not found", "path": "/api/v2/nothing"})
+    validate_schema("NotFound", reply.json())
 
 
 @pytest.mark.parametrize(
@@ -218,7 +176,8 @@ def test_request_when_method_wrong_then_405_with_allow(
     assert reply.status == 405
     assert reply.headers["Allow"] == allowed
     assert reply.json()["allowed"] == allowed.split(", ")
-    assert view.reloads == 0
+    validate_schema("MethodNotAllowed", reply.json())
+    assert view.calls == []
 
 
 def test_head_when_healthz_then_headers_without_body(server: HttpServer) -> None:
@@ -240,8 +199,9 @@ def test_request_when_view_raises_then_500_with_request_id_and_logged(
         500,
         {"error": "internal error", "request_id": "req-500"},
     )
-    assert b"secret" not in reply.body
+    assert b"secret" not in reply.body and b"Traceback" not in reply.body
     assert failure["log_level"] == "error" and failure["exc_info"] is True
+    validate_schema("InternalError", reply.json())
 
 
 def test_request_when_request_id_sent_then_echoed_and_logged(server: HttpServer) -> None:
@@ -293,7 +253,7 @@ def test_request_when_probe_succeeds_then_logged_at_debug(server: HttpServer) ->
 def test_request_when_body_sent_then_body_never_logged(server: HttpServer) -> None:
     """A request body is read off the socket and dropped, never logged."""
     request = urllib.request.Request(
-        server.url + "/-/reload", data=b'{"token": "hunter2"}', method="POST"
+        server.url + "/api/v1/check", data=b'{"token": "hunter2"}', method="POST"
     )
     with capture_logs() as entries:
         with urllib.request.urlopen(request, timeout=5) as response:
@@ -302,18 +262,50 @@ def test_request_when_body_sent_then_body_never_logged(server: HttpServer) -> No
     assert "hunter2" not in repr(entries)
 
 
-def test_request_when_method_unknown_then_501_json_with_request_id(server: HttpServer) -> None:
-    """Protocol errors answer in JSON with an id too, not the default HTML page."""
-    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as connection:
-        connection.sendall(b"BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n")
-        raw = b""
-        while chunk := connection.recv(4096):
-            raw += chunk
+def test_request_when_request_line_malformed_then_400_json_with_request_id(
+    server: HttpServer,
+) -> None:
+    """Protocol errors (an unknown method) answer in JSON with an id too, then close."""
+    with capture_logs() as entries:
+        raw, _ = raw_exchange(server.port, b"BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n")
     head, _, body = raw.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.0 501")
-    assert b"Content-Type: application/json" in head
-    assert re.search(rb"X-Request-Id: [0-9a-f]{32}", head)
-    assert json.loads(body)["error"]
+    assert head.startswith(b"HTTP/1.1 400")
+    assert b"content-type: application/json" in head.lower()
+    assert re.search(rb"x-request-id: [0-9a-f]{32}", head.lower())
+    assert json.loads(body) == {"error": "invalid HTTP request"}
+    assert _logged(entries, "http_request")["status"] == 400
+
+
+def test_request_when_keep_alive_then_several_requests_on_one_connection(
+    server: HttpServer,
+) -> None:
+    """HTTP/1.1 keep-alive: two requests, one connection, two answers."""
+    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as connection:
+        connection.sendall(request)
+        first = _one_answer(connection)
+        connection.sendall(request)
+        second = _one_answer(connection)
+    assert first.startswith(b"HTTP/1.1 200") and second.startswith(b"HTTP/1.1 200")
+    assert first.endswith(b'{"status": "ok"}\n') and second.endswith(b'{"status": "ok"}\n')
+
+
+def _one_answer(connection: socket.socket) -> bytes:
+    """Read one answer off a keep-alive connection, by its Content-Length."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        received += connection.recv(65536)
+    head, _, body = received.partition(b"\r\n\r\n")
+    length = int(re.search(rb"content-length: (\d+)", head.lower()).group(1))  # type: ignore[union-attr]
+    while len(body) < length:
+        body += connection.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
+def test_response_when_any_route_then_no_store(server: HttpServer) -> None:
+    """Answers are never cached by a proxy: Cache-Control no-store, errors included."""
+    for path in ("/healthz", "/api/v1/status", "/nowhere", "/metrics"):
+        assert _call(server, path).headers["Cache-Control"] == "no-store"
 
 
 def test_start_when_port_zero_then_ephemeral_port_on_loopback_only(
@@ -326,8 +318,11 @@ def test_start_when_port_zero_then_ephemeral_port_on_loopback_only(
     try:
         assert http.port > 0
         assert http.url == f"http://127.0.0.1:{http.port}"
-        assert http._server is not None
-        assert http._server.socket.getsockname()[0] == "127.0.0.1"
+        assert http._socket is not None
+        assert http._socket.getsockname()[0] == "127.0.0.1"
+        # Declared TCP, so that asyncio sets TCP_NODELAY on every accepted connection
+        # (without it each answer waits ~40 ms for a delayed ACK).
+        assert http._socket.proto == socket.IPPROTO_TCP
     finally:
         http.stop()
 

@@ -122,6 +122,7 @@ def test_load_initial_when_policies_valid_then_current_names_every_policy(
         "LimitPolicy/default-limits",
         "ProtectionPolicy/default-protection",
         "RollPolicy/default-roll",
+        "PolicySet/bastion",
     }
     assert reloader.stats.succeeded == reloader.stats.failed == 0
 
@@ -254,6 +255,25 @@ def test_reload_when_every_policy_file_removed_then_rejected(
         path.unlink()
     event = reloader.reload()
     assert isinstance(event, ReloadRejected)
+    assert event.reason == "lint"  # without bastion.yaml every kind is required (BST606)
+    assert len(event.errors) == 5 and all(" BST606 " in line for line in event.errors)
+    assert reloader.current is before
+
+
+def test_reload_when_only_a_declaration_left_then_rejected_as_no_policies(
+    policies: Path, make_reloader: Callable[..., PolicyReloader]
+) -> None:
+    """A declaration requiring nothing is still not a set: running without policies is refused."""
+    reloader = make_reloader()
+    before = reloader.current
+    for path in policies.glob("*.yaml"):
+        path.unlink()
+    (policies / "bastion.yaml").write_text(
+        "apiVersion: bastion/v1\nkind: PolicySet\nmetadata: {name: s}\nspec: {required_kinds: []}\n"
+    )
+    event = reloader.reload()
+    assert isinstance(event, ReloadRejected)
+    assert event.reason == "no_policies"
     assert event.errors == (f"{policies}: BST007 {_no_policy_message()}",)
     assert reloader.current is before
 

@@ -19,6 +19,7 @@ from tests.venues.stub import Malformed, Reply, Seen, VenueFacts, VenueRoutes, V
 KEY = "PKTESTALPACAKEY00000001"
 SECRET = "alpaca-test-secret-0123456789abcdefghijklmn"
 
+# docs.alpaca.markets "Get account" (GET /v2/account) example: fields and values.
 ACCOUNT = {
     "account_blocked": False,
     "accrued_fees": "0",
@@ -66,6 +67,8 @@ def _position(asset_id: str, symbol: str, asset_class: str, **values: Any) -> di
     }
 
 
+# docs.alpaca.markets "All open positions" (GET /v2/positions): the position entity's
+# fields; quantities and prices chosen for the tests.
 POSITIONS = [
     _position(
         "904837e3-3b76-47ec-b432-046db621571b", "AAPL", "us_equity",
@@ -104,6 +107,8 @@ def _activity(id_: str, symbol: str, side: str, qty: str, price: str, at: str) -
     }
 
 
+# docs.alpaca.markets "Account activities" (GET /v2/account/activities/FILL): the
+# trade-activity entity's fields; ids in Alpaca's "<time>::<uuid>" form.
 ACTIVITIES = [
     _activity("20240101150000000::5d5e7c31-0a3b-4f25-9d0e-7b1c6c6f2a01", "AAPL", "buy", "1",
               "183.00", "2024-01-01T15:00:00Z"),
@@ -127,11 +132,25 @@ def _bar(minute: int, close: float) -> dict[str, Any]:
     }
 
 
+# docs.alpaca.markets "Historical bars" (GET /v2/stocks/bars): {"bars": {symbol: [...]},
+# "next_page_token"}; bar fields t, o, h, l, c, v, n, vw.
 BARS = {
-    "bars": {"AAPL": [_bar(m, 185.0 + m / 100) for m in range(20, 30)]},
+    "bars": {
+        "AAPL": [_bar(m, 185.0 + m / 100) for m in range(20, 30)],
+        "TSLA": [_bar(m, 240.0 + m / 100) for m in range(20, 30)],
+        "SPY": [_bar(m, 470.0 + m / 100) for m in range(20, 30)],
+    },
     "next_page_token": None,
 }
 
+
+def _quote(bid: float, ask: float) -> dict[str, Any]:
+    # The shape of docs.alpaca.markets "Latest quotes" (/v2/stocks/quotes/latest).
+    return {"ap": ask, "as": 2, "ax": "V", "bp": bid, "bs": 1, "bx": "V", "c": ["R"],
+            "t": "2024-01-02T14:29:59.969519616Z", "z": "C"}  # fmt: skip
+
+
+# docs.alpaca.markets "Latest quotes" (GET /v2/stocks/quotes/latest) example.
 QUOTE = {
     "quotes": {
         "AAPL": {
@@ -144,9 +163,31 @@ QUOTE = {
             "c": ["R"],
             "t": "2024-01-02T14:29:59.969519616Z",
             "z": "C",
-        }
+        },
+        "TSLA": _quote(239.9, 240.1),
+        "SPY": _quote(470.2, 470.3),
     }
 }
+
+
+def _asset(symbol: str) -> dict[str, Any]:
+    # GET /v2/assets/{symbol}: the asset entity of docs.alpaca.markets "Get an asset".
+    return {
+        "id": "b0b6dd9d-8b9b-48a9-ba46-b9d54906e415",
+        "class": "us_equity",
+        "exchange": "NASDAQ",
+        "symbol": symbol,
+        "name": f"{symbol} stub asset",
+        "status": "active",
+        "tradable": True,
+        "marginable": True,
+        "shortable": True,
+        "easy_to_borrow": True,
+        "fractionable": True,
+    }
+
+
+ASSETS = ("AAPL", "TSLA", "SPY")
 
 
 def _payloads() -> dict[str, Any]:
@@ -196,6 +237,39 @@ def _latest_quotes(stub: VenueStub, seen: Seen) -> Reply:
     return Reply(body={"quotes": {s: quotes[s] for s in wanted if s in quotes}})
 
 
+def _assets(_stub: VenueStub, seen: Seen) -> Reply:
+    symbol = seen.path.rsplit("/", 1)[-1]
+    if symbol in ASSETS:
+        return Reply(body=_asset(symbol))
+    # Alpaca's error shape: {"code": <status × 100000 + n>, "message": ...}; 404 is 40410000
+    # (alpaca-py answers it as APIError; docs.alpaca.markets "Get an asset": 404 Not Found).
+    return Reply(404, {"code": 40410000, "message": f"asset not found for {symbol}"})
+
+
+def add_dust(stub: VenueStub) -> str:
+    """A fractional dust position whose market value rounds to 0 and has no current price
+    (the fields docs.alpaca.markets marks as present may be absent on some account types)."""
+    row = _position(
+        "64bbff51-59d6-4b3c-9351-13ad85e3c752", "SPY", "us_equity",
+        avg_entry_price="470.0", qty="0.000000001", side="long", market_value="0",
+        cost_basis="0", unrealized_pl="0", lastday_price="469.0", qty_available="0",
+    )  # fmt: skip
+    stub.payloads["positions"].append(row)
+    return str(row["asset_id"])
+
+
+def add_unlisted(stub: VenueStub) -> str:
+    """A position in a symbol Alpaca's market data does not list."""
+    row = _position(
+        "0d9d2a70-0000-4e38-9c4b-aa1d5a0ed001", "XYZQ", "us_equity",
+        avg_entry_price="1.0", qty="100", side="long", market_value="90.0",
+        cost_basis="100.0", unrealized_pl="-10.0", current_price="0.9",
+        lastday_price="0.95", qty_available="100",
+    )  # fmt: skip
+    stub.payloads["positions"].append(row)
+    return str(row["asset_id"])
+
+
 def _authenticate(stub: VenueStub, seen: Seen) -> Reply | None:
     if seen.headers.get("APCA-API-KEY-ID") == stub.key and (
         seen.headers.get("APCA-API-SECRET-KEY") == stub.secret
@@ -205,7 +279,9 @@ def _authenticate(stub: VenueStub, seen: Seen) -> Reply | None:
 
 
 def _fault_body(status: int) -> object:
-    words = {403: "forbidden", 429: "too many requests", 500: "internal server error"}
+    if status == 403:  # Alpaca's refusal of a key's permissions (issue #12 quotes the code)
+        return {"code": 40310000, "message": "request is not authorized"}
+    words = {429: "too many requests", 500: "internal server error"}
     return {"code": status * 100_000, "message": words.get(status, "service unavailable")}
 
 
@@ -221,6 +297,7 @@ ROUTES = VenueRoutes(
     payloads=_payloads,
     authenticate=_authenticate,
     fault_body=_fault_body,
+    prefixes={("GET", "/v2/assets/"): _assets},
 )
 
 FACTS = VenueFacts(
@@ -237,6 +314,10 @@ FACTS = VenueFacts(
     ask=Decimal("185.66"),
     fill_ids=(ACTIVITIES[1]["id"], ACTIVITIES[2]["id"]),
     market_data_needs_key=True,
+    benchmark="SPY",
+    unknown_symbol="XYZQ",
+    add_dust=add_dust,
+    add_unlisted=add_unlisted,
     malformed={
         "accounts": Malformed(("account", "equity"), "'equity' is missing", "'equity'"),
         "positions": Malformed(

@@ -31,6 +31,7 @@ SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
 NOW_MS = 1_704_205_800_000  # 2024-01-02T14:30:00Z, the tests' clock
 MINUTE_MS = 60_000
 
+# binance-spot-api-docs rest-api.md "Account information" (GET /api/v3/account) example.
 ACCOUNT = {
     "makerCommission": 15,
     "takerCommission": 15,
@@ -54,6 +55,7 @@ ACCOUNT = {
     "uid": 354937868,
 }
 
+# binance-spot-api-docs rest-api.md "Symbol price ticker" (GET /api/v3/ticker/price).
 TICKERS = [
     {"symbol": "BTCUSDT", "price": "42000.00000000"},
     {"symbol": "ETHUSDT", "price": "2300.50000000"},
@@ -62,6 +64,7 @@ TICKERS = [
 ]
 
 
+# binance-spot-api-docs rest-api.md "Account trade list" (GET /api/v3/myTrades) fields.
 def _trade(
     id_: int, price: str, qty: str, fee: str, fee_asset: str, time_ms: int, buyer: bool
 ) -> dict[str, Any]:
@@ -89,6 +92,7 @@ TRADES = [
 ]  # fmt: skip
 
 
+# binance-spot-api-docs rest-api.md "Kline/Candlestick data": 12 values per row.
 def _kline(open_ms: int, close: Decimal) -> list[Any]:
     return [
         open_ms,
@@ -109,6 +113,7 @@ def _kline(open_ms: int, close: Decimal) -> list[Any]:
 # 14:21 … 14:30; the 14:30 kline is still open at the tests' clock.
 KLINES = [_kline(NOW_MS - (9 - i) * MINUTE_MS, Decimal(41950 + 10 * i)) for i in range(10)]
 
+# binance-spot-api-docs rest-api.md "Symbol order book ticker" example.
 BOOK_TICKER = {
     "symbol": "BTCUSDT",
     "bidPrice": "41999.90000000",
@@ -116,6 +121,66 @@ BOOK_TICKER = {
     "askPrice": "42000.10000000",
     "askQty": "0.80000000",
 }
+
+
+# GET /api/v3/exchangeInfo: the shape of binance-spot-api-docs rest-api.md "Exchange
+# information"; rateLimits as in its enums.md "Rate limiters" (REQUEST_WEIGHT 6000 / minute).
+EXCHANGE_INFO = {
+    "timezone": "UTC",
+    "serverTime": NOW_MS,
+    "rateLimits": [
+        {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
+        {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
+        {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
+        {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
+    ],
+    "exchangeFilters": [],
+    "symbols": [
+        {"symbol": symbol, "status": "TRADING", "baseAsset": symbol[:-4] or symbol[:3],
+         "quoteAsset": symbol[-4:] if symbol.endswith("USDT") else symbol[-3:],
+         "isSpotTradingAllowed": True, "permissions": [], "filters": []}
+        for symbol in ("BTCUSDT", "ETHUSDT", "BNBUSDT", "ETHBTC")
+    ],
+}  # fmt: skip
+# binance-spot-api-docs errors.md: {"code": -1121, "msg": "Invalid symbol."}, HTTP 400.
+INVALID_SYMBOL = {"code": -1121, "msg": "Invalid symbol."}
+
+
+def _listed(stub: VenueStub, symbol: str | None) -> bool:
+    return any(row["symbol"] == symbol for row in stub.payloads["exchange_info"]["symbols"])
+
+
+def _exchange_info(stub: VenueStub, seen: Seen) -> Reply:
+    info = stub.payloads["exchange_info"]
+    symbol = seen.param("symbol")
+    if symbol is None:
+        return Reply(body=info)
+    if not _listed(stub, symbol):
+        return Reply(400, INVALID_SYMBOL)
+    return Reply(body={**info, "symbols": [r for r in info["symbols"] if r["symbol"] == symbol]})
+
+
+def _book_ticker(stub: VenueStub, seen: Seen) -> Reply:
+    symbol = seen.param("symbol")
+    if not _listed(stub, symbol):
+        return Reply(400, INVALID_SYMBOL)
+    return Reply(body={**stub.payloads["book_ticker"], "symbol": symbol})
+
+
+def add_dust(stub: VenueStub) -> str:
+    """A BNB balance below any lot size: Binance still prices it from the BNBUSDT ticker."""
+    stub.payloads["account"]["balances"].append(
+        {"asset": "BNB", "free": "0.00000010", "locked": "0.00000000"}
+    )
+    return "binance-354937868:BNB"
+
+
+def add_unlisted(stub: VenueStub) -> str:
+    """A balance in a token with no USDT ticker (delisted): no price, no market data."""
+    stub.payloads["account"]["balances"].append(
+        {"asset": "LUNC", "free": "1000.00000000", "locked": "0.00000000"}
+    )
+    return "binance-354937868:LUNC"
 
 
 def _payloads() -> dict[str, Any]:
@@ -126,6 +191,7 @@ def _payloads() -> dict[str, Any]:
             "trades": TRADES,
             "klines": KLINES,
             "book_ticker": BOOK_TICKER,
+            "exchange_info": EXCHANGE_INFO,
         }
     )
 
@@ -141,6 +207,8 @@ def _my_trades(stub: VenueStub, seen: Seen) -> Reply:
 
 
 def _klines(stub: VenueStub, seen: Seen) -> Reply:
+    if not _listed(stub, seen.param("symbol")):
+        return Reply(400, INVALID_SYMBOL)
     rows = stub.payloads["klines"]
     start, end = seen.param("startTime"), seen.param("endTime")
     limit = int(seen.param("limit") or 500)
@@ -188,7 +256,8 @@ ROUTES = VenueRoutes(
         ("GET", "/api/v3/ticker/price"): serve("tickers"),
         ("GET", "/api/v3/myTrades"): _my_trades,
         ("GET", "/api/v3/klines"): _klines,
-        ("GET", "/api/v3/ticker/bookTicker"): serve("book_ticker"),
+        ("GET", "/api/v3/ticker/bookTicker"): _book_ticker,
+        ("GET", "/api/v3/exchangeInfo"): _exchange_info,
     },
     payloads=_payloads,
     authenticate=_authenticate,
@@ -209,9 +278,15 @@ FACTS = VenueFacts(
     bid=Decimal("41999.9"),
     ask=Decimal("42000.1"),
     fill_ids=("BTCUSDT:28457", "BTCUSDT:28460"),
+    benchmark="BTCUSDT",
+    unknown_symbol="SPY",
+    add_dust=add_dust,
+    add_unlisted=add_unlisted,
     malformed={
-        "accounts": Malformed(("account", "balances", 0, "free"), "'free' is missing", "'free'"),
-        "positions": Malformed(("tickers", 0, "price"), "'price' is missing", "'price'"),
+        # One unreadable balance row is one unevaluable position (see "positions"); the
+        # account fails only when its balances cannot be read at all.
+        "accounts": Malformed(("account", "balances"), "'balances' is missing", "balances"),
+        "positions": Malformed(("account", "balances", 1, "free"), "'free' is missing", "'free'"),
         "bars": Malformed(("klines", -2, 4), "11 values", "'close'"),
         "quote": Malformed(("book_ticker", "askPrice"), "'askPrice' is missing", "'askPrice'"),
         "fills": Malformed(("trades", 1, "qty"), "'qty' is missing", "'qty'"),

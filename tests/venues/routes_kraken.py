@@ -38,10 +38,12 @@ def ok(result: object) -> dict[str, Any]:
     return {"error": [], "result": result}
 
 
+# docs.kraken.com REST "Get Account Balance" (getAccountBalance): asset -> amount.
 BALANCE = ok(
     {"ZUSD": "25000.5000", "XXBT": "0.7500000000", "XETH": "3.0000000000", "DOT.S": "0.0000000000"}
 )
 
+# docs.kraken.com REST "Get Trade Balance" (getTradeBalance): eb, tb, m, n, c, v, e, mf, ml.
 TRADE_BALANCE = ok(
     {
         "eb": "76543.2100",
@@ -56,6 +58,7 @@ TRADE_BALANCE = ok(
     }
 )
 
+# docs.kraken.com REST "Get Open Positions" (getOpenPositions, docalcs=true) example row.
 OPEN_POSITIONS = ok(
     {
         "TF5GVO-T7ZZ2-6NBKBI": {
@@ -106,6 +109,7 @@ def _pair(altname: str, base: str, quote: str) -> dict[str, Any]:
     }
 
 
+# docs.kraken.com REST "Get Tradable Asset Pairs" (getTradableAssetPairs) fields.
 ASSET_PAIRS = ok(
     {
         "XXBTZUSD": _pair("XBTUSD", "XXBT", "ZUSD"),
@@ -129,6 +133,7 @@ def _ticker(bid: str, ask: str, last: str) -> dict[str, Any]:
     }
 
 
+# docs.kraken.com REST "Get Ticker Information" (getTickerInformation): a, b, c, v, p, t, l, h, o.
 TICKER = ok(
     {
         "XXBTZUSD": _ticker("42000.10000", "42000.20000", "42000.10000"),
@@ -157,6 +162,7 @@ def _trade(pair: str, time_s: float, side: str, price: str, vol: str, fee: str) 
     }
 
 
+# docs.kraken.com REST "Get Trades History" (getTradeHistory) trade fields.
 TRADES = {
     "THVRQM-33VKH-UCI7BS": _trade("XXBTZUSD", 1704205000.5, "sell", "42010.0", "0.01", "1.09226"),
     "TCWJEG-FL4SZ-3FKGH6": _trade("XXBTZUSD", 1704204000.25, "buy", "41990.0", "0.02", "2.18348"),
@@ -169,12 +175,49 @@ def _row(time_s: int, close: Decimal) -> list[Any]:
             f"{close:.1f}", "1.23400000", 40]  # fmt: skip
 
 
+# docs.kraken.com REST "Get OHLC Data" (getOHLCData): rows of 8 values and "last".
 OHLC = ok(
     {
         "XXBTZUSD": [_row(NOW_S - (9 - i) * 60, Decimal(41950 + 10 * i)) for i in range(10)],
         "last": NOW_S,
     }
 )
+
+
+# docs.kraken.com REST "Get Open Positions" (getOpenPositions), the documented example's
+# second position, as is: a dust position whose `value` rounds to "0".
+DUST_POSITION = {
+    "TYMRFG-URRG5-2ZTQSD": {
+        "ordertxid": "OF5WFH-V57DP-QANDAC",
+        "posstatus": "open",
+        "pair": "XXBTZUSD",
+        "time": 1610448039.8374,
+        "type": "buy",
+        "ordertype": "limit",
+        "cost": "0.00240",
+        "fee": "0.00000",
+        "vol": "0.00000010",
+        "vol_closed": "0.00000000",
+        "margin": "0.00048",
+        "value": "0",
+        "net": "+0.0006",
+        "terms": "0.0100% per 4 hours",
+        "rollovertm": "1616672637",
+        "misc": "",
+        "oflags": "",
+    }
+}
+
+
+def add_dust(stub: VenueStub) -> str:
+    stub.payloads["open_positions"]["result"].update(copy.deepcopy(DUST_POSITION))
+    return "TYMRFG-URRG5-2ZTQSD"
+
+
+def add_unlisted(stub: VenueStub) -> str:
+    """A balance in an asset with no ZUSD pair in AssetPairs: it cannot be valued."""
+    stub.payloads["balance"]["result"]["XXDG"] = "1000.0000000000"
+    return "kraken:XXDG"
 
 
 def _payloads() -> dict[str, Any]:
@@ -233,9 +276,10 @@ def _trades_history(stub: VenueStub, seen: Seen) -> Reply:
     )
     offset = int(seen.param("ofs") or 0)
     page = {txid: trades[txid] for txid in matching[offset : offset + TRADES_PAGE]}
-    return Reply(
-        body={"error": payload["error"], "result": {"trades": page, "count": len(matching)}}
-    )
+    result: dict[str, Any] = {"trades": page}
+    if "count" in payload["result"]:  # optional: some answers leave it out
+        result["count"] = len(matching)
+    return Reply(body={"error": payload["error"], "result": result})
 
 
 def _authenticate(stub: VenueStub, seen: Seen) -> Reply | None:
@@ -291,6 +335,10 @@ FACTS = VenueFacts(
     bid=Decimal("42000.1"),
     ask=Decimal("42000.2"),
     fill_ids=("TCWJEG-FL4SZ-3FKGH6", "THVRQM-33VKH-UCI7BS"),
+    benchmark="XBTUSD",
+    unknown_symbol="SPY",
+    add_dust=add_dust,
+    add_unlisted=add_unlisted,
     malformed={
         "accounts": Malformed(("trade_balance", "result", "eb"), "'eb' is missing", "'eb'"),
         "positions": Malformed(

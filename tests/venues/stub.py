@@ -73,6 +73,8 @@ class VenueRoutes:
     payloads: Callable[[], dict[str, Any]]  # fresh documented JSON
     authenticate: Callable[[VenueStub, Seen], Reply | None]
     fault_body: Callable[[int], object]  # the venue's error body for a status
+    # Paths with a parameter in them (Alpaca's /v2/assets/{symbol}): (method, prefix).
+    prefixes: Mapping[tuple[str, str], Handler] = field(default_factory=dict)
 
 
 def serve(name: str) -> Handler:
@@ -186,6 +188,15 @@ class VenueStub:
             return Reply(fault.status, body, headers)
         handler = self.spec.routes.get((seen.method, seen.path))
         if handler is None:
+            handler = next(
+                (
+                    prefixed
+                    for (method, prefix), prefixed in self.spec.prefixes.items()
+                    if method == seen.method and seen.path.startswith(prefix)
+                ),
+                None,
+            )
+        if handler is None:
             return Reply(404, {"code": 404, "message": f"stub: no route {seen.method} {seen.path}"})
         return self.spec.authenticate(self, seen) or handler(self, seen)
 
@@ -256,3 +267,8 @@ class VenueFacts:
     fill_ids: tuple[str, ...]  # at or after FILLS_SINCE, oldest first
     malformed: Mapping[str, Malformed]  # by fetch: accounts, positions, bars, quote, fills
     market_data_needs_key: bool = False  # bars and quotes are public on most venues
+    # The live-venue scenarios (issue #12), each a change to the stub's payloads:
+    benchmark: str = ""  # the venue's default benchmark, which the stub lists
+    unknown_symbol: str = "NOPE"  # a symbol the venue does not list
+    add_dust: Callable[[VenueStub], str] | None = None  # -> the dust position's id
+    add_unlisted: Callable[[VenueStub], str] | None = None  # -> the unlisted position's id

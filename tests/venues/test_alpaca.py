@@ -99,11 +99,12 @@ def test_fetch_positions_when_current_price_absent_then_derived_from_market_valu
 
 
 @on_alpaca
-def test_fetch_positions_when_asset_class_unknown_then_data_error(venue: VenueCase) -> None:
-    """An asset class Bastion does not model is refused, naming the field and the value."""
+def test_fetch_positions_when_asset_class_unknown_then_row_has_problem(venue: VenueCase) -> None:
+    """An asset class Bastion does not model is that row's problem, naming field and value."""
     venue.stub.set_field(("positions", 0, "asset_class"), "us_bond")
-    with pytest.raises(DataError, match="'asset_class' is 'us_bond'"):
-        venue.adapter.fetch_positions()
+    first, *others = venue.adapter.fetch_positions()
+    assert first.problem is not None and "'asset_class' is 'us_bond'" in first.problem
+    assert all(position.problem is None for position in others)
 
 
 @on_alpaca

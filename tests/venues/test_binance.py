@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -47,15 +48,20 @@ def test_fetch_positions_when_balances_held_then_valued_at_usdt_tickers(venue: V
 
 
 @on_binance
-def test_fetch_accounts_when_asset_has_no_usdt_ticker_then_data_error_naming_fix(
+def test_fetch_positions_when_asset_has_no_usdt_ticker_then_row_problem_naming_fix(
     venue: VenueCase,
 ) -> None:
-    """A held asset Binance cannot value is an error naming it and ignore_assets, not a zero."""
+    """A held asset Binance cannot value is that position's problem (naming ignore_assets),
+    left out of equity, never valued at zero."""
     venue.stub.payloads["account"]["balances"].append(
         {"asset": "LUNC", "free": "1000", "locked": "0"}
     )
-    with pytest.raises(DataError, match=r"LUNCUSDT.*ignore_assets"):
-        venue.adapter.fetch_accounts()
+    (account,) = venue.adapter.fetch_accounts()
+    assert account.equity_usd == venue.facts.equity_usd
+    flagged = [p for p in venue.adapter.fetch_positions() if p.problem]
+    assert [p.id for p in flagged] == ["binance-354937868:LUNC"]
+    assert flagged[0].problem is not None
+    assert re.search(r"LUNCUSDT.*ignore_assets", flagged[0].problem)
 
 
 @on_binance

@@ -12,6 +12,7 @@ import pytest
 from bastion.adapters.kraken import KrakenAdapter, KrakenConfig
 from bastion.adapters.kraken_errors import LOCKOUT_S
 from bastion.adapters.sources.base import BarRequest
+from bastion.adapters.venue import UnknownSymbolError
 from bastion.adapters.venue_config import credentials_from_env
 from bastion.engine.errors import AdapterError, DataError, TransientAdapterError
 from tests.venues.conftest import FILLS_SINCE, NOW, VenueCase
@@ -31,7 +32,7 @@ on_kraken = pytest.mark.parametrize("venue", ["kraken"], indirect=True)
         ("EAPI:Invalid signature", AdapterError, "KRAKEN_API_SECRET"),
         ("EGeneral:Permission denied", AdapterError, "query funds"),
         ("EAPI:Invalid nonce", AdapterError, "its own key"),
-        ("EQuery:Unknown asset pair", AdapterError, "check the symbol"),
+        ("EQuery:Unknown asset pair", UnknownSymbolError, "check the symbol"),
         ("EGeneral:Invalid arguments:ofs", AdapterError, "Invalid arguments:ofs"),
         ("EAPI:Rate limit exceeded", TransientAdapterError, "Rate limit"),
         ("EService:Unavailable", TransientAdapterError, "Unavailable"),
@@ -171,13 +172,16 @@ def test_fetch_positions_when_margin_and_spot_then_both_reported(venue: VenueCas
 
 
 @on_kraken
-def test_fetch_positions_when_asset_has_no_usd_pair_then_data_error_naming_fix(
+def test_fetch_positions_when_asset_has_no_usd_pair_then_row_problem_naming_fix(
     venue: VenueCase,
 ) -> None:
-    """A balance Kraken cannot value in ZUSD is an error naming ignore_assets, not a zero."""
+    """A balance Kraken cannot value in ZUSD is that position's problem naming
+    ignore_assets, not a zero; the other positions are read."""
     venue.stub.payloads["balance"]["result"]["XXDG"] = "1000.0"
-    with pytest.raises(DataError, match=r"XXDG.*ignore_assets"):
-        venue.adapter.fetch_positions()
+    positions = venue.adapter.fetch_positions()
+    flagged = [p for p in positions if p.problem]
+    assert [p.id for p in flagged] == ["kraken:XXDG"]
+    assert flagged[0].problem is not None and "ignore_assets" in flagged[0].problem
     assert len(venue.make(ignore_assets=("XXDG",)).fetch_positions()) == 3
 
 

@@ -1,8 +1,11 @@
 """Semantic lint rules: what a schema cannot see. One module per kind, registered here.
 
 A per-policy rule is `check(policy) -> Iterable[Finding]`; a set rule is
-`check_set(policies) -> Iterable[Finding]`. Rules run only on policies that
-passed the schema, so they may trust the shape of the spec.
+`check_set(policies) -> Iterable[Finding]`; a declaration rule is
+`check_declaration(policies, declarations, directories) -> Iterable[Finding]`
+(what the PolicySet in bastion.yaml requires; `directories` are the linted
+directories, each one a set). Rules run only on policies that passed the schema,
+so they may trust the shape of the spec.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from bastion.engine.lint.findings import Finding
 from bastion.engine.lint.rules import (
     breakers,
+    declaration,
     escalation,
     limits,
     modes,
@@ -24,6 +28,7 @@ from bastion.engine.policy.model import Policy
 
 PolicyRule = Callable[[Policy], Iterable[Finding]]
 SetRule = Callable[[Sequence[Policy]], Iterable[Finding]]
+DeclarationRule = Callable[[Sequence[Policy], Sequence[Policy], Sequence[str]], Iterable[Finding]]
 
 # Kind -> the rules for policies of that kind; "*" applies to every kind.
 POLICY_RULES: dict[str, tuple[PolicyRule, ...]] = {
@@ -35,13 +40,20 @@ POLICY_RULES: dict[str, tuple[PolicyRule, ...]] = {
     "LimitPolicy": (limits.check,),
 }
 SET_RULES: tuple[SetRule, ...] = (policyset.check_set,)
+DECLARATION_RULES: tuple[DeclarationRule, ...] = (declaration.check_declaration,)
 
 
-def run_rules(policies: Sequence[Policy]) -> list[Finding]:
+def run_rules(
+    policies: Sequence[Policy],
+    declarations: Sequence[Policy] = (),
+    directories: Sequence[str] = (),
+) -> list[Finding]:
     findings: list[Finding] = []
     for policy in policies:
         for rule in (*POLICY_RULES["*"], *POLICY_RULES.get(policy.kind, ())):
             findings.extend(rule(policy))
     for set_rule in SET_RULES:
         findings.extend(set_rule(policies))
+    for declaration_rule in DECLARATION_RULES:
+        findings.extend(declaration_rule(policies, declarations, directories))
     return findings

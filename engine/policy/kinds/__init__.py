@@ -1,4 +1,9 @@
-"""The five policy kinds, registered by the name a file's `kind:` uses. No scanning."""
+"""The five policy kinds, registered by the name a file's `kind:` uses. No scanning.
+
+`KINDS` are the policies the engine evaluates. `PolicySet` (policies/bastion.yaml) is
+read with the same envelope, schema and loader but never evaluated: `ALL_KINDS` is
+every `kind:` a file may declare.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,14 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from bastion.engine.policy.kinds import breakers, escalation, limits, protection, roll
+from bastion.engine.policy.kinds import (
+    breakers,
+    escalation,
+    limits,
+    policyset,
+    protection,
+    roll,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,3 +51,6 @@ KINDS: dict[str, KindDef] = {
     definition.kind: definition
     for definition in map(_kind, (escalation, roll, breakers, protection, limits))
 }
+
+SET_KIND: KindDef = _kind(policyset)
+ALL_KINDS: dict[str, KindDef] = {**KINDS, SET_KIND.kind: SET_KIND}

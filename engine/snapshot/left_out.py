@@ -1,0 +1,32 @@
+"""A venue record the snapshot builder left out because it cannot be used, and why.
+
+The builder drops such a record (a position it cannot price, in an asset the venue
+does not list, a malformed row) so that one bad record never blanks a snapshot, and
+hands the list to `evaluate(..., left_out=...)`: each one is an unevaluable subject,
+its account reduce-only until the record can be used again (the engine's fail safe).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Unevaluable:
+    """One record left out of the snapshot: which position, whose, and why."""
+
+    id: str
+    account_id: str
+    symbol: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"position {self.id} ({self.symbol}, account {self.account_id}): {self.reason}"
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "id": self.id,
+            "account_id": self.account_id,
+            "symbol": self.symbol,
+            "reason": self.reason,
+        }

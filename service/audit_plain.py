@@ -1,0 +1,114 @@
+"""Audit data made JSON-plain and bounded: Decimal, times, enums, paths and records as
+exact text; client strings, labels and lists cut to a bound, each cut written down under
+`_truncated`; data still over the record limit kept as its keys and SHA-256."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import Enum
+from pathlib import PurePath
+from typing import Any
+
+# Bounds on what one record may hold: client-supplied strings are cut, and a record
+# that is still too large keeps only a digest of its data. Each cut is written down.
+MAX_STRING_CHARS = 2_000
+MAX_LABEL_CHARS = 200  # principal, subject, kind, dict keys
+MAX_ITEMS = 1_000
+MAX_RECORD_BYTES = 64 * 1024
+TRUNCATED_KEY = "_truncated"
+OVERSIZE_KEY = "_oversize"
+
+
+def bounded(data: Mapping[str, Any], cuts: list[str]) -> dict[str, Any]:
+    """JSON-plain data with long strings and lists cut; the cut paths under `_truncated`."""
+    plain_data = plain(data, "data", cuts)
+    assert isinstance(plain_data, dict)
+    if cuts:
+        plain_data[TRUNCATED_KEY] = cuts[:20] + (
+            [f"… {len(cuts) - 20} more"] if len(cuts) > 20 else []
+        )
+    size = len(canonical(plain_data))
+    if size > MAX_RECORD_BYTES:
+        return {
+            OVERSIZE_KEY: {
+                "bytes": size,
+                "limit": MAX_RECORD_BYTES,
+                "keys": sorted(plain_data)[:50],
+                "sha256": hashlib.sha256(canonical(plain_data)).hexdigest(),
+                "note": "data over the record limit: only its keys and digest are kept",
+            }
+        }
+    return plain_data
+
+
+def plain(value: Any, path: str, cuts: list[str]) -> Any:
+    """JSON-ready: Decimal, times, enums and paths as text; records via `to_dict()`."""
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, str):
+        if len(value) > MAX_STRING_CHARS:
+            cuts.append(f"{path} ({len(value)} chars)")
+            return value[:MAX_STRING_CHARS] + f"…[cut {len(value) - MAX_STRING_CHARS} chars]"
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return format_time(value) if value.tzinfo else value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return plain(value.value, path, cuts)
+    if isinstance(value, PurePath):
+        return str(value)
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes sha256:{hashlib.sha256(value).hexdigest()[:16]}>"
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        return plain(to_dict(), path, cuts)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        return plain(fields, path, cuts)
+    if isinstance(value, Mapping):
+        return {
+            label(str(k), f"{path} key", cuts): plain(v, f"{path}.{k}", cuts)
+            for k, v in list(value.items())[:MAX_ITEMS]
+        } | ({} if len(value) <= MAX_ITEMS else _cut_items(path, len(value), cuts))
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value, key=str) if isinstance(value, set | frozenset) else list(value)
+        if len(items) > MAX_ITEMS:
+            cuts.append(f"{path} ({len(items)} items)")
+        return [plain(v, f"{path}[{i}]", cuts) for i, v in enumerate(items[:MAX_ITEMS])]
+    return plain(str(value), path, cuts)
+
+
+def canonical(value: Any) -> bytes:
+    """The one serialisation: sorted keys, compact, ASCII only, no NaN."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+    ).encode("ascii")
+
+
+def format_time(at: datetime) -> str:
+    if at.tzinfo is None:
+        raise ValueError(f"audit times must be timezone-aware, got {at!r}")
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def label(text: str, path: str, cuts: list[str]) -> str:
+    if len(text) <= MAX_LABEL_CHARS:
+        return text
+    cuts.append(f"{path} ({len(text)} chars)")
+    return text[:MAX_LABEL_CHARS] + "…"
+
+
+def _cut_items(path: str, count: int, cuts: list[str]) -> dict[str, Any]:
+    cuts.append(f"{path} ({count} items)")
+    return {}

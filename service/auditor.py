@@ -1,0 +1,262 @@
+"""What the service writes to the audit trail, and what happens when it cannot.
+
+`Auditor` turns the service's events (decisions, order checks and reports, resets,
+reloads, auth refusals, start and stop) into audit records on an `AuditTrail`. It
+never lets a failed write pass silently: the first failure calls `on_failed("audit",
+reason)` (the service turns /readyz 503, counts `bastion_persist_failures_total
+{what="audit"}` and raises a critical alert), and the first success after that calls
+`on_recovered("audit")`. Callers that acknowledge something to a client (an order
+report, a reset) check the returned flag and answer 503 when the record was not
+written: nothing is acknowledged that the trail does not hold.
+
+Without a trail (`trail=None`, tests and `bastion serve --no-audit`) every call is a
+no-op that reports success.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import structlog
+
+from bastion.engine.authority.check import ExecutionDecision
+from bastion.engine.authority.request import OrderRequest
+from bastion.engine.breakers import ManualReset
+from bastion.engine.decision import Decision
+from bastion.service.audit import AuditTrail, AuditWriteFailed
+
+log = structlog.get_logger("bastion.service")
+
+# The longest text a client can put into a record through one field.
+_CLIENT_TEXT = 256
+
+
+class Auditor:
+    def __init__(
+        self,
+        trail: AuditTrail | None,
+        *,
+        on_failed: Callable[[str, str], None] | None = None,
+        on_recovered: Callable[[str], None] | None = None,
+    ) -> None:
+        self.trail = trail
+        self._on_failed = on_failed
+        self._on_recovered = on_recovered
+        self._failing = False
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self.trail is not None
+
+    def record(
+        self,
+        kind: str,
+        *,
+        principal: str | None = None,
+        subject: str | None = None,
+        **data: Any,
+    ) -> bool:
+        """Append one record. True when it is on disk (or there is no trail)."""
+        if self.trail is None:
+            return True
+        try:
+            self.trail.append(kind, principal=principal, subject=subject, **data)
+        except AuditWriteFailed as error:
+            self._failed(str(error))
+            return False
+        if self._failing:
+            self._recovered()
+        return True
+
+    @property
+    def failing(self) -> bool:
+        return self._failing
+
+    def retry(self) -> bool:
+        """While writes fail, try one (`audit_resumed`): called every cycle, so that the
+        service is ready again within a cycle of the disk coming back, even when nothing
+        else is written. True when the trail is writable."""
+        if not self._failing:
+            return True
+        return self.record("audit_resumed", subject="system:audit")
+
+    def _failed(self, reason: str) -> None:
+        with self._lock:
+            first, self._failing = not self._failing, True
+        log.error("audit_write_failed", error=reason[:1000], first=first)
+        if self._on_failed is not None:
+            self._on_failed("audit", reason)
+
+    def _recovered(self) -> None:
+        with self._lock:
+            was, self._failing = self._failing, False
+        if was:
+            log.warning("audit_write_recovered")
+            if self._on_recovered is not None:
+                self._on_recovered("audit")
+
+    # -- the service's events --------------------------------------------------------
+
+    def decisions(self, decisions: Iterable[Decision], *, cycle_id: str | None = None) -> bool:
+        """Every decision a cycle made: the engine emits decisions for changes only
+        (transitions, trips, rearms, resets, trading-state changes, roll advice)."""
+        written = True
+        for decision in decisions:
+            written &= self.record(
+                "decision_made",
+                principal=None,  # the engine decided; a reset's operator is in its data
+                subject=decision.subject.label(),
+                cycle_id=cycle_id,
+                decision=decision.to_dict(),
+            )
+        return written
+
+    def reload(self, record: Mapping[str, Any], *, files: Mapping[str, str]) -> bool:
+        """A reload accepted or refused (`reloader.audit_record(event)`): who asked,
+        the versions before and after, the policies changed and their files, removals."""
+        data = {k: v for k, v in record.items() if k not in ("event", "principal", "at")}
+        return self.record(
+            str(record["event"]),
+            principal=record.get("principal"),
+            subject="system:policies",
+            files=dict(files),
+            **data,
+        )
+
+    def auth_refused(
+        self, *, principal: str | None, method: str, path: str, status: int, reason: str
+    ) -> bool:
+        return self.record(
+            "auth_refused",
+            principal=principal,
+            method=method[:16],
+            path=path[:_CLIENT_TEXT],
+            status=status,
+            reason=reason[:_CLIENT_TEXT],
+        )
+
+    def order_checked(
+        self,
+        principal: str,
+        *,
+        status: int,
+        request: OrderRequest | None,
+        result: ExecutionDecision | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """A check answered: the decision with its inputs, or why there was none."""
+        return self.record(
+            "order_checked",
+            principal=principal,
+            subject=_order_subject(request),
+            status=status,
+            **_order_data(request, result, error),
+        )
+
+    def order_reported(
+        self,
+        principal: str,
+        *,
+        status: int,
+        order_id: str | None,
+        request: OrderRequest | None,
+        result: ExecutionDecision | None = None,
+        error: str | None = None,
+        duplicate: bool = False,
+    ) -> bool:
+        """An order reported as sent (and, when it used an override, that too)."""
+        subject = _order_subject(request)
+        data = _order_data(request, result, error)
+        written = self.record(
+            "order_reported",
+            principal=principal,
+            subject=subject,
+            status=status,
+            order_id=None if order_id is None else order_id[:_CLIENT_TEXT],
+            duplicate=duplicate,
+            **data,
+        )
+        if result is not None and result.override_applied and not duplicate:
+            written &= self.record(
+                "override_applied",
+                principal=principal,
+                subject=subject,
+                order_id=None if order_id is None else order_id[:_CLIENT_TEXT],
+                reason=result.override_reason,
+                decision_id=result.decision.id,
+                policy_version=result.decision.policy_version,
+            )
+        return written
+
+    def reset_requested(
+        self,
+        principal: str,
+        *,
+        status: int,
+        reset: ManualReset | None,
+        error: str | None = None,
+    ) -> bool:
+        """A breaker reset asked for: queued (202) or refused, with who and why."""
+        fields: dict[str, Any] = {"status": status, "error": error}
+        if reset is not None:
+            fields |= {"breaker": reset.breaker_id, "by": reset.by, "reason": reset.reason}
+        return self.record(
+            "breaker_reset_requested",
+            principal=principal,
+            subject=None if reset is None else reset.subject,
+            **fields,
+        )
+
+    def lifecycle(self, kind: str, **data: Any) -> bool:
+        """service_started, service_stopped, state_edit_accepted: the process's own."""
+        return self.record(kind, principal=None, subject="system:service", **data)
+
+    def head(self) -> dict[str, Any] | None:
+        """The newest record's sequence number and hash: an anchor to keep off the host
+        (`bastion audit verify --anchor SEQ:HASH` then detects lines cut from the end)."""
+        if self.trail is None:
+            return None
+        seq, digest = self.trail.head
+        current = self.trail.current_file
+        return {"seq": seq, "hash": digest, "file": None if current is None else current.name}
+
+
+def _order_subject(request: OrderRequest | None) -> str | None:
+    """Orders are filed under their account (`audit show --subject 'account:*'`)."""
+    if request is None or request.account_id is None:
+        return None
+    return f"account:{request.account_id[:_CLIENT_TEXT]}"
+
+
+def _order_data(
+    request: OrderRequest | None, result: ExecutionDecision | None, error: str | None
+) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    if error is not None:
+        data["error"] = error[:1000]
+    if request is not None:
+        data["request"] = {
+            "id": request.id[:_CLIENT_TEXT],
+            "account_id": request.account_id,
+            "symbol": request.symbol[:_CLIENT_TEXT],
+            "action": request.action,
+            "side": request.side,
+            "current_size": request.current_size,
+            "target_size": request.target_size,
+            "strategy_id": request.strategy_id,
+        }
+    if result is not None:
+        data |= {
+            "outcome": result.outcome,
+            "approved": result.approved,
+            "blocking": list(result.blocking),
+            "requested_size": result.requested_size,
+            "approved_size": result.approved_size,
+            "override_applied": result.override_applied,
+            "policy_version": result.decision.policy_version,
+            "decision": result.decision.to_dict(),  # the inputs compared and the trace
+        }
+    return data
