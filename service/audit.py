@@ -111,6 +111,7 @@ class AuditTrail:
         self._first_failure: str | None = None
         self._last_error: str | None = None
         self._closed = False
+        self._unsynced = False  # records written with sync=False since the last fsync
 
     @classmethod
     def open(
@@ -159,10 +160,15 @@ class AuditTrail:
         *,
         principal: str | None = None,
         subject: str | None = None,
+        sync: bool = True,
         **data: Any,
     ) -> AuditRecord:
         """Write one record, fsynced. Any failure (I/O, a clock or a value that cannot be
-        written) raises AuditWriteFailed and turns the trail unhealthy."""
+        written) raises AuditWriteFailed and turns the trail unhealthy.
+
+        `sync=False` (records of questions, such as order checks): written to the file
+        (the OS holds it: a kill -9 loses nothing) but fsynced only with the next synced
+        record, `sync()` or the file's close — a power cut can lose the latest of them."""
         with self._lock:
             if self._closed:
                 raise AuditWriteFailed(self.directory, "the audit trail is closed")
@@ -173,7 +179,7 @@ class AuditTrail:
                 if self._resume_needed:
                     self._resume()
                 self._write_pending(at)
-                record = self._write(kind, principal, subject, data, at)
+                record = self._write(kind, principal, subject, data, at, sync=sync)
             except OSError as error:
                 raise self._failed(error) from error
             except AuditWriteFailed as error:
@@ -246,6 +252,8 @@ class AuditTrail:
         subject: str | None,
         data: Mapping[str, Any],
         at: datetime,
+        *,
+        sync: bool = True,
     ) -> AuditRecord:
         head = self._head
         if self._path is None or self._must_rotate(at):
@@ -272,7 +280,7 @@ class AuditTrail:
             body, line = sealed(file_seq)
         if file_seq != head.file_seq or self._path is None:
             self._start_file(at, file_seq)
-        self._write_line(line)
+        self._write_line(line, sync=sync)
         self._head = Head(seq=body["seq"], hash=body["hash"], file_seq=file_seq, at=at)
         return record_from(body)
 
@@ -292,7 +300,7 @@ class AuditTrail:
         if self.fsync:
             fsync_directory(self.directory)
 
-    def _write_line(self, line: bytes) -> None:
+    def _write_line(self, line: bytes, *, sync: bool = True) -> None:
         assert self._path is not None
         if self._fd is None:
             self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND)
@@ -300,9 +308,24 @@ class AuditTrail:
         while view:
             written = os.write(self._fd, view)
             view = view[written:]
-        if self.fsync:
-            os.fsync(self._fd)
-        self._size += len(line)
+        if self.fsync and sync:
+            os.fsync(self._fd)  # this line and any unsynced one before it
+            self._unsynced = False
+        else:
+            self._unsynced = True
+        self._size += len(line)  # after the fsync: a failed one takes the line back
+
+    def sync(self) -> None:
+        """fsync records written with `sync=False` (the service calls it every cycle).
+        Raises AuditWriteFailed when the disk refuses."""
+        with self._lock:
+            if not (self._unsynced and self.fsync and self._fd is not None):
+                return
+            try:
+                os.fsync(self._fd)
+            except OSError as error:
+                raise self._failed(error) from error
+            self._unsynced = False
 
     def _failed(self, error: OSError) -> AuditWriteFailed:
         path = error.filename or self._path or self.directory  # os.open names its file
@@ -326,7 +349,12 @@ class AuditTrail:
     def _close_file(self) -> None:
         if self._fd is not None:
             fd, self._fd = self._fd, None
-            os.close(fd)
+            try:
+                if self._unsynced and self.fsync:
+                    os.fsync(fd)  # a file is never left with unsynced records
+            finally:
+                self._unsynced = False
+                os.close(fd)
 
     def _resume(self) -> None:
         """Re-read where the trail stands (at open, after a failed write)."""

@@ -171,6 +171,7 @@ class Service:
             for decision in decisions:
                 log.info("decision_made", **_decision_fields(decision))
             self.auditor.retry()  # while the trail fails: ready again once it writes
+            self.auditor.flush()  # the checks answered since the last cycle, fsynced
             self.auditor.decisions(decisions)  # a failure turns /readyz 503 (persist_failed)
             assert self.alerts is not None
             self.alerts.from_decisions(now, decisions)

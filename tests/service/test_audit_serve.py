@@ -10,7 +10,6 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,16 +74,6 @@ def _audit(*args: str) -> tuple[int, str]:
         env={**os.environ, "BASTION_AUDIT_KEY": KEY},
     )
     return done.returncode, done.stdout + done.stderr
-
-
-@pytest.fixture
-def cleanup() -> Iterator[list[Running]]:
-    """Every process a test starts is gone after it."""
-    started: list[Running] = []
-    yield started
-    for running in started:
-        if running.process.poll() is None:
-            running.process.kill()
 
 
 @pytest.fixture(autouse=True)

@@ -149,3 +149,20 @@ def test_check_when_answered_then_the_record_names_the_principal_not_the_body(
         assert service.check(body, principal)[0] == 200
     (record,) = [r for r in read_records(tmp_path / "audit") if r.kind == "order_checked"]
     assert record.principal == principal.name
+
+
+def test_append_when_not_synced_then_on_disk_at_once_and_the_chain_verifies(
+    tmp_path: Path,
+) -> None:
+    """A check's record (sync=False) is in the file as soon as append returns (a kill -9
+    loses nothing); sync() and close() fsync it; the chain is one chain."""
+    trail = AuditTrail.open(tmp_path, clock=_clock)
+    trail.append("order_checked", principal="tom", sync=False, outcome="approved")
+    assert [r.kind for r in read_records(tmp_path)] == ["order_checked"]
+    trail.sync()
+    trail.append("order_reported", principal="tom", order_id="T-1")  # synced: both
+    trail.append("order_checked", principal="tom", sync=False, outcome="denied")
+    trail.close()  # fsyncs the last one
+    kinds = [r.kind for r in read_records(tmp_path)]
+    assert kinds == ["order_checked", "order_reported", "order_checked"]
+    assert verify(tmp_path).ok

@@ -15,7 +15,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,17 +108,6 @@ def _report(url: str, order_id: str, action: str) -> tuple[int, Any]:
 def _stop(running: Running) -> int:
     running.process.send_signal(signal.SIGTERM)
     return running.process.wait(timeout=DEADLINE_S)
-
-
-@pytest.fixture
-def cleanup() -> Iterator[list[Running]]:
-    """Every process a test starts is gone after it."""
-    started: list[Running] = []
-    yield started
-    for running in started:
-        if running.process.poll() is None:
-            running.process.kill()
-            running.process.wait(timeout=DEADLINE_S)
 
 
 @pytest.mark.slow  # 20 starts of `bastion serve`: about 25 s, more on a busy machine
