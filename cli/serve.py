@@ -18,6 +18,13 @@ edited by hand is refused unless --accept-edited-state) before the answer is sen
 A tripped breaker is reset with POST /api/v1/breakers/reset (who and why, as
 `bastion eval --reset`).
 
+Every decision, order check and report, override, reset, reload and auth refusal is
+appended to a hash-chained audit trail (--audit DIR; default audit/ beside the --state
+file, else ./audit/; HMAC-keyed with BASTION_AUDIT_KEY). Nothing is acknowledged that the
+trail does not hold: while it cannot be written /readyz is 503 and checks, reports and
+resets answer 503. At stop the trail's head is printed with the `bastion audit verify
+--anchor` command to check it later.
+
 Who may call: without --auth the API answers loopback callers only (--host must be
 loopback). With --auth FILE every /api and /-/ request needs `Authorization: Bearer
 <token>` of a principal in FILE (tokens from `bastion auth token NAME --role ROLE`):

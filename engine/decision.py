@@ -118,12 +118,21 @@ class Decision:
     mode: str = "enforce"
     latency_us: int = 0
     details: tuple[tuple[str, Any], ...] = field(default=())  # kind-specific extras
+    # The id, once computed: a hash of the whole content, asked for by the answer, the
+    # log and the audit record of one check. Not a field of the decision (no init, not
+    # compared); `replace()` starts a copy without it.
+    _id: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def id(self) -> str:
         """Stable id: the same decision made twice has the same id."""
-        basis = json.dumps(self._content(), sort_keys=True, separators=(",", ":"))
-        return "dec_" + hashlib.sha256(basis.encode()).hexdigest()[:20]
+        if self._id is None:
+            basis = json.dumps(self._content(), sort_keys=True, separators=(",", ":"))
+            object.__setattr__(
+                self, "_id", "dec_" + hashlib.sha256(basis.encode()).hexdigest()[:20]
+            )
+        assert self._id is not None
+        return self._id
 
     @property
     def blocking(self) -> bool:

@@ -130,6 +130,7 @@ class Service:
     # What failed to be written ("state", "audit") and why, until a write works again.
     _persist_failures: dict[str, str] = field(default_factory=dict)
     _persist_lock: threading.Lock = field(default_factory=threading.Lock)
+    _stale_after: tuple[str, float] | None = None  # (policy set version, threshold)
     # The audit trail (bastion serve --audit); Auditor(None) writes nothing.
     auditor: Auditor = field(default_factory=lambda: Auditor(None))
 
@@ -265,17 +266,24 @@ class Service:
 
     def stale_after_s(self) -> float:
         """The policy's staleness threshold: the lowest enforce-mode breaker threshold on
-        system.data_age_s in the live set (600 s when no breaker watches it)."""
+        system.data_age_s in the live set (600 s when no breaker watches it). Read on
+        every check: kept per policy set version."""
+        policy_set = self.reloader.current.policy_set
+        cached = self._stale_after
+        if cached is not None and cached[0] == policy_set.version:
+            return cached[1]
         limits = [
             float(breaker.condition.value)
-            for policy in self.reloader.current.policy_set.of_kind("BreakerPolicy")
+            for policy in policy_set.of_kind("BreakerPolicy")
             if policy.mode == "enforce"
             for breaker in policy.spec.breakers
             if breaker.enabled
             and isinstance(breaker.condition, Compare)
             and breaker.condition.metric == "system.data_age_s"
         ]
-        return min(limits, default=self.default_stale_after_s)
+        stale_after = min(limits, default=self.default_stale_after_s)
+        self._stale_after = (policy_set.version, stale_after)
+        return stale_after
 
     def ready(self) -> tuple[bool, list[str]]:
         reasons = []
@@ -322,6 +330,14 @@ class Service:
         principal below officer sends `accept_removal` (nothing is reloaded).
         """
         if accept_removal and not principal.allows(Role.OFFICER):
+            self.auditor.record(
+                "reload_rejected",
+                principal=principal.name,
+                subject="system:policies",
+                reason="accept_removal_forbidden",
+                accept_removal=list(accept_removal),
+                version_before=self.reloader.current.version,
+            )
             return 403, {
                 "reloaded": False,
                 "error": f"{principal.name} ({principal.role.label}) may not accept removing "
