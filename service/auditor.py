@@ -117,16 +117,19 @@ class Auditor:
     def decisions(self, decisions: Iterable[Decision], *, cycle_id: str | None = None) -> bool:
         """Every decision a cycle made: the engine emits decisions for changes only
         (transitions, trips, rearms, resets, trading-state changes, roll advice)."""
+        if self.trail is None:
+            return True
         written = True
         for decision in decisions:
             written &= self.record(
                 "decision_made",
                 principal=None,  # the engine decided; a reset's operator is in its data
                 subject=decision.subject.label(),
-                cycle_id=cycle_id,
+                sync=False,  # one fsync for the cycle's batch, below: the trail's lock
+                cycle_id=cycle_id,  # is held for microseconds, not a disk flush each
                 decision=decision.to_dict(),
             )
-        return written
+        return self.flush() and written
 
     def reload(self, record: Mapping[str, Any], *, files: Mapping[str, str]) -> bool:
         """A reload accepted or refused (`reloader.audit_record(event)`): who asked,
