@@ -18,6 +18,7 @@ table (holidays, early closes; bundled rules, computed offline — it downloads 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -33,7 +34,12 @@ DEFAULT_EQUITY_CALENDAR = "XNYS"  # NYSE sessions, which US equity venues (Alpac
 def _calendar(name: str) -> Any:
     import exchange_calendars  # type: ignore[import-untyped]  # noqa: PLC0415 - heavy (pandas)
 
-    return exchange_calendars.get_calendar(name)
+    # exchange_calendars reads `Series.values` of tz-aware series while it builds a
+    # calendar, which pandas 3 warns about (Pandas4Warning, a DeprecationWarning) on every
+    # build: the library's own business, not the operator's, so not in their logs.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return exchange_calendars.get_calendar(name)
 
 
 def check_calendar(name: str) -> None:
