@@ -84,8 +84,9 @@ from bastion.service.auditor import Auditor
 from bastion.service.feeds import ADAPTERS, make_feed, read_config
 from bastion.service.logs import configure_logging
 from bastion.service.metrics import ServiceMetrics
+from bastion.service.reload_events import record_reload
 from bastion.service.reloader import PolicyReloader
-from bastion.service.runner import Cycle, Service, record_reload
+from bastion.service.runner import Cycle, Service
 from bastion.service.scheduler import CycleScheduler, wait_until
 from bastion.service.state_store import ACCEPT_EDITED_FLAG, LoadedState, StateStore
 

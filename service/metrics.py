@@ -159,15 +159,14 @@ class ServiceMetrics:
         )
         self._define_reload_metrics(registry)
         self._define_check_metrics(registry)
-        self.breaker_resets = Counter(
+        self.breaker_resets = _labelled_counter(
             "bastion_breaker_resets",
             "Manual breaker resets asked for by POST /api/v1/breakers/reset, by result: "
             "queued (applied at the next cycle) or rejected.",
-            ["result"],
-            registry=registry,
+            "result",
+            RESET_RESULTS,
+            registry,
         )
-        for result in RESET_RESULTS:
-            self.breaker_resets.labels(result=result)  # both series exist from the start
         self._define_persist_metrics(registry)
         self._define_auth_metrics(registry)
 
@@ -183,35 +182,32 @@ class ServiceMetrics:
             self.auth_refusals.labels(status=status, reason=reason)  # all exist from the start
 
     def _define_persist_metrics(self, registry: CollectorRegistry) -> None:
-        self.persist_failures = Counter(
+        self.persist_failures = _labelled_counter(
             "bastion_persist_failures",
             "Failed writes, by what: state (the --state file) or audit (the audit trail). "
             "While the last write failed, /readyz answers 503 with the reason.",
-            ["what"],
-            registry=registry,
+            "what",
+            PERSIST_TARGETS,
+            registry,
         )
-        for what in PERSIST_TARGETS:
-            self.persist_failures.labels(what=what)  # every series exists from the start
-        self.orders_reported = Counter(
+        self.orders_reported = _labelled_counter(
             "bastion_orders_reported",
             "Orders reported sent by POST /api/v1/orders, by the outcome they were sent "
             "under (approved, downsized, denied), duplicate (id already reported) or error.",
-            ["outcome"],
-            registry=registry,
+            "outcome",
+            REPORT_OUTCOMES,
+            registry,
         )
-        for outcome in REPORT_OUTCOMES:
-            self.orders_reported.labels(outcome=outcome)
 
     def _define_check_metrics(self, registry: CollectorRegistry) -> None:
-        self.order_checks = Counter(
+        self.order_checks = _labelled_counter(
             "bastion_order_checks",
             "Orders checked by POST /api/v1/check, by outcome: approved, downsized, denied, "
             "or error (no answer given, or the check failed and denied).",
-            ["outcome"],
-            registry=registry,
+            "outcome",
+            CHECK_OUTCOMES,
+            registry,
         )
-        for outcome in CHECK_OUTCOMES:
-            self.order_checks.labels(outcome=outcome)  # every series exists from the start
         self.order_check_seconds = Histogram(
             "bastion_order_check_seconds",
             "Wall time of one POST /api/v1/check, from the body read to the answer.",
@@ -220,24 +216,22 @@ class ServiceMetrics:
         )
 
     def _define_reload_metrics(self, registry: CollectorRegistry) -> None:
-        self.reloads = Counter(
+        self.reloads = _labelled_counter(
             "bastion_policy_reloads",
             "Policy reloads attempted, by result (success or failure).",
-            ["result"],
-            registry=registry,
+            "result",
+            ("success", "failure"),
+            registry,
         )
-        for result in ("success", "failure"):
-            self.reloads.labels(result=result)  # both series exist from the start, at 0
-        self.reload_refusals = Counter(
+        self.reload_refusals = _labelled_counter(
             "bastion_reload_refusals",
             "Rejected policy reloads by reason: lint (the files do not lint clean), "
             "no_policies, removes_protection (the policy-set guard: an officer must accept), "
             "error.",
-            ["reason"],
-            registry=registry,
+            "reason",
+            RELOAD_REFUSALS,
+            registry,
         )
-        for reason in RELOAD_REFUSALS:
-            self.reload_refusals.labels(reason=reason)  # every series exists from the start
         self.reload_last_success = Gauge(
             "bastion_policy_reload_last_success_timestamp_seconds",
             "Unix time of the last successful policy load or reload.",
@@ -403,3 +397,14 @@ def _breaker_labels(key: str) -> tuple[str, str, str]:
     if not breaker:  # not the engine's shape: keep the whole key rather than lose it
         return head, subject, ""
     return breaker, subject, policy
+
+
+def _labelled_counter(
+    name: str, documentation: str, label: str, values: Sequence[str], registry: CollectorRegistry
+) -> Counter:
+    """A counter with one label whose every series exists from the start, at 0: a rate
+    or an alert on a series that has never moved needs it to be there."""
+    counter = Counter(name, documentation, [label], registry=registry)
+    for value in values:
+        counter.labels(value)
+    return counter

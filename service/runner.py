@@ -12,13 +12,15 @@ Failing safe: when the adapter fails, the last snapshot is evaluated again with
 its data age advanced to now, so the `stale_data` breaker (and /readyz) react as
 data ages; an evaluation error is the engine's own fail-safe decision.
 
-Orders (`check`, POST /api/v1/check): one DecisionAuthority answers every request
+Orders (`check`, POST /api/v1/check; `report_order`, POST /api/v1/orders — answered by
+`service.desk.Desk`): one DecisionAuthority answers every request
 against the latest snapshot, at the feed's time, on the live policy set. It adopts
 the evaluator's state after every cycle (breakers' trading states apply to orders)
 and keeps its own memory (submit times, overrides, grace clocks) across requests;
 that memory is saved with the engine state. No fresh data: no approval (503).
 
-Manual resets (`reset_breaker`, POST /api/v1/breakers/reset): what `bastion eval --reset`
+Manual resets (`reset_breaker`, POST /api/v1/breakers/reset, also `Desk`'s): what
+`bastion eval --reset`
 gives the engine, asked for over HTTP. Only a breaker tripped or cooling down for the
 subject is taken; it waits in a queue (shown by `status`), the next cycle passes it to
 `evaluate(..., resets=...)` and drops it, and the engine records the reset as a decision
@@ -40,15 +42,7 @@ import structlog
 from bastion.adapters.builder import SnapshotBuilder, Unevaluable
 from bastion.adapters.builder_state import BuilderState
 from bastion.engine.authority.authority import DecisionAuthority
-from bastion.engine.authority.check import resolve_account
-from bastion.engine.authority.request import (
-    OrderRequest,
-    RequestError,
-    RequestInvalid,
-    parse_request,
-)
-from bastion.engine.breakers import ManualReset
-from bastion.engine.decision import Decision, render_value
+from bastion.engine.decision import Decision
 from bastion.engine.errors import AdapterError, BastionError, TransientAdapterError
 from bastion.engine.evaluate import evaluate, polling_interval_s
 from bastion.engine.policy.kinds.breakers import Compare
@@ -57,25 +51,19 @@ from bastion.engine.state import ARMED, State, StateError
 from bastion.service.alerts import AlertRaised, Alerts, LogAlerts
 from bastion.service.auditor import Auditor
 from bastion.service.auth import LOCAL, Principal, Role
+from bastion.service.desk import Desk
 from bastion.service.feeds import Feed
 from bastion.service.logs import new_correlation_id
 from bastion.service.metrics import ServiceMetrics
 from bastion.service.orders import (
     OrderAnswers,
-    ReportedOrder,
-    ReportInvalid,
-    parse_report,
-    report_answer,
 )
 from bastion.service.reloader import (
-    PolicyReloaded,
     PolicyReloader,
     ReloadRejected,
     accept_hint,
-    audit_record,
 )
-from bastion.service.resets import PendingReset, ResetInvalid, parse_reset, reset_fields
-from bastion.service.safe_text import body_problems
+from bastion.service.resets import PendingReset, reset_fields
 from bastion.service.state_store import StateSaveFailed, StateStore
 
 log = structlog.get_logger("bastion.service")
@@ -115,6 +103,7 @@ class Service:
     on_reset_queued: Callable[[], None] | None = None  # run the next cycle now (scheduler)
     builder: SnapshotBuilder = field(init=False)
     authority: DecisionAuthority = field(init=False)  # answers orders; see `check`
+    desk: Desk = field(init=False)  # answers checks, sent orders and resets
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _authority_policies_lock: threading.Lock = field(default_factory=threading.Lock)
     # Taken on HTTP threads, applied by the cycle: under a lock of their own, so that a
@@ -126,7 +115,6 @@ class Service:
     state_edited: bool = False  # started from a hand-edited file (--accept-edited-state)
     orders: OrderAnswers = field(default_factory=OrderAnswers)  # answers to reported orders
     _save_lock: threading.Lock = field(default_factory=threading.Lock)  # one save at a time
-    _report_lock: threading.Lock = field(default_factory=threading.Lock)  # one report at a time
     # What failed to be written ("state", "audit") and why, until a write works again.
     _persist_failures: dict[str, str] = field(default_factory=dict)
     _persist_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -138,6 +126,7 @@ class Service:
         self.builder = SnapshotBuilder(self.feed.builder_config)
         # Starts from the state given (a --state file's memory included).
         self.authority = DecisionAuthority(self.reloader.current.compiled, state=self.state)
+        self.desk = Desk(self)
         if self.alerts is None:
             self.alerts = Alerts([LogAlerts()], self.metrics.registry)
 
@@ -364,73 +353,23 @@ class Service:
             "accepted_removals": [r.key for r in event.accepted_removals],
         }
 
+    # -- what the HTTP API asks (service.desk.Desk answers) -------------------------------
+
     def check(self, body: bytes, principal: Principal = LOCAL) -> tuple[int, dict[str, Any]]:
-        """POST /api/v1/check: may this order be sent? The HTTP status and JSON answer.
+        """POST /api/v1/check: `Desk.check`."""
+        return self.desk.check(body, principal)
 
-        A question: it records nothing (no submit, no open / close, no override, no grace
-        clock); an order sent is reported with `report_order`. 200 with the decision,
-        approved, downsized or denied alike (a denial is an answer); 422 when the body is
-        not a valid request (the field is named); 503 with `approved: false` while the
-        service is not ready (no fresh data, or its state cannot be saved): never an
-        approval.
-        """
-        started = time.perf_counter()
-        if not body.strip():
-            return self._refused(
-                principal, started, 422, "body: empty; send one order request as JSON"
-            )
-        try:
-            text = body.decode("utf-8")
-            if problems := body_problems(text):
-                errors = [{"path": path, "message": message} for path, message in problems]
-                return self._refused(
-                    principal, started, 422, "body: text that cannot be kept", errors=errors
-                )
-            request = parse_request(text, source="body")
-        except UnicodeDecodeError as error:
-            return self._refused(principal, started, 422, f"body: not UTF-8 text ({error.reason})")
-        except RequestError as error:
-            invalid = error.errors if isinstance(error, RequestInvalid) else ()
-            errors = [{"path": e.path, "message": e.message} for e in invalid]
-            return self._refused(principal, started, 422, str(error), errors=errors)
-        ready, reasons = self.ready()
-        snapshot = self.last_snapshot  # one read: the check sees one snapshot
-        if not ready or snapshot is None:
-            message = "service not ready: no order is approved without fresh data"
-            if self.persist_failures():  # fail closed: a sent order could not be remembered
-                message = "service not ready: no order is approved while its state cannot be saved"
-            return self._refused(principal, started, 503, message, request, reasons=reasons)
-        try:  # an account the snapshot does not know is a caller's mistake, not a denial
-            account = resolve_account(snapshot, request.account_id)
-        except LookupError as error:
-            path, _, message = str(error).partition(": ")
-            errors = [{"path": path, "message": message}]
-            return self._refused(principal, started, 422, f"body: {error}", request, errors=errors)
-        result = self._authority().check(request, snapshot, self.feed.now())
-        # Written before anything else says it was answered: no trail, no answer.
-        if not self.auditor.order_checked(
-            principal.name, status=200, request=request, result=result
-        ):
-            message = "not answered: the audit trail cannot be written; see /readyz"
-            return self._refused(principal, started, 503, message, request)
-        policy_version = result.decision.policy_version  # the set that decided
-        outcome = "error" if "error" in result.blocking else result.outcome
-        self.metrics.order_checked(outcome, time.perf_counter() - started)
-        (log.warning if outcome == "error" else log.info)(
-            "order_checked",
-            **_order_fields(result.request, account),
-            outcome=result.outcome,
-            status=200,
-            blocking=list(result.blocking),
-            requested_size=_text(result.requested_size),
-            approved_size=_text(result.approved_size),
-            override_applied=result.override_applied,
-            decision_id=result.decision.id,
-            policy_version=policy_version[:19],
-        )
-        return 200, {**result.to_dict(), "policy_version": policy_version}
+    def report_order(self, body: bytes, principal: Principal = LOCAL) -> tuple[int, dict[str, Any]]:
+        """POST /api/v1/orders: `Desk.report_order`."""
+        return self.desk.report_order(body, principal)
 
-    def _authority(self) -> DecisionAuthority:
+    def reset_breaker(
+        self, body: bytes, principal: Principal = LOCAL
+    ) -> tuple[int, dict[str, Any]]:
+        """POST /api/v1/breakers/reset: `Desk.reset_breaker`."""
+        return self.desk.reset_breaker(body, principal)
+
+    def order_authority(self) -> DecisionAuthority:
         """The authority, on the policy set live now: a reload is swapped in at the next
         check. Under a lock so that a check holding an older set never swaps it back."""
         with self._authority_policies_lock:
@@ -438,137 +377,6 @@ class Service:
             if self.authority.policies is not compiled:
                 self.authority.use_policies(compiled)  # the old set: freed by the GC
         return self.authority
-
-    def _refused(
-        self,
-        principal: Principal,
-        started: float,
-        status: int,
-        error: str,
-        request: OrderRequest | None = None,
-        **details: Any,
-    ) -> tuple[int, dict[str, Any]]:
-        """A check that gave no decision: counted and logged as outcome "error"."""
-        self.metrics.order_checked("error", time.perf_counter() - started)
-        log.warning(
-            "order_checked",
-            **(_order_fields(request, request.account_id) if request is not None else {}),
-            outcome="error",
-            status=status,
-            error=error[:1000],  # the client's own values may be in it: bounded
-        )
-        if status != 503 or "audit trail" not in error:  # that one could not be written
-            self.auditor.order_checked(principal.name, status=status, request=request, error=error)
-        return status, {"approved": False, "error": error, **details}
-
-    def report_order(self, body: bytes, principal: Principal = LOCAL) -> tuple[int, dict[str, Any]]:
-        """POST /api/v1/orders: an order was sent. The check's body plus "order_id".
-
-        Decided again on the latest snapshot (the decision it was sent under) and
-        remembered whatever the answer — its submit, open / close and override count,
-        since it was sent — then saved with the state, then answered: 200 with
-        `recorded: true`, the order id and the decision. A second report of the same
-        order id changes nothing and answers the first answer (`duplicate: true`). 422
-        when the body is not a report (nothing recorded); 503 without a snapshot yet
-        (nothing recorded: report it again) or when the state cannot be saved (recorded
-        in memory, `saved: false`; a retry of the same id answers 200 once saved).
-        """
-        try:
-            order_id, request = parse_report(body)
-        except RequestError as error:
-            invalid = error.errors if isinstance(error, ReportInvalid) else ()
-            errors = [{"path": path, "message": message} for path, message in invalid]
-            return self._report_refused(principal, 422, str(error), errors=errors)
-        with self._report_lock:
-            first = self.orders.get(order_id)
-            if first is not None:
-                return self._reported_again(principal, first)
-            snapshot = self.last_snapshot  # one read: the report sees one snapshot
-            if snapshot is None:
-                message = "no market data yet: the order cannot be decided; report it again"
-                return self._report_refused(principal, 503, message, order_id=order_id)
-            try:
-                account = resolve_account(snapshot, request.account_id)
-            except LookupError as error:
-                path, _, message = str(error).partition(": ")
-                errors = [{"path": path, "message": message}]
-                return self._report_refused(principal, 422, f"body: {error}", errors=errors)
-            now = self.feed.now()
-            result = self._authority().record_sent(request, snapshot, now)
-            answer = report_answer(order_id, principal.name, result)
-            self.orders.add(ReportedOrder(order_id, answer, now))
-            saved = self.save_state()  # before the answer: kill -9 loses nothing answered
-        self.metrics.order_reported(result.outcome)
-        (log.info if result.approved else log.warning)(
-            "order_reported",
-            **_order_fields(request, account),
-            order_id=order_id[:128],
-            outcome=result.outcome,
-            blocking=list(result.blocking),
-            decision_id=result.decision.id,
-            by=principal.name,
-            saved=saved,
-        )
-        if not result.approved and self.alerts is not None:
-            self.alerts.raise_alert(
-                AlertRaised(
-                    now,
-                    "order_sent_denied",
-                    "warning",
-                    f"order {order_id[:128]} was sent though Bastion denies it "
-                    f"({', '.join(result.blocking)}); recorded",
-                    {"order_id": order_id[:128], "account": account},
-                )
-            )
-        audited = self.auditor.order_reported(
-            principal.name,
-            status=200 if saved else 503,
-            order_id=order_id,
-            request=request,
-            result=result,
-        )
-        return self._saved_answer(answer, saved, audited)
-
-    def _reported_again(
-        self, principal: Principal, first: ReportedOrder
-    ) -> tuple[int, dict[str, Any]]:
-        """A report of an order id already reported: nothing changes; the first answer
-        (and, if the first save failed, one more try at saving it)."""
-        saved = "state" not in self._failed() or self.save_state()
-        self.metrics.order_reported("duplicate")
-        log.info("order_reported", order_id=first.order_id[:128], duplicate=True, saved=saved)
-        audited = self.auditor.order_reported(
-            principal.name,
-            status=200 if saved else 503,
-            order_id=first.order_id,
-            request=None,
-            duplicate=True,
-        )
-        return self._saved_answer({**first.answer, "duplicate": True}, saved, audited)
-
-    def _saved_answer(
-        self, answer: dict[str, Any], saved: bool, audited: bool = True
-    ) -> tuple[int, dict[str, Any]]:
-        if saved and not audited:  # fail closed: acknowledged only once the trail holds it
-            error = "recorded and saved, but the audit trail cannot be written; report it again"
-            return 503, {**answer, "audited": False, "error": error}
-        if saved:
-            return 200, answer
-        reason = self._persist_reason("state")
-        error = f"recorded in memory but not saved ({reason}); report it again to confirm"
-        return 503, {**answer, "saved": False, "error": error}
-
-    def _report_refused(
-        self, principal: Principal, status: int, error: str, **details: Any
-    ) -> tuple[int, dict[str, Any]]:
-        """A report not recorded: counted, logged and audited as outcome "error"."""
-        self.metrics.order_reported("error")
-        log.warning("order_reported", outcome="error", status=status, error=error[:1000])
-        order_id = details.get("order_id")
-        self.auditor.order_reported(
-            principal.name, status=status, order_id=order_id, request=None, error=error
-        )
-        return status, {"recorded": False, "error": error, **details}
 
     # -- the --state file and persistence failures --------------------------------------
 
@@ -656,81 +464,9 @@ class Service:
         with self._persist_lock:
             return dict(self._persist_failures)
 
-    def _persist_reason(self, what: str) -> str:
-        return self._failed().get(what, "unknown error")
-
-    def reset_breaker(
-        self, body: bytes, principal: Principal = LOCAL
-    ) -> tuple[int, dict[str, Any]]:
-        """POST /api/v1/breakers/reset: queue an operator's manual reset for the next cycle.
-
-        202 `queued: true` with the state keys it applies to, once the queue is saved
-        with the state; 422 when the body is not a reset (the fields are named; text
-        that cannot be kept, a "by" that is not the caller); 409 when no breaker of that
-        id is tripped or cooling down for the subject (the ones that are, listed); 503
-        when the state cannot be saved (nothing queued). A later request for the same
-        breaker and subject replaces a queued one. Who resets is the principal's name;
-        for `LOCAL` (no --auth: no identity) the body's required "by".
-        """
-        try:
-            reset = parse_reset(body, by=None if principal == LOCAL else principal.name)
-        except ResetInvalid as error:
-            errors = [{"path": path, "message": message} for path, message in error.errors]
-            return self._reset_refused(principal, 422, str(error), errors=errors)
-        not_armed = self.breakers_not_armed()  # one read of the live state
-        label = f"{reset.breaker_id}@{reset.subject}"  # the state key after "policy:"
-        matching = sorted(key for key in not_armed if key.partition(":")[2] == label)
-        if not matching:
-            listed = ", ".join(
-                sorted({f"{key.partition(':')[2]} ({status})" for key, status in not_armed.items()})
-            )
-            message = (
-                f"{reset.breaker_id} is not tripped or cooling down for {reset.subject}: "
-                f"nothing to reset; not armed now: {listed or 'none'}"
-            )
-            return self._reset_refused(principal, 409, message, reset, breakers_not_armed=not_armed)
-        if not self.auditor.reset_requested(principal.name, status=202, reset=reset):
-            message = "not queued: the audit trail cannot be written; see /readyz"
-            return self._reset_refused(principal, 503, message, reset)
-        pending = PendingReset(reset, self.feed.now())
-        with self._resets_lock:
-            # A replaced one goes to the end of the list.
-            replaced = self._pending_resets.pop(pending.key, None)
-            self._pending_resets[pending.key] = pending
-        if not self.save_state():  # fail closed: an unsaved reset is not taken
-            with self._resets_lock:
-                if self._pending_resets.get(pending.key) is pending:
-                    del self._pending_resets[pending.key]
-                    if replaced is not None:
-                        self._pending_resets[pending.key] = replaced
-            message = f"not queued: the state cannot be saved ({self._persist_reason('state')})"
-            return self._reset_refused(principal, 503, message, reset)
-        self.metrics.breaker_reset("queued")
-        log.info("breaker_reset_requested", **reset_fields(reset), result="queued", status=202)
-        if self.on_reset_queued is not None:
-            self.on_reset_queued()
-        return 202, {"queued": True, **pending.to_dict(), "applies_to": matching}
-
-    def _reset_refused(
-        self,
-        principal: Principal,
-        status: int,
-        error: str,
-        reset: ManualReset | None = None,
-        **details: Any,
-    ) -> tuple[int, dict[str, Any]]:
-        """A reset not taken: counted, logged and audited as result "rejected"."""
-        self.metrics.breaker_reset("rejected")
-        log.warning(
-            "breaker_reset_requested",
-            **(reset_fields(reset) if reset is not None else {}),
-            result="rejected",
-            status=status,
-            error=error[:1000],  # the client's own values may be in it: bounded
-        )
-        if "audit trail" not in error:  # that one could not be written
-            self.auditor.reset_requested(principal.name, status=status, reset=reset, error=error)
-        return status, {"queued": False, "error": error, **details}
+    def persist_reason(self, what: str) -> str | None:
+        """Why writes of `what` ("state", "audit") fail now, or None when they work."""
+        return self._failed().get(what)
 
     def auth_refused(
         self, *, principal: str | None, method: str, path: str, status: int, reason: str
@@ -740,6 +476,22 @@ class Service:
         self.auditor.auth_refused(
             principal=principal, method=method, path=path, status=status, reason=reason
         )
+
+    def queue_reset(self, pending: PendingReset) -> PendingReset | None:
+        """Queue a reset for the next cycle; returns the one it replaces (same breaker and
+        subject), which goes, the new one at the end of the queue."""
+        with self._resets_lock:
+            replaced = self._pending_resets.pop(pending.key, None)
+            self._pending_resets[pending.key] = pending
+        return replaced
+
+    def unqueue_reset(self, pending: PendingReset, replaced: PendingReset | None) -> None:
+        """Take back a reset just queued (its save failed), restoring what it replaced."""
+        with self._resets_lock:
+            if self._pending_resets.get(pending.key) is pending:
+                del self._pending_resets[pending.key]
+                if replaced is not None:
+                    self._pending_resets[pending.key] = replaced
 
     def pending_resets(self) -> list[PendingReset]:
         """The resets taken and not yet applied, in the order they were asked for."""
@@ -781,93 +533,6 @@ class Service:
         }
 
 
-def record_reload(service: Service, event: PolicyReloaded | ReloadRejected) -> None:
-    """The reloader's callback: metrics, logs and (when rejected, or when an officer
-    accepted removing protection) an alert; critical when the guard refused.
-
-    Every event goes to the audit trail as `reloader.audit_record(event)` (versions
-    before / after, changed policies and their files, removals, principal)."""
-    metrics, reloader = service.metrics, service.reloader
-    service.auditor.reload(audit_record(event), files=_policy_files(service, event.changed))
-    if isinstance(event, PolicyReloaded):
-        metrics.reload_succeeded(event.at, event.version, reloader.current.versions())
-        log.info(
-            "policy_reloaded",
-            version=event.version,
-            previous=event.previous_version,
-            changed=list(event.changed),
-            took_s=round(event.took_s, 4),
-            trigger=event.trigger,
-            principal=event.principal,
-            accepted_removals=[r.key for r in event.accepted_removals],
-        )
-        if event.accepted_removals and service.alerts is not None:
-            keys = [r.key for r in event.accepted_removals]
-            service.alerts.raise_alert(
-                AlertRaised(
-                    event.at,
-                    "protection_removed",
-                    "warning",
-                    f"{event.principal} accepted removing {len(keys)} protection(s) "
-                    f"({', '.join(keys[:3])}{', ...' if len(keys) > 3 else ''}); "
-                    f"now serving {event.version[:19]}",
-                    {"accepted_removals": keys, "principal": event.principal},
-                )
-            )
-    elif event.refused_by_guard:
-        metrics.reload_failed(event.at, event.reason)
-        hint = accept_hint(event)
-        log.critical(
-            "reload_refused_removes_protection",
-            kept_version=event.kept_version,
-            removals=[r.key for r in event.removals],
-            trigger=event.trigger,
-            principal=event.principal,
-            hint=hint,
-        )
-        if service.alerts is not None:
-            service.alerts.raise_alert(
-                AlertRaised(
-                    event.at,
-                    "reload_rejected",
-                    "critical",
-                    f"policy reload refused: it would remove {len(event.removals)} "
-                    f"protection(s), first: {event.errors[0]}; still serving "
-                    f"{event.kept_version[:19]}. {hint}",
-                    {"removals": [r.as_dict() for r in event.removals], "hint": hint},
-                )
-            )
-    else:
-        metrics.reload_failed(event.at, event.reason)
-        log.error(
-            "reload_rejected",
-            kept_version=event.kept_version,
-            errors=list(event.errors),
-            trigger=event.trigger,
-        )
-        if service.alerts is not None:
-            first = event.errors[0] if event.errors else "unknown error"
-            service.alerts.raise_alert(
-                AlertRaised(
-                    event.at,
-                    "reload_rejected",
-                    "warning",
-                    f"policy reload rejected ({len(event.errors)} error(s), first: {first}); "
-                    f"still serving {event.kept_version[:19]}",
-                    {"errors": list(event.errors)},
-                )
-            )
-
-
-def _policy_files(service: Service, changed: Sequence[str]) -> dict[str, str]:
-    """ "Kind/name" -> its file, for the changed policies the serving set holds (a
-    removed policy's file is gone with it)."""
-    sources = {
-        f"{p.kind}/{p.name}": str(p.source) for p in service.reloader.current.policy_set.policies
-    }
-    return {name: sources[name] for name in changed if name in sources}
-
-
 def _transient(error: BaseException) -> bool:
     return isinstance(error, TransientAdapterError)
 
@@ -890,19 +555,6 @@ def _decision_fields(decision: Decision) -> dict[str, Any]:
         "mode": decision.mode,
         "reason": decision.reasons[0] if decision.reasons else "",
     }
-
-
-def _order_fields(request: OrderRequest, account: str | None) -> dict[str, Any]:
-    """What an `order_checked` event says about the order (client text: bounded)."""
-    return {
-        "symbol": request.symbol[:128],
-        "action": request.action,
-        "account": None if account is None else account[:128],
-    }
-
-
-def _text(value: Decimal | None) -> str | None:
-    return None if value is None else render_value(value)
 
 
 def state_path_payload(service: Service) -> dict[str, Any]:

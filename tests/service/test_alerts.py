@@ -18,8 +18,9 @@ from bastion.engine.state import State
 from bastion.service.alerts import AlertRaised, Alerts, LogAlerts
 from bastion.service.feeds import make_feed
 from bastion.service.metrics import ServiceMetrics
+from bastion.service.reload_events import record_reload
 from bastion.service.reloader import PolicyReloader
-from bastion.service.runner import Service, record_reload
+from bastion.service.runner import Service
 from tests.conftest import POLICIES, ROOT
 
 T0 = datetime(2026, 11, 20, 18, 45, tzinfo=UTC)

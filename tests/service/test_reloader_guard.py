@@ -21,6 +21,7 @@ from bastion.service.alerts import AlertRaised, Alerts
 from bastion.service.auth import Principal, Role
 from bastion.service.feeds import make_feed
 from bastion.service.metrics import ServiceMetrics
+from bastion.service.reload_events import record_reload
 from bastion.service.reloader import (
     PolicyReloaded,
     PolicyReloader,
@@ -28,7 +29,7 @@ from bastion.service.reloader import (
     ReloadRejected,
     audit_record,
 )
-from bastion.service.runner import Service, record_reload
+from bastion.service.runner import Service
 from tests.conftest import POLICIES
 
 START = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
