@@ -42,9 +42,9 @@ from bastion.engine.authority.check import (
     resolve_account,
 )
 from bastion.engine.authority.request import OrderRequest, RequestError, load_request
-from bastion.engine.compiled import compile_policy_set
 from bastion.engine.decision import render_value
 from bastion.engine.errors import UsageError
+from bastion.engine.evaluation.compiled import compile_policy_set
 from bastion.engine.lint.runner import load_policy_set
 from bastion.engine.snapshot import Snapshot, load_snapshot
 from bastion.engine.state import State, StateError

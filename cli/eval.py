@@ -26,11 +26,11 @@ from datetime import datetime
 from typing import Any
 
 from bastion.cli.files import read_json, write_json_atomic
-from bastion.engine.breakers import ManualReset
-from bastion.engine.compiled import compile_policy_set
 from bastion.engine.decision import Decision
 from bastion.engine.errors import UsageError
-from bastion.engine.evaluate import evaluate, polling_interval_s
+from bastion.engine.evaluation.breakers import ManualReset
+from bastion.engine.evaluation.compiled import compile_policy_set
+from bastion.engine.evaluation.evaluate import evaluate, polling_interval_s
 from bastion.engine.lint.runner import load_policy_set
 from bastion.engine.snapshot import Snapshot, load_snapshot
 from bastion.engine.state import State

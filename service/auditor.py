@@ -23,8 +23,8 @@ import structlog
 
 from bastion.engine.authority.check import ExecutionDecision
 from bastion.engine.authority.request import OrderRequest
-from bastion.engine.breakers import ManualReset
 from bastion.engine.decision import Decision
+from bastion.engine.evaluation.breakers import ManualReset
 from bastion.service.audit import AuditTrail, AuditWriteFailed
 
 log = structlog.get_logger("bastion.service")

@@ -22,8 +22,8 @@ from bastion.engine.authority.request import (
     RequestInvalid,
     parse_request,
 )
-from bastion.engine.breakers import ManualReset
 from bastion.engine.decision import render_value
+from bastion.engine.evaluation.breakers import ManualReset
 from bastion.service.alerts import AlertRaised
 from bastion.service.auth import LOCAL, Principal
 from bastion.service.orders import (

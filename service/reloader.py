@@ -41,8 +41,8 @@ from typing import Any
 
 import structlog
 
-from bastion.engine.compiled import CompiledPolicySet, compile_policy_set
 from bastion.engine.errors import BastionError, PolicyError
+from bastion.engine.evaluation.compiled import CompiledPolicySet, compile_policy_set
 from bastion.engine.lint.runner import PolicySetError, load_policy_set
 from bastion.engine.policy.guard import Removal, removed_protection, unaccepted
 from bastion.engine.policy.loader import discover

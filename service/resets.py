@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bastion.engine.breakers import ManualReset
 from bastion.engine.errors import BastionError
+from bastion.engine.evaluation.breakers import ManualReset
 from bastion.engine.snapshot.validate import parse_json
 from bastion.service.safe_text import text_problems
 

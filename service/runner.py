@@ -44,7 +44,7 @@ from bastion.adapters.builder_state import BuilderState
 from bastion.engine.authority.authority import DecisionAuthority
 from bastion.engine.decision import Decision
 from bastion.engine.errors import AdapterError, BastionError, TransientAdapterError
-from bastion.engine.evaluate import evaluate, polling_interval_s
+from bastion.engine.evaluation.evaluate import evaluate, polling_interval_s
 from bastion.engine.policy.kinds.breakers import Compare
 from bastion.engine.snapshot import Snapshot
 from bastion.engine.state import ARMED, State, StateError

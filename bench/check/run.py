@@ -55,7 +55,7 @@ from snapshots import Workload, make_requests, make_snapshot
 
 from bastion.engine.authority.check import can_execute
 from bastion.engine.authority.request import OrderRequest
-from bastion.engine.compiled import CompiledPolicySet, compile_policy_set
+from bastion.engine.evaluation.compiled import CompiledPolicySet, compile_policy_set
 from bastion.engine.lint.runner import load_policy_set
 from bastion.engine.policy.vocabulary import REGIME_SEVERITIES
 from bastion.engine.snapshot import Snapshot

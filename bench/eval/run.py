@@ -29,9 +29,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from snapshots import make_snapshot
 
-from bastion.engine.compiled import CompiledPolicySet, compile_policy_set
-from bastion.engine.evaluate import evaluate
-from bastion.engine.facts import build_facts
+from bastion.engine.evaluation.compiled import CompiledPolicySet, compile_policy_set
+from bastion.engine.evaluation.evaluate import evaluate
+from bastion.engine.evaluation.facts import build_facts
 from bastion.engine.lint.rules.breakers import OPERATORS
 from bastion.engine.lint.runner import load_policy_set
 from bastion.engine.policy.kinds.breakers import Compare

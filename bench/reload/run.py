@@ -27,7 +27,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bastion.engine.evaluate import evaluate
+from bastion.engine.evaluation.evaluate import evaluate
 from bastion.engine.snapshot import load_snapshot
 from bastion.engine.state import State
 from bastion.service.reloader import PolicyReloaded, PolicyReloader

@@ -23,7 +23,7 @@ from decimal import Decimal
 from bastion.engine.authority.check import DENIED, DOWNSIZED, ExecutionDecision, can_execute
 from bastion.engine.authority.plan import ExecutionPlan, StrategyIntent, plan_intents
 from bastion.engine.authority.request import OrderRequest
-from bastion.engine.compiled import CompiledPolicySet
+from bastion.engine.evaluation.compiled import CompiledPolicySet
 from bastion.engine.snapshot import Snapshot
 from bastion.engine.state import State
 

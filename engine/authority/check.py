@@ -34,8 +34,8 @@ from typing import Any, Protocol
 from bastion.engine.authority import rules as r
 from bastion.engine.authority.book import HUNDRED, ZERO, AccountBook, book_of
 from bastion.engine.authority.request import REDUCING, OrderRequest
-from bastion.engine.compiled import AuthorityRules, CompiledPolicySet
 from bastion.engine.decision import Check, Decision, Subject, render_value, shown, values_of
+from bastion.engine.evaluation.compiled import AuthorityRules, CompiledPolicySet
 from bastion.engine.policy.kinds.limits import LimitSpec
 from bastion.engine.policy.kinds.protection import ProtectionSpec
 from bastion.engine.snapshot import Snapshot

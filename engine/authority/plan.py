@@ -35,8 +35,8 @@ from typing import Any
 from bastion.engine.authority.book import HUNDRED, ZERO, AccountBook, book_of
 from bastion.engine.authority.check import ExecutionDecision, can_execute, resolve_account
 from bastion.engine.authority.request import DEFAULT_INCREMENT, OrderRequest
-from bastion.engine.compiled import CompiledPolicySet
 from bastion.engine.decision import plain, render_value
+from bastion.engine.evaluation.compiled import CompiledPolicySet
 from bastion.engine.policy.kinds.limits import LimitSpec
 from bastion.engine.snapshot import Snapshot
 from bastion.engine.state import State

@@ -24,7 +24,7 @@ from bastion.adapters.market_metrics import Windows
 from bastion.adapters.sources.base import BarRequest, Quote
 from bastion.adapters.venue import Fill, OptionContract, VenueAccount, VenuePosition
 from bastion.engine.errors import DataError
-from bastion.engine.facts import market_metrics
+from bastion.engine.evaluation.facts import market_metrics
 from bastion.engine.indicators.atr import AtrSpec
 from bastion.engine.indicators.greeks import bsm_price
 from bastion.engine.indicators.quality import Bar

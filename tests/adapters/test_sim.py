@@ -13,10 +13,10 @@ from bastion.adapters.sim import SimAdapter
 from bastion.adapters.sim_market import DEFAULT_SYMBOLS, SyntheticMarket
 from bastion.adapters.sources.base import BarRequest
 from bastion.adapters.sources.clock import ManualClock
-from bastion.engine.compiled import CompiledPolicySet, compile_policy_set
 from bastion.engine.decision import Decision
 from bastion.engine.errors import DataError
-from bastion.engine.evaluate import evaluate, polling_interval_s
+from bastion.engine.evaluation.compiled import CompiledPolicySet, compile_policy_set
+from bastion.engine.evaluation.evaluate import evaluate, polling_interval_s
 from bastion.engine.lint.runner import load_policy_set
 from bastion.engine.state import State
 from tests.conftest import POLICIES

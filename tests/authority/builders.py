@@ -18,7 +18,7 @@ from typing import Any
 from bastion.engine.authority import OrderRequest, can_execute
 from bastion.engine.authority.check import ExecutionDecision
 from bastion.engine.authority.request import PositionContext
-from bastion.engine.compiled import CompiledPolicySet
+from bastion.engine.evaluation.compiled import CompiledPolicySet
 from bastion.engine.snapshot import Snapshot, validate_snapshot
 from bastion.engine.state import AuthorityState, State
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bastion.engine.compiled import CompiledPolicySet, compile_policy_set
+from bastion.engine.evaluation.compiled import CompiledPolicySet, compile_policy_set
 from bastion.engine.lint.runner import load_policy_set
 from tests.conftest import POLICIES
 

@@ -10,7 +10,7 @@ import pytest
 
 from bastion.engine.authority import OrderRequest, can_execute
 from bastion.engine.authority import check as check_module
-from bastion.engine.compiled import CompiledPolicySet
+from bastion.engine.evaluation.compiled import CompiledPolicySet
 from bastion.engine.state import State
 from tests.authority.builders import (
     NOW,

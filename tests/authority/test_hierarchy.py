@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bastion.engine.compiled import CompiledPolicySet
+from bastion.engine.evaluation.compiled import CompiledPolicySet
 from bastion.engine.snapshot import Snapshot
 from bastion.engine.state import State
 from tests.authority.builders import (

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bastion.engine.compiled import CompiledPolicySet
+from bastion.engine.evaluation.compiled import CompiledPolicySet
 from bastion.engine.state import State
 from tests.authority.builders import (
     ACCOUNT,

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bastion.engine.authority.rules import SIZE_LIMITS
-from bastion.engine.compiled import CompiledPolicySet, compile_policy_set
+from bastion.engine.evaluation.compiled import CompiledPolicySet, compile_policy_set
 from bastion.engine.lint.runner import load_policy_set
 from tests.authority.builders import (
     DAY,

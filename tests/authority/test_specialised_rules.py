@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bastion.engine import compiled as compiled_module
 from bastion.engine.authority import rules as r
 from bastion.engine.authority.request import INCREASING, REDUCING
-from bastion.engine.compiled import CompiledPolicySet, compile_policy_set
+from bastion.engine.evaluation import compiled as compiled_module
+from bastion.engine.evaluation.compiled import CompiledPolicySet, compile_policy_set
 from bastion.engine.lint.runner import load_policy_set
 from bastion.engine.policy.vocabulary import ORDER_ACTIONS, TRADING_STATES
 from bastion.engine.rules import AllOf, AnyOf, Compare, Not, RuleSpec, compile_rules

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bastion.engine.compiled import CompiledPolicySet
+from bastion.engine.evaluation.compiled import CompiledPolicySet
 from tests.authority.builders import (
     DAY,
     KEY,

@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from bastion.engine import breakers
-from bastion.engine.breakers import ManualReset, Observation
-from bastion.engine.compiled import compile_policy_set
 from bastion.engine.decision import Subject
+from bastion.engine.evaluation import breakers
+from bastion.engine.evaluation.breakers import ManualReset, Observation
+from bastion.engine.evaluation.compiled import compile_policy_set
 from bastion.engine.lint.runner import load_policy_set
 from bastion.engine.policy.kinds.breakers import Breaker
 from bastion.engine.policy.model import Policy

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bastion.engine import escalation
 from bastion.engine.decision import Subject
-from bastion.engine.escalation import Breach, adverse_move_atr
+from bastion.engine.evaluation import escalation
+from bastion.engine.evaluation.escalation import Breach, adverse_move_atr
 from bastion.engine.lint.runner import load_policy_set
 from bastion.engine.policy.model import Policy
 from bastion.engine.rules import CompiledRuleset, compile_rules

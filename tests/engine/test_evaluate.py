@@ -15,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bastion.engine import passes
-from bastion.engine.compiled import CompiledPolicySet, compile_policy_set
-from bastion.engine.evaluate import evaluate
-from bastion.engine.facts import build_facts
+from bastion.engine.evaluation import passes
+from bastion.engine.evaluation.compiled import CompiledPolicySet, compile_policy_set
+from bastion.engine.evaluation.evaluate import evaluate
+from bastion.engine.evaluation.facts import build_facts
 from bastion.engine.lint.runner import load_policy_set
 from bastion.engine.snapshot import Snapshot, load_snapshot
 from bastion.engine.state import State
@@ -73,7 +73,7 @@ def test_evaluate_when_a_pass_raises_then_error_decision_and_every_account_reduc
     def broken(*_: object, **__: object) -> None:
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr("bastion.engine.evaluate.escalation_pass", broken)
+    monkeypatch.setattr("bastion.engine.evaluation.evaluate.escalation_pass", broken)
     halted = State(trading_states={"gen-01": "HALTED"})
     decisions, state = evaluate(compiled, snapshot, halted, snapshot.as_of)
     assert [(d.kind, d.outcome) for d in decisions] == [("evaluation", "error")]

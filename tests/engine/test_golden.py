@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from bastion.engine.compiled import compile_policy_set
-from bastion.engine.evaluate import evaluate, polling_interval_s
+from bastion.engine.evaluation.compiled import compile_policy_set
+from bastion.engine.evaluation.evaluate import evaluate, polling_interval_s
 from bastion.engine.lint.runner import load_policy_set
 from bastion.engine.snapshot import load_snapshot
 from bastion.engine.state import State

@@ -9,8 +9,8 @@ import pytest
 
 from bastion.engine.authority.check import can_execute
 from bastion.engine.authority.request import request_from_dict
-from bastion.engine.compiled import CompiledPolicySet, compile_policy_set
-from bastion.engine.evaluate import evaluate
+from bastion.engine.evaluation.compiled import CompiledPolicySet, compile_policy_set
+from bastion.engine.evaluation.evaluate import evaluate
 from bastion.engine.lint.runner import load_policy_set
 from bastion.engine.snapshot import Snapshot, load_snapshot
 from bastion.engine.snapshot.left_out import Unevaluable

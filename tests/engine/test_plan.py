@@ -22,7 +22,7 @@ from bastion.engine.authority import (
     risk_status,
 )
 from bastion.engine.authority.plan import IntentError
-from bastion.engine.compiled import CompiledPolicySet, compile_policy_set
+from bastion.engine.evaluation.compiled import CompiledPolicySet, compile_policy_set
 from bastion.engine.lint.runner import load_policy_set
 from bastion.engine.snapshot import Snapshot, validate_snapshot
 from bastion.engine.state import AuthorityState, State, StateError

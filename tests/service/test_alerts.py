@@ -10,8 +10,8 @@ from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
 from bastion.adapters.sources import ManualClock
-from bastion.engine.compiled import compile_policy_set
-from bastion.engine.evaluate import evaluate
+from bastion.engine.evaluation.compiled import compile_policy_set
+from bastion.engine.evaluation.evaluate import evaluate
 from bastion.engine.lint.runner import load_policy_set
 from bastion.engine.snapshot import load_snapshot
 from bastion.engine.state import State

@@ -7,8 +7,8 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
-from bastion.engine.compiled import compile_policy_set
-from bastion.engine.evaluate import evaluate
+from bastion.engine.evaluation.compiled import compile_policy_set
+from bastion.engine.evaluation.evaluate import evaluate
 from bastion.engine.lint.runner import load_policy_set
 from bastion.engine.snapshot import load_snapshot
 from bastion.engine.state import State

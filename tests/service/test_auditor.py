@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from bastion.adapters.sources import ManualClock
-from bastion.engine.compiled import compile_policy_set
-from bastion.engine.evaluate import evaluate
+from bastion.engine.evaluation.compiled import compile_policy_set
+from bastion.engine.evaluation.evaluate import evaluate
 from bastion.engine.lint.runner import load_policy_set
 from bastion.engine.snapshot import load_snapshot
 from bastion.engine.state import State

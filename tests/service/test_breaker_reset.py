@@ -19,8 +19,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
 from bastion.adapters.sources import ManualClock
-from bastion.engine.evaluate import fail_safe
-from bastion.engine.facts import build_facts
+from bastion.engine.evaluation.evaluate import fail_safe
+from bastion.engine.evaluation.facts import build_facts
 from bastion.engine.state import ARMED
 from bastion.service import runner
 from bastion.service.feeds import make_feed

@@ -10,9 +10,9 @@ from decimal import Decimal
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bastion.engine.compiled import CompiledPolicySet, compile_policy_set
 from bastion.engine.decision import Decision
-from bastion.engine.evaluate import evaluate, fail_safe
+from bastion.engine.evaluation.compiled import CompiledPolicySet, compile_policy_set
+from bastion.engine.evaluation.evaluate import evaluate, fail_safe
 from bastion.engine.lint.runner import load_policy_set
 from bastion.engine.snapshot import load_snapshot
 from bastion.engine.state import ARMED, COOLDOWN, TRIPPED, BreakerState, EscalationState, State

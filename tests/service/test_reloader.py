@@ -14,7 +14,7 @@ import pytest
 from watchfiles import Change
 
 from bastion.engine.errors import RuleEngineError
-from bastion.engine.evaluate import evaluate
+from bastion.engine.evaluation.evaluate import evaluate
 from bastion.engine.lint.runner import PolicySetError
 from bastion.engine.snapshot import load_snapshot
 from bastion.engine.state import State

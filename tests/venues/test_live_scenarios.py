@@ -13,8 +13,8 @@ from bastion.adapters.binance import BinanceAdapter
 from bastion.adapters.builder import BuilderConfig, BuilderState, BuildResult, SnapshotBuilder
 from bastion.adapters.sources.base import BarRequest
 from bastion.adapters.venue import UnknownSymbolError
-from bastion.engine.compiled import compile_policy_set
-from bastion.engine.evaluate import evaluate
+from bastion.engine.evaluation.compiled import compile_policy_set
+from bastion.engine.evaluation.evaluate import evaluate
 from bastion.engine.lint.runner import load_policy_set
 from bastion.engine.snapshot import Regime
 from bastion.engine.state import State

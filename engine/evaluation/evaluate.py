@@ -18,11 +18,11 @@ from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
-from bastion.engine.breakers import FAIL_SAFE_ACTION, ManualReset
-from bastion.engine.compiled import CompiledPolicySet
 from bastion.engine.decision import Check, Decision, Subject
-from bastion.engine.facts import build_facts
-from bastion.engine.passes import PassResult, breaker_pass, escalation_pass, roll_pass
+from bastion.engine.evaluation.breakers import FAIL_SAFE_ACTION, ManualReset
+from bastion.engine.evaluation.compiled import CompiledPolicySet
+from bastion.engine.evaluation.facts import build_facts
+from bastion.engine.evaluation.passes import PassResult, breaker_pass, escalation_pass, roll_pass
 from bastion.engine.snapshot import Snapshot
 from bastion.engine.snapshot.left_out import Unevaluable
 from bastion.engine.state import TRADING_STATE_RANK, State

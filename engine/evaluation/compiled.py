@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from bastion.engine import breakers, escalation, roll_rules
 from bastion.engine.authority.rules import AuthorityRuleset, compile_authority
+from bastion.engine.evaluation import breakers, escalation, roll_rules
 from bastion.engine.policy.kinds.breakers import Breaker, BreakerSpec, metrics_of
 from bastion.engine.policy.model import Policy, PolicySet
 from bastion.engine.policy.select import governing

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from bastion.engine import breakers, escalation, roll_rules
-from bastion.engine.compiled import CompiledBreakers, CompiledPolicy, CompiledPolicySet
 from bastion.engine.decision import Check, Decision, Subject, values_of
 from bastion.engine.errors import SnapshotError
-from bastion.engine.facts import Fact, Facts, SubjectFacts
+from bastion.engine.evaluation import breakers, escalation, roll_rules
+from bastion.engine.evaluation.compiled import CompiledBreakers, CompiledPolicy, CompiledPolicySet
+from bastion.engine.evaluation.facts import Fact, Facts, SubjectFacts
 from bastion.engine.indicators.greeks import OptionType
 from bastion.engine.policy.kinds.breakers import Breaker
 from bastion.engine.policy.model import Policy
