@@ -10,6 +10,8 @@ values they do not know):
   OCC symbol, parsed by :func:`parse_occ_symbol`.
 - fills: ``GET /v2/account/activities/FILL`` through the SDK's generic ``get`` — alpaca-py's
   ``TradingClient`` has no account-activities method (alpacahq/alpaca-py#232, #595).
+- closed trades: the same fills paired FIFO (:mod:`trade_pairing`), the type of each
+  closing order from ``TradingClient.get_order_by_id`` → ``GET /v2/orders/{id}``.
 - ``StockHistoricalDataClient.get_stock_bars`` / ``get_stock_latest_quote`` →
   ``GET /v2/stocks/bars`` / ``/v2/stocks/quotes/latest`` (feed ``iex`` unless configured).
 
@@ -36,6 +38,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -54,6 +57,8 @@ from bastion.adapters.http_errors import error_for_status, error_for_transport, 
 from bastion.adapters.retry import call_with_retry
 from bastion.adapters.sources.base import BarRequest, Quote
 from bastion.adapters.sources.clock import Clock, SystemClock
+from bastion.adapters.trade_ledger import TradeLedger
+from bastion.adapters.trade_pairing import exit_reason
 from bastion.adapters.venue import (
     Fill,
     OptionContract,
@@ -65,6 +70,7 @@ from bastion.adapters.venue import (
 from bastion.adapters.venue_config import Credentials, VenueConfig, credentials_from_env
 from bastion.engine.errors import AdapterError, DataError
 from bastion.engine.indicators.quality import Bar
+from bastion.engine.snapshot.model import ClosedTrade, Instrument
 
 KEY_VAR = "ALPACA_API_KEY_ID"
 SECRET_VAR = "ALPACA_API_SECRET_KEY"
@@ -163,6 +169,9 @@ class AlpacaAdapter:
         )
         for client in (self._trading, self._data):
             _take_over_retries_and_timeouts(client, self._config.timeout_s)
+        self._ledger = TradeLedger(allow_short=True, horizon_s=self._config.trade_history_horizon_s)
+        self._order_reasons: dict[str, str] = {}  # order id → exit reason
+        self._asset_classes: dict[str, str] = {}  # symbol → asset class, from GET /v2/assets
 
     @classmethod
     def from_env(
@@ -234,7 +243,7 @@ class AlpacaAdapter:
         """UnknownSymbolError unless Alpaca lists ``symbol`` (``GET /v2/assets/{symbol}``)."""
         where = f"alpaca GET /v2/assets/{symbol}"
         try:
-            self._call(where, lambda: self._trading.get_asset(symbol))
+            asset = self._call(where, lambda: self._trading.get_asset(symbol))
         except AdapterError as error:
             if "HTTP 404" not in str(error):
                 raise
@@ -244,6 +253,16 @@ class AlpacaAdapter:
                 venue="alpaca",
                 symbol=symbol,
             ) from None
+        raw_class = asset.get("class") if isinstance(asset, Mapping) else None
+        if raw_class in _ASSET_CLASSES:
+            self._asset_classes[symbol] = _ASSET_CLASSES[str(raw_class)]
+
+    def instruments(self, positions: Sequence[VenuePosition]) -> Mapping[str, Instrument]:
+        """Asset class from ``GET /v2/assets/{symbol}`` where :meth:`check_symbol` read it,
+        else from the position; Alpaca gives no sector. Makes no request."""
+        classes = {position.symbol: position.asset_class for position in positions}
+        classes |= self._asset_classes
+        return {symbol: Instrument(symbol, asset_class) for symbol, asset_class in classes.items()}
 
     def _position(self, raw: Mapping[str, object], account_id: str, index: int) -> VenuePosition:
         where = f"alpaca GET /v2/positions [{index}]"
@@ -305,10 +324,55 @@ class AlpacaAdapter:
             params["page_token"] = p.text(p.as_mapping(page[-1], where), "id", where)
         return sorted(fills, key=lambda fill: (fill.filled_at, fill.id))
 
+    def fetch_trades(self, since: datetime) -> Sequence[ClosedTrade]:
+        """Closed trades from the FILL activities, paired FIFO (incremental: see
+        :mod:`trade_ledger`). ``sell_short`` opens a short, ``sell`` closes a long.
+
+        An activity does not say its order's type: for each *closing* order,
+        ``TradingClient.get_order_by_id`` (``GET /v2/orders/{id}``, once per order) gives it
+        — stop, stop_limit, trailing_stop → stop_loss; a limit order of class bracket, oco
+        or oto (a take-profit leg) → take_profit; anything else → signal. Alpaca marks no
+        fill as a liquidation. An order Alpaca no longer has (404), or a fill without an order
+        id, stays signal."""
+        return self._ledger.poll(self.fetch_fills, since, exit_reasons=self._exit_reasons)[1]
+
+    def fetch_history(
+        self, fills_since: datetime, trades_since: datetime
+    ) -> tuple[Sequence[Fill], Sequence[ClosedTrade]]:
+        """Fills and closed trades from one fill-history fetch (see :mod:`trade_ledger`)."""
+        return self._ledger.poll(self.fetch_fills, trades_since, fills_since, self._exit_reasons)
+
+    def _exit_reasons(self, parts: Sequence[ClosedTrade]) -> dict[str, str]:
+        for part in parts:
+            if part.id in self._order_reasons:
+                continue
+            where = f"alpaca GET /v2/orders/{part.id}"
+            fetch = partial(self._trading.get_order_by_id, part.id)
+            try:
+                order = p.as_mapping(self._call(where, fetch), where)
+            except DataError:  # no order id (not a UUID) or an unreadable answer
+                continue  # the exit stays "signal"
+            except AdapterError as error:
+                if "HTTP 404" not in str(error):
+                    raise
+                continue  # gone: the exit stays "signal"
+            order_type, order_class = order.get("type"), order.get("order_class")
+            self._order_reasons[part.id] = exit_reason(
+                order_type if isinstance(order_type, str) else "",
+                take_profit_leg=order_class in ("bracket", "oco", "oto"),
+            )
+        return {
+            part.id: self._order_reasons[part.id]
+            for part in parts
+            if part.id in self._order_reasons
+        }
+
     def _fill(self, raw: Mapping[str, object], account_id: str, where: str) -> Fill:
         side = p.text(raw, "side", where)
         if side not in ("buy", "sell", "sell_short"):
             raise DataError(f"{where}: field 'side' is {side!r}, not buy, sell or sell_short")
+        order_id = raw.get("order_id")
+        effect = {"sell_short": "open", "sell": "close"}.get(side, "")
         return Fill(
             id=p.text(raw, "id", where),
             account_id=account_id,
@@ -318,6 +382,8 @@ class AlpacaAdapter:
             price_usd=p.decimal(raw, "price", where),
             filled_at=p.timestamp(raw, "transaction_time", where),
             strategy_id=self._config.strategy_id,
+            order_id=order_id if isinstance(order_id, str) else "",
+            position_effect=effect,
         )
 
     # -- market data -------------------------------------------------------------------

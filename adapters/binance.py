@@ -7,7 +7,8 @@ exchange, and ``testnet=True`` hard-codes its own URL. Nothing goes on the netwo
 headers, which carry the API key.
 
 Endpoints: ``GET /api/v3/account`` (signed) for balances; ``GET /api/v3/ticker/price`` to
-value them; ``GET /api/v3/myTrades`` (signed, one symbol per call) for fills;
+value them; ``GET /api/v3/myTrades`` (signed, one symbol per call) for fills and, paired
+FIFO, closed trades (``GET /api/v3/order`` for the type of each closing order);
 ``GET /api/v3/klines``; ``GET /api/v3/ticker/bookTicker`` for quotes.
 
 Valuation: spot has one account whose equity is the sum of every balance (free + locked)
@@ -62,6 +63,8 @@ from bastion.adapters.sources.base import BarRequest, Quote
 from bastion.adapters.sources.clock import Clock, SystemClock
 from bastion.adapters.sources.ratelimit import RateLimit, TokenBucket
 from bastion.adapters.throttle import RequestThrottle
+from bastion.adapters.trade_ledger import TradeLedger
+from bastion.adapters.trade_pairing import exit_reason
 from bastion.adapters.venue import (
     Fill,
     UnknownSymbolError,
@@ -72,6 +75,7 @@ from bastion.adapters.venue import (
 from bastion.adapters.venue_config import Credentials, VenueConfig, credentials_from_env
 from bastion.engine.errors import AdapterError, DataError, TransientAdapterError
 from bastion.engine.indicators.quality import Bar
+from bastion.engine.snapshot.model import ClosedTrade, Instrument
 
 KEY_VAR = "BINANCE_API_KEY"
 SECRET_VAR = "BINANCE_API_SECRET"
@@ -85,6 +89,7 @@ INTERVALS = {
 # Binance error codes that mean the key pair, or this host, is wrong: retrying cannot help.
 _KEY_REFUSED = frozenset({-1022, -2014, -2015})  # bad signature, bad key format, key refused
 _CLOCK_SKEW = -1021  # timestamp outside recvWindow
+_NO_SUCH_ORDER = -2013  # {"code": -2013, "msg": "Order does not exist."} (errors.md)
 _INVALID_SYMBOL = (
     -1121
 )  # {"code": -1121, "msg": "Invalid symbol."} (binance-spot-api-docs, errors.md)
@@ -108,6 +113,7 @@ WEIGHTS = {
     "account": 20,  # GET /api/v3/account
     "ticker/price": 4,  # GET /api/v3/ticker/price, every symbol
     "myTrades": 20,  # GET /api/v3/myTrades, without orderId
+    "order": 4,  # GET /api/v3/order (the type of a closing order, once per order)
     "klines": 2,  # GET /api/v3/klines
     "ticker/bookTicker": 2,  # GET /api/v3/ticker/bookTicker?symbol=
     "exchangeInfo": 20,  # GET /api/v3/exchangeInfo
@@ -120,6 +126,7 @@ class BinanceConfig(VenueConfig):
     base_url: str = "https://api.binance.com"
     valuation_asset: str = "USDT"  # equity, prices and fees are valued in it, 1:1 as USD
     fill_symbols: tuple[str, ...] = ()  # myTrades needs a symbol: the pairs to read fills of
+    # (and closed trades: fetch_trades pairs the same fills)
     ignore_assets: tuple[str, ...] = ()  # balances left out of equity and positions
     quote_assets: tuple[str, ...] = ("USDT", "USDC", "FDUSD", "TUSD", "BTC", "ETH", "BNB")
 
@@ -154,6 +161,8 @@ class BinanceAdapter:
         self._throttle = throttle or RequestThrottle(
             TokenBucket(self.request_weight_limit(), self._clock), self.name, "request weight"
         )
+        self._ledger = TradeLedger(horizon_s=self._config.trade_history_horizon_s)
+        self._order_reasons: dict[str, str] = {}  # "<symbol>:<orderId>" → exit reason
 
     @classmethod
     def from_env(
@@ -385,6 +394,58 @@ class BinanceAdapter:
                     fills.append(fill)
         return sorted(fills, key=lambda fill: (fill.filled_at, fill.id))
 
+    def fetch_trades(self, since: datetime) -> Sequence[ClosedTrade]:
+        """Closed trades from the ``myTrades`` fills of ``fill_symbols``, paired FIFO
+        (incremental: see :mod:`trade_ledger`). Spot cannot be short: a sell without a
+        buy on record (bought before the history fetched) makes no trade.
+
+        A fill does not say its order's type: for each *closing* order, ``GET
+        /api/v3/order`` (weight 4, once per order) gives it — STOP_LOSS(_LIMIT) →
+        stop_loss, TAKE_PROFIT(_LIMIT) → take_profit, else signal; an order Binance no
+        longer has (-2013) or an unreadable answer stays signal, and is asked again next
+        poll only if it closes more. Spot has no liquidations.
+        """
+        return self._ledger.poll(self.fetch_fills, since, exit_reasons=self._exit_reasons)[1]
+
+    def fetch_history(
+        self, fills_since: datetime, trades_since: datetime
+    ) -> tuple[Sequence[Fill], Sequence[ClosedTrade]]:
+        """Fills and closed trades from one fill-history fetch (see :mod:`trade_ledger`)."""
+        return self._ledger.poll(self.fetch_fills, trades_since, fills_since, self._exit_reasons)
+
+    def instruments(self, positions: Sequence[VenuePosition]) -> Mapping[str, Instrument]:
+        """Every Binance spot pair is crypto (sector unknown)."""
+        symbols = {position.symbol for position in positions} | set(self._config.fill_symbols)
+        return {symbol: Instrument(symbol, "crypto") for symbol in symbols}
+
+    def _exit_reasons(self, parts: Sequence[ClosedTrade]) -> dict[str, str]:
+        for part in parts:
+            if part.id in self._order_reasons or ":" not in part.id:
+                continue
+            symbol, order_id = part.id.rsplit(":", 1)
+            where = f"binance GET /api/v3/order {symbol} {order_id}"
+            try:
+                order = p.as_mapping(
+                    self._call(
+                        where,
+                        WEIGHTS["order"],
+                        partial(self._client.get_order, symbol=symbol, orderId=int(order_id)),
+                        symbol,
+                    ),
+                    where,
+                )
+            except DataError:  # archived or unknown: the exit stays "signal"
+                continue
+            order_type = order.get("type")
+            self._order_reasons[part.id] = exit_reason(
+                order_type if isinstance(order_type, str) else ""
+            )
+        return {
+            part.id: self._order_reasons[part.id]
+            for part in parts
+            if part.id in self._order_reasons
+        }
+
     def _fill(
         self,
         raw: Mapping[str, object],
@@ -405,6 +466,7 @@ class BinanceAdapter:
             filled_at=p.epoch(p.field(raw, "time", where), where, "time", unit_s=p.MILLISECONDS),
             fee_usd=self._value(p.text(raw, "commissionAsset", where), fee, prices),
             strategy_id=self._config.strategy_id,
+            order_id=f"{symbol}:{p.field(raw, 'orderId', where)}",
         )
 
     def _trades(self, symbol: str, since: datetime) -> list[Mapping[str, object]]:
@@ -536,6 +598,8 @@ class BinanceAdapter:
                     venue="binance",
                     symbol=symbol or "",
                 ) from None
+            if error.code == _NO_SUCH_ORDER:
+                raise DataError(f"{where}: Binance has no such order (code {error.code})") from None
             if error.code in _KEY_REFUSED or error.code == _CLOCK_SKEW:
                 fix = (
                     "sync this host's clock (NTP): the request time was outside recvWindow"

@@ -16,7 +16,11 @@ separate series). ``order_flow`` — fills per (account, strategy): fills in the
 several fills over-counts, the safe side), mean adverse slippage in bps against the
 fill's expected price over ``slippage_window_s`` (favourable slippage counts as negative,
 a net-favourable mean is reported as 0), consecutive losses from realised P&L
-(:func:`builder_state.count_losses`). ``accounts`` — day-start and peak equity from the
+(:func:`builder_state.count_losses`). ``trades`` — the adapter's closed trades
+(``fetch_history`` — one request for fills and trades — or ``fetch_trades``,
+incremental), bounded to ``trade_lookback_s``; ``instruments`` — the
+adapter's, else each position's asset class (:mod:`builder_history`, which also says
+what happens to an inconsistent trade). ``accounts`` — day-start and peak equity from the
 venue when it reports them, else tracked in the state. Option legs — the contract, the
 underlying's market price, and the venue's implied volatility; delta is left to the
 engine. ``system`` — error rate and connectivity from the injected health, data age the
@@ -53,12 +57,14 @@ Missing or unusable data is never zero-filled silently. The rule:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from bastion.adapters import builder_history as history
 from bastion.adapters import builder_market
 from bastion.adapters import builder_parts as parts
 from bastion.adapters.builder_parts import (
@@ -69,9 +75,18 @@ from bastion.adapters.builder_parts import (
 )
 from bastion.adapters.builder_state import BuilderState, EquityMarks, count_losses
 from bastion.adapters.sources.base import BarRequest
-from bastion.adapters.venue import UnknownSymbolError, VenueAdapter, VenuePosition
-from bastion.engine.indicators.quality import Bar
-from bastion.engine.snapshot import Regime, Snapshot
+from bastion.adapters.venue import (
+    HistorySource,
+    InstrumentSource,
+    TradeSource,
+    UnknownSymbolError,
+    VenueAdapter,
+    VenuePosition,
+)
+from bastion.engine.indicators.quality import Bar, QualityMemo
+from bastion.engine.snapshot import ClosedTrade, Regime, Snapshot
+from bastion.engine.snapshot.built import snapshot_from_built
+from bastion.engine.snapshot.history import cutoff
 from bastion.engine.snapshot.left_out import Unevaluable
 
 __all__ = [
@@ -91,7 +106,7 @@ class BuildResult:
     snapshot: Snapshot
     state: BuilderState
     fallbacks: tuple[Fallback, ...]
-    unevaluable: tuple[Unevaluable, ...] = ()  # positions left out of the snapshot, and why
+    unevaluable: tuple[Unevaluable, ...] = ()  # positions / trades left out, and why
 
 
 class SnapshotBuilder:
@@ -99,6 +114,15 @@ class SnapshotBuilder:
 
     def __init__(self, config: BuilderConfig | None = None) -> None:
         self.config = config or BuilderConfig()
+        # What earlier builds checked of each symbol's bars (engine/indicators/quality
+        # QualityMemo): a cache, per thread, that changes no snapshot.
+        self._memos = threading.local()
+
+    def _quality_memos(self) -> dict[tuple[str, int], QualityMemo]:
+        memos: dict[tuple[str, int], QualityMemo] | None = getattr(self._memos, "quality", None)
+        if memos is None:
+            memos = self._memos.quality = {}
+        return memos
 
     def symbols_for(
         self, positions: Iterable[VenuePosition], extra: Iterable[str] = ()
@@ -156,8 +180,22 @@ class SnapshotBuilder:
             if atr_bars is not None:
                 atr_bars[symbol] = atr_series
             quotes[symbol] = quote
-        fills = tuple(adapter.fetch_fills(self.fills_since(state, now)))
-        return Poll(accounts, positions, bars, quotes, fills, atr_bars, unavailable)
+        fills_since = self.fills_since(state, now)
+        trades_since = cutoff(now, config.trade_lookback_s)
+        trades: tuple[ClosedTrade, ...] = ()
+        if isinstance(adapter, HistorySource):  # one fill-history request for both
+            fetched, closed = adapter.fetch_history(fills_since, trades_since)
+            fills, trades = tuple(fetched), tuple(closed)
+        else:
+            fills = tuple(adapter.fetch_fills(fills_since))
+            if isinstance(adapter, TradeSource):
+                trades = tuple(adapter.fetch_trades(trades_since))
+        instruments = (
+            adapter.instruments(positions) if isinstance(adapter, InstrumentSource) else {}
+        )
+        return Poll(
+            accounts, positions, bars, quotes, fills, atr_bars, unavailable, trades, instruments
+        )
 
     def build(
         self,
@@ -173,7 +211,7 @@ class SnapshotBuilder:
         if now.utcoffset() is None:
             raise ValueError("now must be timezone-aware")
         fallbacks: list[Fallback] = []
-        context = parts.Context(self.config, now, fallbacks)
+        context = parts.Context(self.config, now, fallbacks, self._quality_memos())
         symbols = sorted(set(poll.bars) | set(poll.quotes))
         market = {symbol: builder_market.market(context, symbol, poll) for symbol in symbols}
         equity, accounts = self._accounts(context, poll, state, drifted_accounts)
@@ -183,6 +221,15 @@ class SnapshotBuilder:
         streaks, watermark, at_watermark = count_losses(state, poll.fills)
         account_ids = frozenset(account.id for account in poll.accounts)
         order_flow = parts.order_flow(context, poll.fills, account_ids, streaks)
+        trades, trades_left_out = history.trade_records(
+            poll.trades,
+            now=now,
+            since=cutoff(now, self.config.trade_lookback_s),
+            accounts=account_ids,
+            max_clock_skew_s=self.config.max_clock_skew_s,
+        )
+        mentioned = [*market, *(p["symbol"] for p in positions), *(t.symbol for t in trades)]
+        instruments = history.instrument_records(poll.instruments, poll.positions, mentioned)
         document: dict[str, Any] = {
             "as_of": now,
             "accounts": accounts,
@@ -195,8 +242,12 @@ class SnapshotBuilder:
                 "severity": regime.severity,
                 "changed_at": regime.changed_at,
             },
+            "instruments": instruments,
         }
-        snapshot = Snapshot.from_dict(document, source=f"poll at {now.isoformat()}")
+        # Every value is checked against the validator's rules (venue and file data are
+        # untrusted); cerberus itself only runs to report a problem (engine/snapshot/built).
+        snapshot = snapshot_from_built(document, source=f"poll at {now.isoformat()}")
+        snapshot = replace(snapshot, trades=trades)  # checked by builder_history
         new_state = BuilderState(
             equity=equity,
             losing_streaks=streaks,
@@ -205,7 +256,8 @@ class SnapshotBuilder:
             first_seen=first_seen,
             polled_until=now,
         )
-        return BuildResult(snapshot, new_state, tuple(fallbacks), tuple(unevaluable))
+        left_out = (*unevaluable, *trades_left_out)
+        return BuildResult(snapshot, new_state, tuple(fallbacks), left_out)
 
     def _accounts(
         self,

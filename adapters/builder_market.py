@@ -6,8 +6,8 @@ baseline, listed in the build's fallbacks) is in :mod:`bastion.adapters.builder`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import timedelta
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -18,7 +18,7 @@ from bastion.adapters.market_metrics import Metric, Unknown, Windows, quantize
 from bastion.adapters.sources.base import Quote
 from bastion.engine.errors import DataError
 from bastion.engine.indicators.atr import atr_bars
-from bastion.engine.indicators.quality import Bar, Calendar, assess_bars
+from bastion.engine.indicators.quality import Bar, Calendar, QualityMemo, assess_bars
 
 
 def market(context: Context, symbol: str, poll: Poll) -> dict[str, Any]:
@@ -42,7 +42,7 @@ def market(context: Context, symbol: str, poll: Poll) -> dict[str, Any]:
         "ask_usd": quote.ask,
         "atr_usd": _atr(context, where, atr_series),
         "data_age_s": _data_age(context, symbol, quote, bars),
-        "quality_score_ratio": _quality(context, bars, atr_series if separate else None),
+        "quality_score_ratio": _quality(context, symbol, bars, atr_series if separate else None),
     }
     pairs: list[tuple[str, Metric, str, Metric]] = [
         (
@@ -73,7 +73,10 @@ def market(context: Context, symbol: str, poll: Poll) -> dict[str, Any]:
         missing = Unknown(f"no bars for the benchmark {benchmark_symbol}")
         pairs.append(("correlation", missing, "normal_correlation", missing))
     else:
-        pairs.append(_correlations(bars, baseline, benchmark, windows))
+        returns = context.benchmark_returns.get(benchmark_symbol)
+        if returns is None:  # once per build, not once per symbol and window
+            returns = context.benchmark_returns[benchmark_symbol] = metrics.log_returns(benchmark)
+        pairs.append(_correlations(bars, baseline, benchmark, returns, windows))
     for current_name, current, normal_name, normal in pairs:
         record[current_name], record[normal_name] = _pair(
             context, where, (current_name, current), (normal_name, normal)
@@ -122,8 +125,9 @@ def _session_clock(context: Context) -> SessionClock | None:
     return None if name is None else SessionClock(name)
 
 
-def _assess(context: Context, bars: Sequence[Bar], interval_s: int) -> Decimal:
-    """The quality score; on an equity calendar, with the closures taken out of the clock."""
+def _assess(context: Context, symbol: str, bars: Sequence[Bar], interval_s: int) -> Decimal:
+    """The quality score; on an equity calendar, with the closures taken out of the clock.
+    Incremental: the memo of (symbol, interval) holds what earlier builds checked."""
     config, now = context.config, context.now
     clock = _session_clock(context)
     calendar = None  # inferred from the bars, as without an exchange calendar
@@ -132,19 +136,22 @@ def _assess(context: Context, bars: Sequence[Bar], interval_s: int) -> Decimal:
         if not restamped:
             return Decimal(0)
         bars, calendar = restamped, Calendar.ALWAYS  # the closures are out of the clock
+    memo = context.quality_memos.setdefault((symbol, interval_s), QualityMemo())
     report = assess_bars(
-        bars, interval_s=interval_s, calendar=calendar, now=now, config=config.quality
+        bars, interval_s=interval_s, calendar=calendar, now=now, config=config.quality, memo=memo
     )
     return report.score_ratio
 
 
-def _quality(context: Context, bars: Sequence[Bar], atr_series: Sequence[Bar] | None) -> Decimal:
+def _quality(
+    context: Context, symbol: str, bars: Sequence[Bar], atr_series: Sequence[Bar] | None
+) -> Decimal:
     config = context.config
     if not bars or (atr_series is not None and not atr_series):
         return Decimal(0)
-    score = _assess(context, bars, config.bar_interval_s)
+    score = _assess(context, symbol, bars, config.bar_interval_s)
     if atr_series is not None:
-        score = min(score, _assess(context, atr_series, config.atr_interval_s))
+        score = min(score, _assess(context, symbol, atr_series, config.atr_interval_s))
     return score
 
 
@@ -155,10 +162,18 @@ def _average(baseline: Sequence[Bar], windows: Windows, *, dollars: bool) -> Met
 
 
 def _correlations(
-    bars: Sequence[Bar], baseline: Sequence[Bar], benchmark: Sequence[Bar], windows: Windows
+    bars: Sequence[Bar],
+    baseline: Sequence[Bar],
+    benchmark: Sequence[Bar],
+    benchmark_returns: Mapping[datetime, float],
+    windows: Windows,
 ) -> tuple[str, Metric, str, Metric]:
     current = metrics.correlation(
-        bars, benchmark, need=windows.correlation_bars, min_points=windows.min_correlation_points
+        bars,
+        benchmark,
+        need=windows.correlation_bars,
+        min_points=windows.min_correlation_points,
+        benchmark_returns=benchmark_returns,
     )
     normal: Metric = Unknown(f"{len(baseline)} baseline bars, need {windows.baseline_bars}")
     if len(baseline) >= windows.baseline_bars:
@@ -167,6 +182,7 @@ def _correlations(
             benchmark,
             need=len(baseline) - 1,
             min_points=windows.min_correlation_points,
+            benchmark_returns=benchmark_returns,
         )
     return "correlation", current, "normal_correlation", normal
 

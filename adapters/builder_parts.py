@@ -21,8 +21,10 @@ from bastion.adapters.venue import Fill, VenueAccount, VenuePosition
 from bastion.engine.errors import DataError
 from bastion.engine.indicators.atr import AtrSpec
 from bastion.engine.indicators.greeks import ImpliedVolatilityError, implied_volatility
-from bastion.engine.indicators.quality import Bar, QualityConfig
+from bastion.engine.indicators.quality import Bar, QualityConfig, QualityMemo
+from bastion.engine.snapshot.history import DEFAULT_LOOKBACK_S
 from bastion.engine.snapshot.left_out import Unevaluable
+from bastion.engine.snapshot.model import ClosedTrade, Instrument
 
 _BPS = Decimal(10_000)
 _PCT = Decimal(100)
@@ -63,6 +65,9 @@ class Poll:
     atr_bars: Mapping[str, Sequence[Bar]] | None = None
     # Symbols the venue would not serve (it does not list them): symbol -> the venue's words.
     unavailable: Mapping[str, str] = field(default_factory=dict)
+    # Closed trades (bounded to the trade lookback) and instruments, where the adapter has them.
+    trades: tuple[ClosedTrade, ...] = ()
+    instruments: Mapping[str, Instrument] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +95,9 @@ class BuilderConfig:
     day_starts_at: time = time(0)  # local time in day_timezone when a trading day begins
     risk_free_rate: Decimal = Decimal("0.04")  # only to imply a missing IV from a mark
     dividend_yields: Mapping[str, Decimal] = field(default_factory=dict)  # by underlying
+    # Closed trades kept in the snapshot: those closed within this many seconds. The
+    # service passes the longest lookback of the loaded history protections; 7 days if not.
+    trade_lookback_s: float = DEFAULT_LOOKBACK_S
 
     def __post_init__(self) -> None:
         if self.bar_interval_s <= 0 or self.atr_interval_s <= 0:
@@ -126,6 +134,11 @@ class Context:
     config: BuilderConfig
     now: datetime
     fallbacks: list[Fallback]
+    # Per (symbol, interval): what the previous builds already checked of the bars, so a
+    # build checks the new bars only (a cache: the snapshot is the same without it).
+    quality_memos: dict[tuple[str, int], QualityMemo] = field(default_factory=dict)
+    # Log returns of each benchmark's bars, worked out once per build (market_metrics).
+    benchmark_returns: dict[str, dict[datetime, float]] = field(default_factory=dict)
 
     def fallback(self, where: str, value: object, reason: str) -> None:
         self.fallbacks.append(Fallback(where, str(value), reason))

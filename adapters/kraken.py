@@ -10,7 +10,9 @@ Calls: ``Balance`` and ``TradeBalance`` (asset ``valuation_asset``, default ZUSD
 account — equity is ``eb + n`` (every currency's value plus the open margin positions'
 unrealised P&L), cash the ZUSD balance; ``OpenPositions`` (``docalcs``) and non-zero
 ``Balance`` entries for positions, valued with ``AssetPairs`` + ``Ticker`` last prices;
-``TradesHistory`` (paged by ``ofs``) for fills; ``OHLC`` for bars; ``Ticker`` for quotes.
+``TradesHistory`` (paged by ``ofs``) for fills and, paired FIFO, closed trades
+(:meth:`KrakenAdapter.fetch_trades`; ``QueryOrders`` for liquidations); ``OHLC`` for
+bars; ``Ticker`` for quotes.
 An asset without a ``<asset><valuation_asset>`` pair, or a position row that cannot be
 read, comes back as a position with ``problem`` set (the builder lists it as unevaluable,
 every other position is evaluated) — list a dust or staked asset in ``ignore_assets``. A
@@ -48,6 +50,8 @@ from bastion.adapters.kraken_errors import unwrap
 from bastion.adapters.retry import call_with_retry
 from bastion.adapters.sources.base import BarRequest, Quote
 from bastion.adapters.sources.clock import Clock, SystemClock
+from bastion.adapters.trade_ledger import TradeLedger
+from bastion.adapters.trade_pairing import exit_reason
 from bastion.adapters.venue import (
     Fill,
     UnknownSymbolError,
@@ -58,12 +62,14 @@ from bastion.adapters.venue import (
 from bastion.adapters.venue_config import Credentials, VenueConfig, credentials_from_env
 from bastion.engine.errors import AdapterError, DataError
 from bastion.engine.indicators.quality import Bar
+from bastion.engine.snapshot.model import ClosedTrade, Instrument
 
 KEY_VAR = "KRAKEN_API_KEY"
 SECRET_VAR = "KRAKEN_API_SECRET"
 OHLC_MINUTES = (1, 5, 15, 30, 60, 240, 1440, 10080, 21600)
 OHLC_FIELDS = ("time", "open", "high", "low", "close", "vwap", "volume", "count")
 TRADES_PAGE = 50  # TradesHistory's page size (docs.kraken.com, getTradeHistory)
+QUERY_ORDERS_MAX = 50  # txids per QueryOrders call (docs.kraken.com, getOrdersInfo)
 DEFAULT_BENCHMARK = "XBTUSD"
 
 
@@ -127,6 +133,8 @@ class KrakenAdapter:
         self._api.uri = self._config.base_url.rstrip("/")
         self._pairs: dict[str, tuple[str, str]] = {}  # pair name and altname → (base, quote)
         self._pair_names: set[str] = set()  # the full names (Ticker's result keys)
+        self._ledger = TradeLedger(horizon_s=self._config.trade_history_horizon_s)
+        self._liquidated: dict[str, bool] = {}  # closing order txid → Kraken says liquidated
 
     @classmethod
     def from_env(
@@ -372,6 +380,49 @@ class KrakenAdapter:
             (fill for fill in fills if fill.filled_at >= since), key=lambda f: (f.filled_at, f.id)
         )
 
+    def fetch_trades(self, since: datetime) -> Sequence[ClosedTrade]:
+        """Closed trades from ``TradesHistory`` fills (incremental: see :mod:`trade_ledger`).
+
+        Exit reason from each closing trade's ``ordertype`` (stop-loss, take-profit, ...:
+        :func:`trade_pairing.exit_reason`); a margin trade whose ``misc`` says ``closing``
+        closes a position, one with ``margin`` > 0 otherwise opens one (long or short); a
+        spot sell only closes. A liquidation is flagged on the *order* (``misc``
+        ``liquidated``), not the trade: each new closing order is read once with
+        ``QueryOrders`` (up to 50 a call)."""
+        return self._ledger.poll(self.fetch_fills, since, exit_reasons=self._exit_reasons)[1]
+
+    def fetch_history(
+        self, fills_since: datetime, trades_since: datetime
+    ) -> tuple[Sequence[Fill], Sequence[ClosedTrade]]:
+        """Fills and closed trades from one fill-history fetch (see :mod:`trade_ledger`)."""
+        return self._ledger.poll(self.fetch_fills, trades_since, fills_since, self._exit_reasons)
+
+    def _exit_reasons(self, parts: Sequence[ClosedTrade]) -> dict[str, str]:
+        """Liquidations, from the closing orders' ``misc`` (``QueryOrders``)."""
+        # Order txids start with "O"; a part named after its trade (no ordertxid) has none.
+        ids = {part.id for part in parts if part.id.startswith("O")}
+        wanted = sorted(ids - set(self._liquidated))
+        where = "kraken private/QueryOrders"
+        for start in range(0, len(wanted), QUERY_ORDERS_MAX):
+            txids = wanted[start : start + QUERY_ORDERS_MAX]
+            try:
+                answer = self._private("QueryOrders", {"txid": ",".join(txids)})
+            except AdapterError as error:  # one unknown txid refuses the whole query
+                if "EOrder:Invalid order" not in str(error):
+                    raise
+                self._liquidated.update(dict.fromkeys(txids, False))  # the exits stay as typed
+                continue
+            orders = p.as_mapping(answer, where)
+            for txid in txids:
+                order = orders.get(txid)
+                misc = order.get("misc") if isinstance(order, Mapping) else None
+                self._liquidated[txid] = isinstance(misc, str) and "liquidated" in misc.split(",")
+        return {part.id: "liquidation" for part in parts if self._liquidated.get(part.id)}
+
+    def instruments(self, positions: Sequence[VenuePosition]) -> Mapping[str, Instrument]:
+        """Every Kraken pair this adapter reads is crypto (sector unknown)."""
+        return {position.symbol: Instrument(position.symbol, "crypto") for position in positions}
+
     def _fill(
         self, txid: str, raw: Mapping[str, object], rates: Mapping[str, tuple[str, Decimal]]
     ) -> Fill:
@@ -381,6 +432,12 @@ class KrakenAdapter:
         side = p.text(raw, "type", where)
         if side not in ("buy", "sell"):
             raise DataError(f"{where}: field 'type' is {side!r}, not buy or sell")
+        order_type = raw.get("ordertype")
+        misc = raw.get("misc")
+        closing = isinstance(misc, str) and "closing" in misc.split(",")
+        margin = p.optional_decimal(raw, "margin", where) or Decimal(0)
+        effect = "close" if closing else "open" if margin > 0 else ""
+        order_id = raw.get("ordertxid")
         return Fill(
             id=txid,
             account_id=self._account_id,
@@ -391,6 +448,9 @@ class KrakenAdapter:
             filled_at=p.epoch(p.field(raw, "time", where), where, "time"),
             fee_usd=p.decimal(raw, "fee", where) * quote_usd,
             strategy_id=self._config.strategy_id,
+            order_id=order_id if isinstance(order_id, str) else "",
+            exit_reason=exit_reason(order_type if isinstance(order_type, str) else ""),
+            position_effect=effect,
         )
 
     # -- market data -------------------------------------------------------------------

@@ -29,7 +29,7 @@ Every function returns ``Unknown(reason)`` instead of a number when it cannot co
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -132,14 +132,20 @@ def _volume(bar: Bar, dollars: bool) -> Decimal:
 
 
 def correlation(
-    bars: Sequence[Bar], benchmark: Sequence[Bar], *, need: int, min_points: int
+    bars: Sequence[Bar],
+    benchmark: Sequence[Bar],
+    *,
+    need: int,
+    min_points: int,
+    benchmark_returns: Mapping[datetime, float] | None = None,
 ) -> Metric:
     """Pearson correlation of the last ``need`` returns of ``bars`` with the benchmark's
-    returns over the same bar intervals (matched by the bar's open time)."""
+    returns over the same bar intervals (matched by the bar's open time).
+    ``benchmark_returns``: ``log_returns(benchmark)`` when the caller has it already."""
     if len(bars) < 2:
         return Unknown(f"{len(bars)} bars, correlation needs returns")
     own = log_returns(bars[-(need + 1) :])
-    theirs = log_returns(benchmark)
+    theirs = log_returns(benchmark) if benchmark_returns is None else benchmark_returns
     common = [stamp for stamp in own if stamp in theirs]
     if len(common) < min_points:
         return Unknown(f"{len(common)} returns in common with the benchmark, need {min_points}")

@@ -16,16 +16,25 @@ played through the same ``VenueAdapter`` interface as a live venue.
   (``risk_free_rate``; no dividend). A position appears from its ``entered_at``; an
   option is dropped once expired. Account equity = cash + marked positions; fills
   (if any) appear as the clock passes them, and their realised P&L adds to the cash and
-  to that day's (UTC) realised P&L.
-- **End of data**: once the clock passes the last bar's close by one interval,
-  :attr:`finished` is true and every fetch raises :class:`ReplayFinished`, naming the
-  last bar and how many were replayed.
+  to that day's (UTC) realised P&L. With daily (or longer) bars each bar is a trading
+  day: an account's day-start equity is its positions marked at the latest bar's open
+  (plus the cash before that day's fills), so daily-loss breakers see the day's move;
+  a ``day_start_equity_usd`` in the positions file wins.
+- **Closed trades and instruments**: the book's ``trades`` (else its fills paired FIFO)
+  as the clock passes their close, and its ``instruments`` (else the positions' asset
+  classes); :mod:`replay_book` has the format.
+- **End of data**: a poll at or after :attr:`end_at` (the last bar's close) sees all
+  the data (`bastion serve` stops after that cycle, with the replay summary); once the
+  clock passes it by one interval, :attr:`finished` is true and every fetch raises
+  :class:`ReplayFinished`, naming the last bar and how many were replayed.
+- **Frames** (`bastion replay`): :meth:`closes_between` lists the bar closes a replay
+  evaluates at; :mod:`replay_frames` builds a snapshot at each.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
@@ -38,12 +47,16 @@ from bastion.adapters.market_metrics import Windows
 from bastion.adapters.replay_book import Book, load_book
 from bastion.adapters.sources.base import BarRequest, Quote
 from bastion.adapters.sources.clock import Clock, ScaledClock
+from bastion.adapters.trade_pairing import merge_parts, pair_fills
 from bastion.adapters.venue import Fill, VenueAccount, VenueAdapter, VenuePosition
 from bastion.engine.errors import AdapterError, DataError
 from bastion.engine.indicators.greeks import bsm_price
 from bastion.engine.indicators.quality import Bar
+from bastion.engine.snapshot.history import bounded
+from bastion.engine.snapshot.model import ClosedTrade, Instrument
 
 CENT = Decimal("0.01")
+DAY_S = 86_400  # bars this long or longer are days: each opens a new trading day
 # Windows for daily bars: a week against the month before it.
 REPLAY_WINDOWS = Windows(
     recent_bars=5, correlation_bars=20, baseline_bars=20, min_correlation_points=10
@@ -60,6 +73,7 @@ class _Series:
     source: str
     bars: tuple[Bar, ...]
     closes: tuple[datetime, ...]  # close time of each bar, for bisecting
+    opens: tuple[datetime, ...]  # open time (timestamp) of each bar, for bisecting
 
 
 class ReplayAdapter:
@@ -86,7 +100,13 @@ class ReplayAdapter:
         self.interval_s = interval_s or _infer_interval(raw)
         step = timedelta(seconds=self.interval_s)
         self._series = {
-            symbol: _Series(symbol, source, bars, tuple(b.timestamp + step for b in bars))
+            symbol: _Series(
+                symbol,
+                source,
+                bars,
+                tuple(b.timestamp + step for b in bars),
+                tuple(b.timestamp for b in bars),
+            )
             for symbol, (source, bars) in raw.items()
         }
         self.book = load_book(positions_file) if positions_file is not None else Book((), (), ())
@@ -95,6 +115,8 @@ class ReplayAdapter:
         self.clock = ScaledClock(clock, speed, start or self._start(warmup_bars))
         self._spread = spread_bps / 20_000
         self._rate = risk_free_rate
+        self._positions_at: tuple[datetime, tuple[VenuePosition, ...]] | None = None
+        self._now_at: tuple[datetime, datetime] | None = None  # (clock, market time)
 
     def builder_config(self) -> BuilderConfig:
         """Builder settings for these files: one interval for every metric and the ATR."""
@@ -115,13 +137,24 @@ class ReplayAdapter:
     def finished(self) -> bool:
         return self.clock.now() >= self.end_at + timedelta(seconds=self.interval_s)
 
+    def closes_between(self, start: datetime, end: datetime) -> list[datetime]:
+        """Every bar close of every file from `start` to `end` (both included), once each,
+        oldest first: the moments a replay evaluates."""
+        return sorted(
+            {close for s in self._series.values() for close in s.closes if start <= close <= end}
+        )
+
     def now(self) -> datetime:
         """The close of the latest bar the clock has passed (the replay's market time)."""
         moment = self.clock.now()
+        if self._now_at is not None and self._now_at[0] == moment:  # one poll asks often
+            return self._now_at[1]
         passed = [
             s.closes[i - 1] for s in self._series.values() if (i := bisect_right(s.closes, moment))
         ]
-        return max(passed, default=self.clock.start)
+        market_time = max(passed, default=self.clock.start)
+        self._now_at = (moment, market_time)
+        return market_time
 
     # -- market data ------------------------------------------------------------------
 
@@ -135,12 +168,10 @@ class ReplayAdapter:
             )
         end = now if request.end is None else min(now, request.end)
         count = bisect_right(series.closes, end)
-        chosen = [
-            bar
-            for bar in series.bars[:count]
-            if request.start is None or bar.timestamp >= request.start
-        ]
-        return tuple(chosen[-request.limit :] if request.limit else chosen)
+        first = 0 if request.start is None else bisect_left(series.opens, request.start)
+        if request.limit:
+            first = max(first, count - request.limit)
+        return series.bars[first:count] if first < count else ()
 
     def fetch_quote(self, symbol: str) -> Quote:
         now = self._now_or_finished()
@@ -154,25 +185,32 @@ class ReplayAdapter:
 
     def fetch_positions(self) -> Sequence[VenuePosition]:
         now = self._now_or_finished()
-        return tuple(
+        if self._positions_at is not None and self._positions_at[0] == now:
+            return self._positions_at[1]  # a poll asks twice (positions, then accounts)
+        marked = tuple(
             self._marked(p, now)
             for p in self.book.positions
             if (p.entered_at is None or p.entered_at <= now)
             and (p.option is None or p.option.expires_at > now)
         )
+        self._positions_at = (now, marked)
+        return marked
 
     def fetch_accounts(self) -> Sequence[VenueAccount]:
         positions = self.fetch_positions()
         now = self.now()
         fills = [f for f in self.book.fills if f.filled_at <= now and f.realized_pnl_usd]
+        daily = self.interval_s >= DAY_S
         accounts = []
         for account in self.book.accounts:
-            value = unrealized = Decimal(0)
+            value = unrealized = at_open = Decimal(0)
             for p in (p for p in positions if p.account_id == account.id):
                 size = p.quantity * (p.option.multiplier if p.option else 1)
                 sign = 1 if p.side == "long" else -1
                 value += sign * size * p.price_usd
                 unrealized += sign * size * (p.price_usd - p.entry_price_usd)
+                if daily:
+                    at_open += sign * size * self._price_at_open(p, now)
             own = [f for f in fills if f.account_id == account.id]
             realized = sum((f.realized_pnl_usd or Decimal(0) for f in own), Decimal(0))
             today = sum(
@@ -180,6 +218,9 @@ class ReplayAdapter:
                 Decimal(0),
             )
             cash = account.cash_usd + realized
+            day_start = account.day_start_equity_usd
+            if day_start is None and daily:  # the bar is the day: it opened at its open
+                day_start = (cash - today + at_open).quantize(CENT)
             accounts.append(
                 VenueAccount(
                     id=account.id,
@@ -188,7 +229,7 @@ class ReplayAdapter:
                     cash_usd=cash,
                     realized_pnl_usd=today,
                     unrealized_pnl_usd=unrealized.quantize(CENT),
-                    day_start_equity_usd=account.day_start_equity_usd,
+                    day_start_equity_usd=day_start,
                     peak_equity_usd=account.peak_equity_usd,
                 )
             )
@@ -202,6 +243,21 @@ class ReplayAdapter:
                 key=lambda f: (f.filled_at, f.id),
             )
         )
+
+    def fetch_trades(self, since: datetime) -> Sequence[ClosedTrade]:
+        """The book's closed trades, or its fills paired FIFO when it lists none; those
+        closed from ``since`` up to the replay's now, oldest close first."""
+        now = self._now_or_finished()
+        trades = self.book.trades
+        if not trades:
+            played = [f for f in self.book.fills if f.filled_at <= now]
+            trades = merge_parts(pair_fills(played, allow_short=True).parts)
+        return bounded((t for t in trades if t.closed_at <= now), since)
+
+    def instruments(self, positions: Sequence[VenuePosition]) -> Mapping[str, Instrument]:
+        """The book's instruments, else each position's asset class."""
+        found = {p.symbol: Instrument(p.symbol, p.asset_class) for p in positions}
+        return found | dict(self.book.instruments)
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -253,6 +309,24 @@ class ReplayAdapter:
             volatility=option.implied_volatility,
         )
         return dataclasses.replace(position, price_usd=max(CENT, Decimal(f"{value:.2f}")))
+
+    def _price_at_open(self, position: VenuePosition, now: datetime) -> Decimal:
+        """The position's price at the open of the latest bar (its day's opening mark)."""
+        option = position.option
+        if option is None:
+            return self._last_bar(position.symbol, now)[0].open
+        bar, closed_at = self._last_bar(option.underlying_symbol, now)
+        opened_at = closed_at - timedelta(seconds=self.interval_s)
+        assert option.implied_volatility is not None  # the positions file requires it
+        value = bsm_price(
+            option.option_type,
+            spot=bar.open,
+            strike=option.strike_usd,
+            time_years=max(0.0, (option.expires_at - opened_at).total_seconds()) / (365 * 86_400),
+            rate=self._rate,
+            volatility=option.implied_volatility,
+        )
+        return max(CENT, Decimal(f"{value:.2f}"))
 
     def _check_symbols(self) -> None:
         for position in self.book.positions:

@@ -22,9 +22,25 @@ Format (numbers may be JSON numbers or decimal strings; times ISO 8601 with a zo
         {"id": "F-1", "account_id": "gen-01", "symbol": "SPY", "side": "sell",
          "quantity": 10, "price_usd": 480.2, "filled_at": "2024-02-01T15:00:00Z",
          "expected_price_usd": 480.4, "fee_usd": 1, "strategy_id": "trend",
-         "realized_pnl_usd": -35.5}
-      ]
+         "realized_pnl_usd": -35.5,
+         "order_id": "O-7", "exit_reason": "stop_loss"}                 <- last two optional
+      ],
+      "trades": [                                                       <- optional
+        {"id": "T-1", "account_id": "gen-01", "symbol": "SPY", "side": "long",
+         "strategy_id": "trend", "units": 10,                           <- strategy optional
+         "opened_at": "2024-01-30T15:00:00Z", "closed_at": "2024-02-01T15:00:00Z",
+         "entry_price_usd": 483.7, "exit_price_usd": 480.2,
+         "profit_usd": -35.5, "profit_pct": -0.7339,                    <- both optional
+         "exit_reason": "stop_loss"}
+      ],
+      "instruments": {"SPY": {"asset_class": "equity",                  <- optional
+                              "sector": "broad-market"}}
     }
+
+Closed trades: the ``trades`` listed, or — when there are none — the fills paired FIFO
+(:mod:`trade_pairing`; a fill's ``exit_reason`` labels the trade it closes, ``signal`` by
+default). A listed trade without ``profit_usd`` / ``profit_pct`` gets them from its prices
+(no fees). Instruments: the ``instruments`` listed, else each position's asset class.
 
 Every problem raises :class:`DataError` naming the file, the line and the field.
 """
@@ -33,7 +49,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -42,6 +58,8 @@ from typing import Any, TypeVar
 from bastion.adapters.venue import Fill, OptionContract, VenuePosition
 from bastion.engine.errors import DataError, PolicyError
 from bastion.engine.policy.yamlsource import SourceDocument, load_documents
+from bastion.engine.snapshot.fields import EXIT_REASONS, INSTRUMENT_ASSET_CLASSES
+from bastion.engine.snapshot.model import ClosedTrade, Instrument
 
 T = TypeVar("T")
 _CHOICES = {
@@ -49,6 +67,8 @@ _CHOICES = {
     "asset_class": ("equity", "crypto", "option"),
     "side": ("long", "short"),
     "option_type": ("call", "put"),
+    "exit_reason": EXIT_REASONS,
+    "instrument_class": INSTRUMENT_ASSET_CLASSES,
 }
 
 
@@ -68,6 +88,8 @@ class Book:
     accounts: tuple[BookAccount, ...]
     positions: tuple[VenuePosition, ...]
     fills: tuple[Fill, ...]
+    trades: tuple[ClosedTrade, ...] = ()
+    instruments: Mapping[str, Instrument] = field(default_factory=dict)
 
 
 class _Reader:
@@ -184,8 +206,10 @@ def parse_book(text: str, *, source: str = "<positions>") -> Book:
         _position(reader, at, item) for at, item in reader.items("positions", required=True)
     ]
     fills = [_fill(reader, at, item) for at, item in reader.items("fills", required=False)]
+    trades = [_trade(reader, at, item) for at, item in reader.items("trades", required=False)]
     owners = [("positions", i, p.account_id) for i, p in enumerate(positions)]
     owners += [("fills", i, f.account_id) for i, f in enumerate(fills)]
+    owners += [("trades", i, t.account_id) for i, t in enumerate(trades)]
     for kind, index, account_id in owners:
         if account_id not in ids:
             known = ", ".join(sorted(ids)) or "none"
@@ -193,7 +217,9 @@ def parse_book(text: str, *, source: str = "<positions>") -> Book:
                 f"/{kind}/{index}/account_id",
                 f"no account {account_id!r} in accounts (known: {known})",
             )
-    return Book(tuple(accounts), tuple(positions), tuple(fills))
+    return Book(
+        tuple(accounts), tuple(positions), tuple(fills), tuple(trades), _instruments(reader)
+    )
 
 
 def _account(reader: _Reader, at: str, item: Mapping[str, Any]) -> BookAccount:
@@ -255,4 +281,58 @@ def _fill(reader: _Reader, at: str, item: Mapping[str, Any]) -> Fill:
         expected_price_usd=reader.optional(item, at, "expected_price_usd", _positive),
         strategy_id=reader.optional(item, at, "strategy_id", _text) or "unassigned",
         realized_pnl_usd=reader.optional(item, at, "realized_pnl_usd", _number),
+        order_id=reader.optional(item, at, "order_id", _text) or "",
+        exit_reason=reader.optional(item, at, "exit_reason", _choice("exit_reason")) or "signal",
     )
+
+
+def _trade(reader: _Reader, at: str, item: Mapping[str, Any]) -> ClosedTrade:
+    side = reader.get(item, at, "side", _choice("side"))
+    units = reader.get(item, at, "units", _positive)
+    entry = reader.get(item, at, "entry_price_usd", _positive)
+    exit_ = reader.get(item, at, "exit_price_usd", _positive)
+    opened_at = reader.get(item, at, "opened_at", _time)
+    closed_at = reader.get(item, at, "closed_at", _time)
+    if closed_at < opened_at:
+        raise reader.fail(f"{at}/closed_at", "is before opened_at")
+    direction = 1 if side == "long" else -1
+    profit = reader.optional(item, at, "profit_usd", _number)
+    if profit is None:
+        profit = (exit_ - entry) * units * direction
+    percent = reader.optional(item, at, "profit_pct", _number)
+    return ClosedTrade(
+        id=reader.get(item, at, "id", _text),
+        account_id=reader.get(item, at, "account_id", _text),
+        symbol=reader.get(item, at, "symbol", _text),
+        side=side,
+        strategy_id=reader.optional(item, at, "strategy_id", _text) or "",
+        units=units,
+        opened_at=opened_at,
+        closed_at=closed_at,
+        entry_price_usd=entry,
+        exit_price_usd=exit_,
+        profit_usd=profit,
+        profit_pct=(profit / (entry * units) * 100).quantize(Decimal("0.0001"))
+        if percent is None
+        else percent,
+        exit_reason=reader.get(item, at, "exit_reason", _choice("exit_reason")),
+    )
+
+
+def _instruments(reader: _Reader) -> dict[str, Instrument]:
+    values = reader.data.get("instruments") if isinstance(reader.data, dict) else None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise reader.fail("/instruments", "expected an object keyed by symbol")
+    found = {}
+    for symbol, item in values.items():
+        at = f"/instruments/{symbol}"
+        if not isinstance(item, dict):
+            raise reader.fail(at, "expected an object")
+        found[symbol] = Instrument(
+            symbol,
+            reader.get(item, at, "asset_class", _choice("instrument_class")),
+            reader.optional(item, at, "sector", _text),
+        )
+    return found

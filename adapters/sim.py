@@ -16,6 +16,12 @@
   rev-01) trade round trips, more often and with more slippage and losses when the
   market is not calm; each fill carries its expected price and, on the closing side, the
   realised P&L.
+- **Closed trades**: each round trip is a closed long trade (``fetch_trades``), held 30
+  market days. Its exit reason follows the scalper's brackets: out more than
+  :data:`STOP_LOSS_BPS` below the entry is a ``stop_loss`` (stop-outs cluster in the
+  sell-off), at least :data:`TAKE_PROFIT_BPS` above is a ``take_profit``, else ``signal``.
+- **Instruments**: asset class and a sector per symbol (:data:`SECTORS`); the SPY put is
+  an option in SPY's sector.
 - **Time**: ``clock`` is the wall clock (a ManualClock in tests); market time is a
   :class:`ScaledClock` over it, ``speed`` market seconds per wall second, starting at
   ``start`` (default: the wall clock's now, to the minute). Polling intervals from the
@@ -47,7 +53,7 @@ from bastion.adapters.venue import (
 from bastion.engine.errors import DataError
 from bastion.engine.indicators.greeks import bsm_price
 from bastion.engine.indicators.quality import Bar
-from bastion.engine.snapshot import Regime
+from bastion.engine.snapshot import ClosedTrade, Instrument, Regime
 
 CENT = Decimal("0.01")
 RISK_FREE_RATE = 0.04
@@ -73,6 +79,18 @@ _SCALPERS = (
     _Scalper("gen-01", "trend-spy", "SPY", Decimal(50), 10, 2),
     _Scalper("rev-01", "crypto-momentum", "BTC-USD", Decimal("0.05"), 15, 3),
 )
+# The scalpers' brackets, for the exit reason of a round trip: a stop this far below the
+# entry, a take-profit this far above.
+STOP_LOSS_BPS = Decimal(15)
+TAKE_PROFIT_BPS = Decimal(10)
+TRADE_HISTORY = timedelta(days=30)
+SECTORS = {
+    "SPY": "broad-market",
+    "QQQ": "technology",
+    "AAPL": "technology",
+    "BTC-USD": "digital-assets",
+    "ETH-USD": "digital-assets",
+}
 
 
 class SimAdapter:
@@ -97,6 +115,7 @@ class SimAdapter:
         self.market.listeners.append(self._on_minute)
         self._trades = random.Random(f"{seed}:fills")
         self._fills: list[Fill] = []
+        self._closed: list[ClosedTrade] = []
         self._cash = {account_id: cash for account_id, _, cash in _ACCOUNTS}
         self._realized: dict[tuple[str, date], Decimal] = {}
         self.market.advance_to(start)
@@ -197,6 +216,26 @@ class SimAdapter:
         self.market.advance_to(now)
         return tuple(f for f in self._fills if since <= f.filled_at <= now)
 
+    def fetch_trades(self, since: datetime) -> Sequence[ClosedTrade]:
+        """The scalpers' round trips closed from ``since`` to now, oldest close first."""
+        now = self.now()
+        self.market.advance_to(now)
+        return tuple(t for t in self._closed if since <= t.closed_at <= now)
+
+    def instruments(self, positions: Sequence[VenuePosition]) -> Mapping[str, Instrument]:
+        """Every symbol the sim trades and every position's, with its sector."""
+        found = {
+            symbol: Instrument(symbol, _asset_class(symbol), SECTORS.get(symbol))
+            for symbol in self.market.symbols
+        }
+        for position in positions:
+            underlying = position.option.underlying_symbol if position.option else position.symbol
+            found.setdefault(
+                position.symbol,
+                Instrument(position.symbol, position.asset_class, SECTORS.get(underlying)),
+            )
+        return found
+
     def _marked(self, position: VenuePosition, now: datetime) -> VenuePosition:
         option = position.option
         if option is None:
@@ -240,6 +279,8 @@ class SimAdapter:
         horizon = minute - timedelta(days=2)
         if self._fills and self._fills[0].filled_at < horizon:
             self._fills = [f for f in self._fills if f.filled_at >= horizon]
+        if self._closed and self._closed[0].closed_at < minute - TRADE_HISTORY:
+            self._closed = [t for t in self._closed if t.closed_at >= minute - TRADE_HISTORY]
 
     def _round_trip(
         self, scalper: _Scalper, minute: datetime, regime: RegimeSpec, price: float
@@ -278,9 +319,37 @@ class SimAdapter:
                     realized_pnl_usd=realized,
                 )
             )
+        self._closed.append(
+            ClosedTrade(
+                id=stamp,
+                account_id=scalper.account_id,
+                symbol=scalper.symbol,
+                side="long",
+                strategy_id=scalper.strategy_id,
+                units=quantity,
+                opened_at=minute + timedelta(seconds=5),
+                closed_at=minute + timedelta(seconds=35),
+                entry_price_usd=bought,
+                exit_price_usd=sold,
+                profit_usd=pnl,
+                profit_pct=(pnl / (bought * quantity) * 100).quantize(Decimal("0.0001")),
+                exit_reason=_exit_reason(bought, sold),
+            )
+        )
         self._cash[scalper.account_id] += pnl
         key = (scalper.account_id, minute.date())
         self._realized[key] = self._realized.get(key, Decimal(0)) + pnl
+
+
+def _exit_reason(bought: Decimal, sold: Decimal) -> str:
+    move_bps = (sold - bought) / bought * 10_000
+    if move_bps < -STOP_LOSS_BPS:
+        return "stop_loss"
+    return "take_profit" if move_bps >= TAKE_PROFIT_BPS else "signal"
+
+
+def _asset_class(symbol: str) -> str:
+    return "crypto" if symbol.endswith("-USD") else "equity"
 
 
 def _cents(value: float) -> Decimal:
@@ -336,7 +405,7 @@ def _opening_book(market: SyntheticMarket, start: datetime) -> list[VenuePositio
             id=pid,
             account_id=account,
             symbol=symbol,
-            asset_class="crypto" if symbol.endswith("-USD") else "equity",
+            asset_class=_asset_class(symbol),
             quantity=Decimal(quantity),
             side="long",
             entry_price_usd=price,

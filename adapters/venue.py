@@ -22,14 +22,15 @@ the builder prices it from the venue's quote.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from bastion.adapters.sources.base import BarSource, QuoteSource
 from bastion.engine.errors import AdapterError
+from bastion.engine.snapshot.model import ClosedTrade, Instrument
 
 
 class UnknownSymbolError(AdapterError):
@@ -96,6 +97,12 @@ class Fill:
     expected_price_usd: Decimal | None = None  # for slippage, when the venue knows it
     strategy_id: str = "unassigned"
     realized_pnl_usd: Decimal | None = None  # for consecutive-loss counting, when known
+    # For closed trades (adapters.trade_pairing): the venue's order id (partial fills of one
+    # order make one trade), why a closing fill closed (trade_pairing.exit_reason), and
+    # whether the venue says the fill opens or closes a position ("" when it does not say).
+    order_id: str = ""
+    exit_reason: str = "signal"
+    position_effect: str = ""  # open | close | ""
 
 
 class AccountSource(Protocol):
@@ -113,6 +120,37 @@ class AccountSource(Protocol):
 
 class VenueAdapter(AccountSource, BarSource, QuoteSource, Protocol):
     """One venue: accounts, positions, fills, bars and quotes."""
+
+
+@runtime_checkable
+class TradeSource(Protocol):
+    """An adapter that reports closed trades (every venue adapter, sim and replay)."""
+
+    def fetch_trades(self, since: datetime) -> Sequence[ClosedTrade]:
+        """Closed trades with a close at or after `since`, oldest close first; fetched
+        incrementally (only the fills since the previous call go over the network)."""
+        ...
+
+
+@runtime_checkable
+class HistorySource(Protocol):
+    """An adapter that fetches fills and closed trades in one go (the venue adapters)."""
+
+    def fetch_history(
+        self, fills_since: datetime, trades_since: datetime
+    ) -> tuple[Sequence[Fill], Sequence[ClosedTrade]]:
+        """(fills at or after `fills_since`, oldest first; closed trades with a close at
+        or after `trades_since`, oldest close first), from one fill-history fetch."""
+        ...
+
+
+@runtime_checkable
+class InstrumentSource(Protocol):
+    """An adapter that knows what its symbols are, from what it has already fetched."""
+
+    def instruments(self, positions: Sequence[VenuePosition]) -> Mapping[str, Instrument]:
+        """Asset class (and sector where known) per symbol; makes no request."""
+        ...
 
 
 def unreadable_position(

@@ -83,6 +83,9 @@ class VenueConfig:
     account_id: str | None = None  # None: the venue's own account id
     timeout_s: float = 10.0  # per HTTP request
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # How much further back than the trade lookback the first fill fetch reaches, so that
+    # positions closed inside the lookback have their opening fills (adapters.trade_ledger).
+    trade_history_horizon_s: float = 30 * 86_400
 
     def __post_init__(self) -> None:
         if self.account_type not in ACCOUNT_TYPES:
@@ -91,3 +94,7 @@ class VenueConfig:
             )
         if self.timeout_s <= 0:
             raise ValueError(f"timeout_s must be > 0, got {self.timeout_s}")
+        if self.trade_history_horizon_s < 0:
+            raise ValueError(
+                f"trade_history_horizon_s must be ≥ 0, got {self.trade_history_horizon_s}"
+            )

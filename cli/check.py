@@ -2,12 +2,16 @@
 
 The policies are linted first (a set with errors is refused, exit 2). The order
 request is checked against the protection hierarchy (core asset immunity, regime
-override, grace period, holding period, whipsaw protection) and the pre-trade limits
+override, grace period, holding period, whipsaw protection), the history locks an
+open or increase falls under (made by `bastion eval` from the closed trades; see
+`bastion locks`), and the pre-trade limits
 (trading state, kill switch, region, liquidity, open positions, submit rate, risk,
-exposure and notional limits, which may shrink the order). Time is the snapshot's
+exposure and notional limits, which may shrink the order); a tripped reduce_size breaker
+shrinks the orders adding exposure in its subject too. Time is the snapshot's
 `as_of` unless --now says otherwise: the same inputs always give the same decision.
 Pass the state of the previous run with --state (submit times, override cooldowns,
-grace clocks, trading states set by `bastion eval`) and keep the new one with
+grace clocks, trading states, tripped breakers and history locks set by `bastion eval`) and
+keep the new one with
 --state-out (written atomically). The request format is schemas/request.schema.json.
 
 examples:

@@ -3,11 +3,13 @@
 The policies are linted first (a set with errors is refused, exit 2). Time is the
 snapshot's `as_of` unless --now says otherwise: the same inputs always give the
 same decisions. Pass the state of the previous run with --state to continue
-(escalation dwell times, breaker cooldowns), and keep the new one with --state-out
-(written atomically).
+(escalation dwell times, breaker cooldowns, history-protection locks), and keep the new
+one with --state-out (written atomically). The closed trades of the snapshot make the
+history locks (`protection` decisions; `bastion locks list` shows them).
 
 examples:
   bastion eval --snapshot examples/snapshots/atr-breach.json --explain
+  bastion eval --snapshot examples/snapshots/trade-history.json   # closed trades, sectors
   bastion eval --snapshot snap.json --state state.json --state-out state.json
   bastion eval --snapshot snap.json --state state.json --state-out state.json \\
       --reset drawdown@account:gen-01 --by alice --reason "loss booked, limits reviewed"
@@ -45,7 +47,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="policy directory or files (default: policies)",
     )
-    parser.add_argument("--snapshot", required=True, metavar="FILE", help="snapshot JSON")
+    parser.add_argument(
+        "--snapshot",
+        required=True,
+        metavar="FILE",
+        help="snapshot JSON (schemas/snapshot.schema.json); optional `trades` and "
+        "`instruments` sections feed the history protections and sector limits",
+    )
     parser.add_argument("--state", metavar="FILE", help="state from a previous run")
     parser.add_argument("--state-out", metavar="FILE", help="write the new state here")
     parser.add_argument(

@@ -9,6 +9,7 @@ examples:
   bastion lint policies/ --format github     # annotations in GitHub Actions
   bastion lint policies/ --format sarif > bastion.sarif
   bastion lint --explain BST501              # what a code means and the fix
+  bastion lint --strict policies/            # warnings fail too: a unit slip (0.03 for 3 %)
 """
 
 from __future__ import annotations

@@ -34,14 +34,18 @@ class Command(Protocol):
 # Sub-command name -> module. Explicit, no scanning: add a line to add a command.
 COMMANDS: dict[str, str] = {
     "lint": "bastion.cli.lint",
+    "diff": "bastion.cli.diff",
     "schema": "bastion.cli.schema",
     "eval": "bastion.cli.eval",
     "check": "bastion.cli.check",
+    "replay": "bastion.cli.replay",
+    "test": "bastion.cli.policy_test",
     "serve": "bastion.cli.serve",
     "atr": "bastion.cli.atr",
     "data": "bastion.cli.data",
     "audit": "bastion.cli.audit",
     "auth": "bastion.cli.auth",
+    "locks": "bastion.cli.locks",
 }
 
 

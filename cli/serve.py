@@ -16,7 +16,18 @@ orders count toward the submit rate, whipsaw round trips and override cooldowns.
 memory and the queued resets are saved in the --state file (with a digest: a file
 edited by hand is refused unless --accept-edited-state) before the answer is sent.
 A tripped breaker is reset with POST /api/v1/breakers/reset (who and why, as
-`bastion eval --reset`).
+`bastion eval --reset`). History-protection locks (ProtectionPolicy `history:`) are
+listed under `locks` of GET /api/v1/status and released by an officer with
+POST /api/v1/locks/release (who and why; at once, audited).
+
+A shadow candidate (--candidate DIR) is evaluated beside the serving set on every cycle
+and order check, into its own state in memory, and never enforces: what it decides
+differently (trading states, breakers, escalation levels, check outcomes and sizes) is
+counted in bastion_candidate_disagreements_total{kind}, logged (candidate_disagreed),
+shown under `candidate` of GET /api/v1/status and audited. It is loaded, linted and
+guarded as a reload (refused: exit 2) and watched like --policies. An officer swaps it
+in with POST /-/promote and returns to the previous version with POST /-/rollback (the
+last --keep-versions versions are kept in memory); both go through the reload guard.
 
 Every decision, order check and report, override, reset, reload and auth refusal is
 appended to a hash-chained audit trail (--audit DIR; default audit/ beside the --state
@@ -29,7 +40,8 @@ Who may call: without --auth the API answers loopback callers only (--host must 
 loopback). With --auth FILE every /api and /-/ request needs `Authorization: Bearer
 <token>` of a principal in FILE (tokens from `bastion auth token NAME --role ROLE`):
 viewer reads, trader checks and reports orders, operator resets breakers and reloads,
-officer accepts a reload that removes protection. --tls-cert/--tls-key serve HTTPS.
+officer accepts a reload that removes protection and releases history locks.
+--tls-cert/--tls-key serve HTTPS.
 
 examples:
   bastion serve                                   # sim feed at 60x, http://127.0.0.1:9108
@@ -41,14 +53,24 @@ examples:
   curl -s -d '{"breaker": "daily_loss_usd", "subject": "account:gen-01",
       "by": "alice", "reason": "loss booked, limits reviewed"}' \\
       http://127.0.0.1:9108/api/v1/breakers/reset # reset a tripped breaker, who and why
+  curl -s -d '{"lock": "default-protection/stoploss-guard/gen-01/account",
+      "by": "alice", "reason": "stops reviewed"}' \\
+      http://127.0.0.1:9108/api/v1/locks/release  # release a history lock (officer)
+  bastion serve --candidate candidate/            # shadow a candidate policy set
+  curl -s -X POST http://127.0.0.1:9108/-/promote # the candidate serves (officer)
+  curl -s -X POST http://127.0.0.1:9108/-/rollback  # back to the previous version (officer)
   bastion serve --adapter replay --config examples/replay/replay.yaml --speed 86400
   bastion serve --host 0.0.0.0 --auth principals.yaml --tls-cert cert.pem --tls-key key.pem
   ALPACA_API_KEY_ID=... ALPACA_API_SECRET_KEY=... bastion serve --adapter alpaca
 
 Venue credentials come from environment variables only (see README "Venue adapters").
+--adapter replay ends by itself after the cycle that sees the last bar, printing the
+summary `bastion replay` prints (time ACTIVE / REDUCING / HALTED per account, trips,
+escalations, roll recommendations), and exits 0.
 Exit 0 on SIGINT/SIGTERM, 1 when the final save of --state fails (one line names the
-file: what changed since the last good save is lost), 2 when the policies, the config,
-the adapter or the --state file or its directory cannot be set up (the reason is
+file: what changed since the last good save is lost), 2 when the policies, the
+--candidate (refused as a reload would be), the config, the adapter or the --state
+file or its directory cannot be set up (the reason is
 printed). A failed save while running does not stop the service: /readyz turns 503
 ("state save failed: ..."), bastion_persist_failures_total{what="state"} counts it, and
 no order is approved until a save works again.
@@ -81,14 +103,17 @@ from bastion.engine.errors import UsageError
 from bastion.engine.state import StateError
 from bastion.service.audit import AuditTrail, key_from_env
 from bastion.service.auditor import Auditor
+from bastion.service.candidate import Candidate
 from bastion.service.feeds import ADAPTERS, make_feed, read_config
 from bastion.service.logs import configure_logging
 from bastion.service.metrics import ServiceMetrics
-from bastion.service.reload_events import record_reload
+from bastion.service.reload_events import log_lint_warnings, record_reload
 from bastion.service.reloader import PolicyReloader
+from bastion.service.replay_end import ReplayEnd
 from bastion.service.runner import Cycle, Service
 from bastion.service.scheduler import CycleScheduler, wait_until
 from bastion.service.state_store import ACCEPT_EDITED_FLAG, LoadedState, StateStore
+from bastion.service.versions import DEFAULT_KEEP
 
 HELP = __doc__ or ""
 log = structlog.get_logger("bastion.service")
@@ -100,6 +125,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="policies",
         metavar="DIR",
         help="policy directory, watched for changes (default: policies)",
+    )
+    parser.add_argument(
+        "--candidate",
+        metavar="DIR",
+        help="a shadow candidate policy set, evaluated beside the serving one on every "
+        "cycle and order check, never enforcing; disagreements are counted, logged, shown "
+        "in /api/v1/status and audited. Loaded, linted and guarded as a reload (refused: "
+        "exit 2) and watched like --policies. An officer promotes it with POST /-/promote",
+    )
+    parser.add_argument(
+        "--keep-versions",
+        type=int,
+        default=DEFAULT_KEEP,
+        metavar="N",
+        help="policy versions kept in memory for POST /-/rollback (default: "
+        f"{DEFAULT_KEEP}; older ones are in the audit trail only)",
     )
     parser.add_argument(
         "--adapter",
@@ -182,9 +223,12 @@ def build_service(args: argparse.Namespace, environ: Any = None) -> Service:
         on_event=lambda event: record_reload(service, event),
     )
     loaded = reloader.load_initial()  # PolicySetError (exit 2) when the set is bad
+    log_lint_warnings(reloader.warnings, loaded.version)  # it serves; a slip is still shown
     metrics.reload_succeeded(loaded.loaded_at, loaded.version, loaded.versions())
     store, saved = _open_state(args)
-    service = Service(feed, reloader, metrics, store=store)
+    if args.keep_versions < 1:
+        raise UsageError("--keep-versions must be 1 or more (the serving version is kept)")
+    service = Service(feed, reloader, metrics, store=store, keep_versions=args.keep_versions)
     service.auditor = _open_audit(args, service, wall.now, environ)
     if saved is not None:
         try:  # the order authority starts from this state's memory too
@@ -199,14 +243,21 @@ def build_service(args: argparse.Namespace, environ: Any = None) -> Service:
             service.auditor.lifecycle(
                 "state_edit_accepted", path=str(args.state), flag=ACCEPT_EDITED_FLAG
             )
+    if args.candidate:  # from the serving state on; refused as a reload would be: exit 2
+        service.candidate = Candidate.open(Path(args.candidate), service, wall.now)
     service.auditor.lifecycle(
         "service_started",
         adapter=args.adapter,
         policy_version=loaded.version,
         policies=loaded.versions(),
+        lint_warnings=[warning.as_dict() for warning in reloader.warnings],
         state=None if args.state is None else str(args.state),
         once=bool(args.once),
         pid=os.getpid(),
+        candidate=None
+        if service.candidate is None
+        else {"directory": str(args.candidate), "version": service.candidate.version},
+        keep_versions=args.keep_versions,
     )
     return service
 
@@ -310,14 +361,18 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=on_sighup, daemon=True).start())
 
+    # A replay ends at the end of its data: the `bastion replay` summary, then exit 0.
+    replay_end = ReplayEnd(service, on_end=stop.set)
+
     def after(cycle: Cycle) -> None:
         service.save_state()  # never raises: a failure turns /readyz 503, the cadence goes on
         if console:
             _print_console(service, cycle)
+        replay_end.after(cycle)  # nothing unless the feed is a replay
 
     scheduler = CycleScheduler(service, on_cycle=after)
     service.on_reset_queued = scheduler.run_soon  # a manual reset is applied at once
-    service.reloader.start_watching()
+    _watch(service, start=True)  # the policies (and the --candidate's) from now on
     scheduler.start()
     print(
         f"bastion serve: {args.adapter} feed, policies {service.reloader.current.version[:19]},"
@@ -328,11 +383,23 @@ def run(args: argparse.Namespace) -> int:
         wait_until(stop)
     finally:
         scheduler.stop()
-        service.reloader.stop()
+        _watch(service, start=False)
         http.stop()
     code = _final_save(args, service)
     _close_audit(service)
     return code
+
+
+def _watch(service: Service, *, start: bool) -> None:
+    """Start (or stop) watching the policy directories; the candidate's check worker too."""
+    if start:
+        service.reloader.start_watching()
+        if service.candidate is not None:
+            service.candidate.start()
+        return
+    service.reloader.stop()
+    if service.candidate is not None:
+        service.candidate.stop()
 
 
 def _final_save(args: argparse.Namespace, service: Service) -> int:

@@ -18,6 +18,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from bastion.engine.authority.history.lock import HistoryLock, locks_from_dict, locks_to_dict
+from bastion.engine.authority.pending_orders import NO_PENDING, Pending
 from bastion.engine.errors import BastionError
 
 STATE_VERSION = 1
@@ -51,6 +53,17 @@ class BreakerState:
 
 
 @dataclass(frozen=True, slots=True)
+class HighWater:
+    """A trailing stop's mark for one position: the best price since it was opened —
+    the highest for a long, the lowest for a short. `side` and `entered_at` tell a new
+    position under a reused id (a flip, a re-entry) from the one the mark belongs to."""
+
+    price_usd: Decimal
+    side: str  # long | short
+    entered_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class AuthorityState:
     """What `can_execute` remembers between requests, keyed "account/symbol" or account.
 
@@ -58,19 +71,22 @@ class AuthorityState:
       code that builds one must too), pruned to the submit-rate window;
     - trades: approved opens and closes per account/symbol, pruned to the whipsaw window;
     - overrides: the last regime override per account/symbol (its cooldown);
-    - grace: when a request first showed the symbol's score below the grace floor.
+    - grace: when a request first showed the symbol's score below the grace floor;
+    - pending: orders approved (or reported sent) since the snapshot, counted until a
+      snapshot shows them or they expire (authority/pending.py).
     """
 
     submits: Mapping[str, tuple[datetime, ...]] = field(default_factory=dict)
     trades: Mapping[str, tuple[tuple[str, datetime], ...]] = field(default_factory=dict)
     overrides: Mapping[str, datetime] = field(default_factory=dict)
     grace: Mapping[str, datetime] = field(default_factory=dict)
+    pending: Pending = NO_PENDING
 
     def __bool__(self) -> bool:
-        return bool(self.submits or self.trades or self.overrides or self.grace)
+        return bool(self.submits or self.trades or self.overrides or self.grace or self.pending)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "submits": {k: [_time(t) for t in v] for k, v in sorted(self.submits.items())},
             "trades": {
                 k: [[what, _time(at)] for what, at in v] for k, v in sorted(self.trades.items())
@@ -78,6 +94,9 @@ class AuthorityState:
             "overrides": {k: _time(v) for k, v in sorted(self.overrides.items())},
             "grace": {k: _time(v) for k, v in sorted(self.grace.items())},
         }
+        if self.pending:  # written when there is any: older files and readers stay as they were
+            data["pending"] = self.pending.to_list()
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AuthorityState:
@@ -92,6 +111,7 @@ class AuthorityState:
             },
             overrides={str(k): _parse_time(v) for k, v in data.get("overrides", {}).items()},
             grace={str(k): _parse_time(v) for k, v in data.get("grace", {}).items()},
+            pending=Pending.from_list(data["pending"]) if "pending" in data else NO_PENDING,
         )
 
 
@@ -107,6 +127,12 @@ class State:
     counters: Mapping[str, int] = field(default_factory=dict)
     evaluated_at: datetime | None = None
     authority: AuthorityState = AuthorityState()  # can_execute's memory (written when used)
+    # Trailing-stop marks by position id; tracked only while a breaker compares
+    # position.drawdown_from_high_pct (evaluation/high_water.py), written when non-empty.
+    high_water: Mapping[str, HighWater] = field(default_factory=dict)
+    # History-protection locks by lock id (authority/history): made by the evaluation,
+    # ended by time or an operator's release; written when non-empty.
+    locks: Mapping[str, HistoryLock] = field(default_factory=dict)
 
     def breaker(self, key: str) -> BreakerState:
         return self.breakers.get(key, BreakerState(ARMED))
@@ -128,6 +154,8 @@ class State:
             self.counters,
             self.evaluated_at,
             memory,
+            self.high_water,
+            self.locks,
         )
 
     def bump(self, **increments: int) -> State:
@@ -140,6 +168,17 @@ class State:
         data = self._to_dict()
         if self.authority:
             data["authority"] = self.authority.to_dict()
+        if self.high_water:
+            data["high_water"] = {
+                key: {
+                    "price_usd": str(mark.price_usd),
+                    "side": mark.side,
+                    "entered_at": _time(mark.entered_at),
+                }
+                for key, mark in sorted(self.high_water.items())
+            }
+        if self.locks:
+            data["locks"] = locks_to_dict(self.locks)
         return data
 
     def _to_dict(self) -> dict[str, Any]:
@@ -220,6 +259,15 @@ class State:
                 counters={str(k): int(v) for k, v in data.get("counters", {}).items()},
                 evaluated_at=_parse_optional(data.get("evaluated_at")),
                 authority=AuthorityState.from_dict(data.get("authority", {})),
+                high_water={
+                    str(key): HighWater(
+                        price_usd=_price(value["price_usd"]),
+                        side=_side(value["side"]),
+                        entered_at=_parse_time(value["entered_at"]),
+                    )
+                    for key, value in data.get("high_water", {}).items()
+                },
+                locks=locks_from_dict(data.get("locks", {})),
             )
         except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as error:
             raise StateError(f"state file is malformed: {error!r}") from error
@@ -243,6 +291,19 @@ def _parse_optional(text: Any) -> datetime | None:
 def _status(value: Any) -> str:
     if value not in (ARMED, TRIPPED, COOLDOWN):
         raise ValueError(f"breaker status {value!r} is not armed, tripped or cooldown")
+    return str(value)
+
+
+def _price(value: Any) -> Decimal:
+    price = Decimal(str(value))
+    if not price.is_finite() or price <= 0:
+        raise ValueError(f"high-water price {value!r} is not a positive number")
+    return price
+
+
+def _side(value: Any) -> str:
+    if value not in ("long", "short"):
+        raise ValueError(f"high-water side {value!r} is not long or short")
     return str(value)
 
 

@@ -4,7 +4,8 @@ A sink receives every `AlertRaised`. The service ships `LogAlerts` (an `alert_ra
 event at error level, which log shippers route to on-call) and counts every alert in
 `bastion_alerts_total{kind,severity}`; webhook and e-mail sinks implement the same
 `AlertSink` protocol. Raised for: a rejected policy reload, a breaker trip of severity
-critical or emergency, an evaluation that failed safe.
+critical or emergency or of a breaker whose action is `alert` (at its own severity), an
+evaluation that failed safe.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ from bastion.engine.decision import Decision
 log = structlog.get_logger("bastion.alerts")
 
 ALERTING_SEVERITIES = frozenset({"critical", "emergency"})
+ALERT_ACTION = "alert"  # a breaker whose trip is an alert at any severity
 
 
 @dataclass(frozen=True, slots=True)
 class AlertRaised:
     at: datetime
-    kind: str  # reload_rejected | breaker_tripped | evaluation_failed
+    kind: str  # reload_rejected | breaker_tripped | evaluation_failed | history_locked | ...
     severity: str  # warning | critical | emergency
     summary: str
     details: Mapping[str, Any] = field(default_factory=dict)
@@ -77,7 +79,9 @@ class Alerts:
             if (
                 decision.kind == "breaker"
                 and decision.outcome == "trip"
-                and (severity in ALERTING_SEVERITIES and decision.mode == "enforce")
+                and decision.mode == "enforce"
+                # `action: alert` is a request to alert, whatever its severity says.
+                and (severity in ALERTING_SEVERITIES or ALERT_ACTION in decision.actions)
             ):
                 self.raise_alert(
                     AlertRaised(
@@ -91,4 +95,18 @@ class Alerts:
             elif decision.kind == "evaluation":
                 self.raise_alert(
                     AlertRaised(at, "evaluation_failed", "critical", decision.reasons[0])
+                )
+            elif (
+                decision.kind == "protection"
+                and decision.outcome == "locked"
+                and decision.mode == "enforce"
+            ):
+                self.raise_alert(  # a history protection locked new risk (PLAYBOOKS)
+                    AlertRaised(
+                        at,
+                        "history_locked",
+                        "warning",
+                        decision.reasons[0],
+                        {"protection": decision.rule, "subject": decision.subject.label()},
+                    )
                 )

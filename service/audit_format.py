@@ -24,6 +24,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from bastion.engine.errors import BastionError
@@ -111,12 +112,22 @@ def record_hmac(key: bytes, body: Mapping[str, Any], digest: str) -> str:
 
 
 def seal(body: dict[str, Any], key: bytes | None) -> bytes:
-    """Add `hash` (and `hmac`) to an unsealed body; return the line, newline included."""
-    digest = content_hash(body)
+    """Add `hash` (and `hmac`) to an unsealed body; return the line, newline included.
+
+    The record is serialised once: the line is the unsealed bytes with the seal's keys
+    spliced in where the sorted keys put them, just before the top-level `"kind"` (the
+    last `,"kind":` of the line: the keys after it hold plain strings and numbers, in
+    which JSON escapes every quote). Equal to `canonical(body)` byte for byte."""
+    unsealed = canonical(_unsealed(body))
+    digest = hashlib.sha256(unsealed).hexdigest()
     body["hash"] = digest
+    seal_text = f',"hash":"{digest}"'
     if key is not None:
-        body["hmac"] = record_hmac(key, body, digest)
-    return canonical(body) + b"\n"
+        mac = hmac_lib.new(key, unsealed + digest.encode("ascii"), hashlib.sha256).hexdigest()
+        body["hmac"] = mac
+        seal_text += f',"hmac":"{mac}"'
+    at = unsealed.rindex(b',"kind":')
+    return unsealed[:at] + seal_text.encode("ascii") + unsealed[at:] + b"\n"
 
 
 def new_body(
@@ -155,6 +166,7 @@ def file_name(at: datetime, file_seq: int) -> str:
     return f"audit-{at.astimezone(UTC).strftime(NAME_TIME_FORMAT)}-{file_seq:06d}.jsonl"
 
 
+@lru_cache(maxsize=256)  # asked at every append (daily rotation): strptime is slow
 def name_time(name: str) -> datetime | None:
     match = FILE_NAME.match(name)
     if match is None:

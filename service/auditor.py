@@ -22,6 +22,7 @@ from typing import Any
 import structlog
 
 from bastion.engine.authority.check import ExecutionDecision
+from bastion.engine.authority.history.lock import HistoryLock
 from bastion.engine.authority.request import OrderRequest
 from bastion.engine.decision import Decision
 from bastion.engine.evaluation.breakers import ManualReset
@@ -230,6 +231,68 @@ class Auditor:
             principal=principal,
             subject=None if reset is None else reset.subject,
             **fields,
+        )
+
+    def lock_released(self, principal: str, *, status: int, lock: HistoryLock) -> bool:
+        """A history lock an officer released (POST /api/v1/locks/release), with who,
+        why and what it held: written before the release takes effect."""
+        return self.record(
+            "lock_released",
+            principal=principal,
+            subject=f"account:{lock.account_id}",
+            status=status,
+            lock=lock.id,
+            protection=lock.protection,
+            until=lock.until.isoformat(),
+            trade_ids=list(lock.trade_ids),
+            by=lock.released_by,
+            reason=lock.release_reason,
+        )
+
+    def lock_release_refused(
+        self,
+        principal: str,
+        *,
+        status: int,
+        lock_id: str | None,
+        reason: str | None,
+        error: str,
+    ) -> bool:
+        """A release refused (422, 409, 503): who asked, for which lock, and why not."""
+        return self.record(
+            "lock_release_refused",
+            principal=principal,
+            subject=None,
+            status=status,
+            lock=None if lock_id is None else lock_id[:_CLIENT_TEXT],
+            reason=None if reason is None else reason[:_CLIENT_TEXT],
+            error=error[:1000],
+        )
+
+    def candidate_disagreements(
+        self,
+        *,
+        serving_version: str,
+        candidate_version: str,
+        cycle: list[dict[str, Any]],
+        checks: list[dict[str, Any]],
+        checks_not_listed: int,
+        standing: int,
+    ) -> bool:
+        """One cycle's batch of shadow-candidate disagreements (service.candidate): those
+        that started or changed in the cycle, and the order checks' since the last one.
+        Fsynced with the cycle's decisions."""
+        return self.record(
+            "candidate_disagreements",
+            principal=None,
+            subject="system:candidate",
+            sync=False,
+            serving_version=serving_version,
+            candidate_version=candidate_version,
+            cycle=cycle,
+            checks=checks,
+            checks_not_listed=checks_not_listed,
+            standing=standing,
         )
 
     def lifecycle(self, kind: str, **data: Any) -> bool:

@@ -98,6 +98,8 @@ class Desk:
         policy_version = result.decision.policy_version  # the set that decided
         outcome = "error" if "error" in result.blocking else result.outcome
         self.service.metrics.order_checked(outcome, time.perf_counter() - started)
+        if self.service.candidate is not None:  # the shadow set: after the answer is made
+            self.service.candidate.checked(request, snapshot, self.service.feed.now(), result)
         (log.warning if outcome == "error" else log.info)(
             "order_checked",
             **_order_fields(result.request, account),
@@ -109,6 +111,7 @@ class Desk:
             override_applied=result.override_applied,
             decision_id=result.decision.id,
             policy_version=policy_version[:19],
+            principal=principal.name,  # the one info line of a check answered (see http)
         )
         return 200, {**result.to_dict(), "policy_version": policy_version}
 
@@ -131,6 +134,7 @@ class Desk:
             outcome="error",
             status=status,
             error=error[:1000],  # the client's own values may be in it: bounded
+            principal=principal.name,
         )
         if audit:
             self.service.auditor.order_checked(
@@ -175,6 +179,8 @@ class Desk:
             answer = report_answer(order_id, principal.name, result)
             self.service.orders.add(ReportedOrder(order_id, answer, now))
             saved = self.service.save_state()  # before the answer: kill -9 loses nothing answered
+        if self.service.candidate is not None:  # the shadow set remembers it too
+            self.service.candidate.sent(request, snapshot, now, result)
         self.service.metrics.order_reported(result.outcome)
         (log.info if result.approved else log.warning)(
             "order_reported",

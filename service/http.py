@@ -6,7 +6,8 @@
     GET  /api/v1/openapi.json  this API, described in OpenAPI 3.1 (service/openapi.json)
     GET  /api/v1/policies    the active policy set: version, policies, loaded_at
     GET  /api/v1/status      trading states, escalations, tripped breakers, resets queued
-                             for the next cycle (`pending_resets`), last evaluation
+                             for the next cycle (`pending_resets`), history locks
+                             blocking now (`locks`), last evaluation
     POST /api/v1/check       may this order be sent? (trader)
     POST /api/v1/orders      an order was sent: remember it (trader)
     POST /api/v1/breakers/reset
@@ -15,6 +16,9 @@
     POST /-/reload           reload the policies now (operator); a body
                              {"accept_removal": [...]} accepts changes that remove
                              protection (officer)
+    POST /api/v1/locks/release
+                             release a history-protection lock (officer): {"lock": ID,
+                             "reason": ...}; `by`, when sent, must name the caller
 
 Who may call what is `endpoints()` (the README's role table): without an authenticator
 every caller is `LOCAL`; with one, a request without a known `Authorization: Bearer`
@@ -29,13 +33,19 @@ read within `body_timeout_s` (408 and the connection closed after it), JSON chec
 `http_body` (422: bounded numbers, clean text). Request line and headers: 16 KiB and
 `header_timeout_s` (`http_protocol`). Every answer is JSON but /metrics, carries
 `X-Request-Id` (the client's, when well-formed) and `Cache-Control: no-store`, and every
-request is logged once as `http_request` with that id bound; an answer of 400 or more
+request is logged once as `http_request` with that id bound (at debug for the probes
+and /metrics below 400, and for a check answered 200, which the view logs at info as
+`order_checked` with the request id and the principal); an answer of 400 or more
 from a view is cut to a few KiB; a failure inside is a 500 that names the request id,
 never a traceback. Bodies are never logged.
 
-Where each part lives: this module has the view protocol, the edge middleware (request
-id, logging, 500) and the server thread; `http_app` the role table and the actions;
-`http_body` the JSON checks; `http_protocol` the uvicorn protocol with header bounds.
+Where each part lives: this module has the view protocol, the edge (request id,
+logging, 500), the routing and the server thread; `http_app` the role table and the
+actions; `http_body` the JSON checks; `http_protocol` the uvicorn protocol with header
+bounds. The paths of the role table go straight from the edge to `http_app.App`, a plain
+ASGI application (a check is answered in well under a millisecond of CPU: a router,
+middleware layers and request objects were a third of it); Starlette answers every
+other path (404, a trailing slash redirected), as it always has.
 """
 
 from __future__ import annotations
@@ -51,16 +61,21 @@ from typing import Any, Protocol
 import structlog
 import uvicorn
 from starlette.applications import Starlette
-from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bastion.service.auth import Authenticator, Principal
-from bastion.service.http_app import App, Endpoint, Limits, endpoints, json_response
+from bastion.service.http_app import (
+    App,
+    Endpoint,
+    Limits,
+    endpoints,
+    json_response,
+    request_header,
+)
 from bastion.service.http_protocol import bounded_protocol
 from bastion.service.logs import new_correlation_id
 from bastion.service.metrics import ServiceMetrics
@@ -68,9 +83,14 @@ from bastion.service.metrics import ServiceMetrics
 logger = structlog.get_logger("bastion.service")
 
 REQUEST_ID_HEADER = "X-Request-Id"
+_REQUEST_ID_RAW = REQUEST_ID_HEADER.lower().encode("latin-1")
+_NO_STORE = (b"cache-control", b"no-store")
 # A client's id is echoed into headers and logs: accept only short, plain tokens.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
 _QUIET_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})  # scraped every few seconds
+# A check answered 200 is logged at info by the view (`order_checked`, with the request id
+# and the principal): a second line per check would cost a tenth of the HTTP front's CPU.
+_VIEW_LOGGED = ("POST", "/api/v1/check", 200)
 _ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"]
 
 
@@ -95,6 +115,12 @@ class ServiceView(Protocol):
 
     def reset_breaker(self, body: bytes, principal: Principal) -> tuple[int, dict[str, Any]]: ...
 
+    def release_lock(self, body: bytes, principal: Principal) -> tuple[int, dict[str, Any]]: ...
+
+    def promote(self, body: bytes, principal: Principal) -> tuple[int, dict[str, Any]]: ...
+
+    def rollback(self, body: bytes, principal: Principal) -> tuple[int, dict[str, Any]]: ...
+
     def auth_refused(
         self, *, principal: str | None, method: str, path: str, status: int, reason: str
     ) -> None: ...
@@ -114,7 +140,7 @@ class _Edge:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = _request_id(_header(scope, b"x-request-id"))
+        request_id = _request_id(request_header(scope, b"x-request-id"))
         method, path = scope["method"], scope["path"]
         responded = False
 
@@ -122,11 +148,16 @@ class _Edge:
             nonlocal responded
             if message["type"] == "http.response.start":
                 responded = True
-                headers = MutableHeaders(scope=message)
-                headers[REQUEST_ID_HEADER] = request_id
-                headers["Cache-Control"] = "no-store"
+                # Appended: no answer of ours sets either (a MutableHeaders would look).
+                message["headers"] = [
+                    *message.get("headers", ()),
+                    (_REQUEST_ID_RAW, request_id.encode("latin-1")),
+                    _NO_STORE,
+                ]
                 status = int(message["status"])
-                quiet = path in _QUIET_PATHS and status < 400
+                quiet = (path in _QUIET_PATHS and status < 400) or (
+                    (method, path, status) == _VIEW_LOGGED
+                )
                 # Logged before the bytes go out, so that the event exists by the time
                 # the client has its answer (tests and tracing rely on the order).
                 (logger.debug if quiet else logger.info)(
@@ -152,17 +183,24 @@ class _Edge:
                     await failed(scope, receive, send_marked)
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return bytes(value).decode("latin-1")
-    return None
-
-
 def _request_id(supplied: str | None) -> str:
     if supplied is not None and _REQUEST_ID.fullmatch(supplied):
         return supplied
     return new_correlation_id()
+
+
+class _Routes:
+    """The role table's paths straight to `App`; any other to Starlette's router."""
+
+    def __init__(self, app: App, other: ASGIApp) -> None:
+        self.app, self.other = app, other
+        self.paths = frozenset(app.table)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in self.paths:
+            await self.app(scope, receive, send)
+        else:
+            await self.other(scope, receive, send)
 
 
 def build_app(
@@ -173,7 +211,7 @@ def build_app(
     auth_metrics: bool = False,
     limits: Limits | None = None,
 ) -> ASGIApp:
-    """The ASGI application (no server): the routes, the 404 answer, the edge."""
+    """The ASGI application (no server): the edge, the routes, the 404 answer."""
     app = App(view, metrics, authenticator, auth_metrics, limits or Limits())
 
     async def not_found(request: Request, _exc: Exception) -> Response:
@@ -183,14 +221,16 @@ def build_app(
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         return json_response(status, {"error": getattr(exc, "detail", "error")})
 
-    return Starlette(
-        # Every method reaches `serve`, which answers 405 with our Allow header itself.
-        routes=[Route(path, app.serve, methods=_ANY_METHOD) for path in app.table],
+    async def serve(request: Request) -> Response:  # never reached: _Routes sends these
+        return await app.serve(request.scope, request.receive)
+
+    # The same routes as the table, so that Starlette redirects a trailing slash to them
+    # and answers 404 for the rest, in JSON; a request for a table path never gets here.
+    other = Starlette(
+        routes=[Route(path, serve, methods=_ANY_METHOD) for path in app.table],
         exception_handlers={404: not_found, HTTPException: http_error},
-        # Inside Starlette's own error middleware: a failure is ours to answer (JSON, the
-        # request id), never its plain-text page.
-        middleware=[Middleware(_Edge)],
     )
+    return _Edge(_Routes(app, other))
 
 
 class _Server(uvicorn.Server):

@@ -1,10 +1,12 @@
 """The endpoints' logic behind `service.http`: who may call what, the body's bounds, and
 one method per action, answered from the view (see `service.http` for the API).
 
-`endpoints()` is the role table; `App.serve` is the one Starlette endpoint every route
-goes to: it answers 405 itself (with an Allow header), authenticates and authorises
-(401 / 403 / 503, each counted, logged and audited), reads the body within its bounds
-(413, 408), checks it (`http_body`: 422) and then calls the view on a worker thread.
+`endpoints()` is the role table; `App` is the plain ASGI application every path of the
+table goes to (no router, no request object: `service.http` sends it those paths): it
+answers 405 itself (with an Allow header), authenticates and authorises (401 / 403 /
+503, each counted, logged and audited), reads the body within its bounds (413, 408),
+checks it (`http_body`: 422) and then calls the view — on a worker thread, but for a
+check, which is answered on the event loop (`_INLINE`).
 """
 
 from __future__ import annotations
@@ -19,9 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Scope
+from starlette.types import Receive, Scope, Send
 
 from bastion.service.auth import LOCAL, Authenticator, Principal, Refusal, Role
 from bastion.service.http_body import BodyRefused, check_json_body
@@ -84,6 +85,14 @@ def endpoints(*, auth_metrics: bool = False) -> tuple[Endpoint, ...]:
             "POST", "/api/v1/breakers/reset", Role.OPERATOR, "post_reset", True, {"queued": False}
         ),
         Endpoint("POST", "/-/reload", Role.OPERATOR, "post_reload", True, {"reloaded": False}),
+        Endpoint(
+            "POST", "/api/v1/locks/release", Role.OFFICER, "post_release", True, {"released": False}
+        ),
+        # The shadow candidate in, or a kept version back (service.candidate).
+        Endpoint("POST", "/-/promote", Role.OFFICER, "post_promote", True, {"promoted": False}),
+        Endpoint(
+            "POST", "/-/rollback", Role.OFFICER, "post_rollback", True, {"rolled_back": False}
+        ),
     )
 
 
@@ -124,7 +133,8 @@ class _BodyProblem(Exception):
 
 
 class App:
-    """The endpoints' logic, one method per action; `serve` is the Starlette endpoint."""
+    """The endpoints' logic, one method per action; called as an ASGI application for
+    the paths of the table (`table`) only."""
 
     def __init__(
         self,
@@ -141,8 +151,13 @@ class App:
             self.table.setdefault(endpoint.path, {})[endpoint.method] = endpoint
         self._openapi: bytes | None = None
 
-    async def serve(self, request: Request) -> Response:
-        path, method = request.url.path, request.method
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.serve(scope, receive)
+        await response(scope, receive, send)
+
+    async def serve(self, scope: Scope, receive: Receive) -> Response:
+        """The answer to one HTTP request for a path of the table."""
+        path, method = scope["path"], scope["method"]
         methods = self.table[path]
         endpoint = methods.get("GET" if method == "HEAD" else method)
         if endpoint is None:
@@ -154,11 +169,11 @@ class App:
             )
         principal = LOCAL
         if self.authenticator is not None and endpoint.role is not None:
-            found = self.authenticator.authenticate(request.headers.get("authorization"))
+            found = self.authenticator.authenticate(request_header(scope, b"authorization"))
             if isinstance(found, Refusal):  # recorded in a thread: the audit writes
                 refused = await run_in_threadpool(self._refusal, found, endpoint, method, path)
                 return refused.response()
-            _scope_note(request.scope, principal=found.name)
+            _scope_note(scope, principal=found.name)
             if not found.allows(endpoint.role):
                 forbidden = await run_in_threadpool(
                     self._forbidden, found, endpoint, endpoint.role, method, path
@@ -168,7 +183,7 @@ class App:
         body = b""
         if endpoint.body:
             try:
-                body = await self._read_body(request)
+                body = await self._read_body(scope, receive)
             except _BodyProblem as problem:
                 return self._edge_refused(endpoint, problem.status, problem.message, problem.close)
         action: Callable[[Principal, bytes], Answer] = getattr(self, endpoint.action)
@@ -220,41 +235,38 @@ class App:
 
     # -- the body ------------------------------------------------------------------------
 
-    async def _read_body(self, request: Request) -> bytes:
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
         """The body within the bounds, else _BodyProblem (413 over the cap, 408 late)."""
         limits = self.limits
         try:
-            announced = int(request.headers.get("content-length") or 0)
+            announced = int(request_header(scope, b"content-length") or 0)
         except ValueError:
             announced = 0
         if announced > limits.max_drained_bytes:  # not worth reading off: answer, close
             raise _BodyProblem(413, self._too_large(), close=True)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + limits.body_timeout_s
+        deadline = asyncio.get_running_loop().time() + limits.body_timeout_s
         chunks: list[bytes] = []
         size = 0
-        while True:
-            remaining = deadline - loop.time()
-            try:
-                if remaining <= 0:
-                    raise TimeoutError
-                message = await asyncio.wait_for(request.receive(), remaining)
-            except TimeoutError:
-                late = f"request body not received within {limits.body_timeout_s:g} s"
-                raise _BodyProblem(408, late, close=True) from None
-            if message["type"] == "http.disconnect":
-                raise _BodyProblem(400, "client disconnected", close=True)
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size <= limits.max_body_bytes:
-                chunks.append(chunk)
-            elif size > limits.max_drained_bytes:
-                raise _BodyProblem(413, self._too_large(), close=True)
-            if not message.get("more_body", False):
-                break
+        try:  # one timer for the whole body (not a task per read, as wait_for makes)
+            async with asyncio.timeout_at(deadline):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        raise _BodyProblem(400, "client disconnected", close=True)
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size <= limits.max_body_bytes:
+                        chunks.append(chunk)
+                    elif size > limits.max_drained_bytes:
+                        raise _BodyProblem(413, self._too_large(), close=True)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            late = f"request body not received within {limits.body_timeout_s:g} s"
+            raise _BodyProblem(408, late, close=True) from None
         if size > limits.max_body_bytes:
             raise _BodyProblem(413, self._too_large(), close=True)
-        return b"".join(chunks)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def _too_large(self) -> str:
         return f"body: over {self.limits.max_body_bytes} bytes; send one request per call"
@@ -339,6 +351,22 @@ class App:
             return self._body_answer(endpoint, BodyRefused(f"body: {message}", (("by", message),)))
         return _from_view(*self.view.reset_breaker(body, principal))
 
+    def post_release(self, principal: Principal, body: bytes) -> Answer:
+        """A history lock released by an officer (`by`, when sent, must be the caller)."""
+        endpoint = self.table["/api/v1/locks/release"]["POST"]
+        data, refused = self._checked(endpoint, body)
+        if refused is not None:
+            return refused
+        by = data.get("by") if isinstance(data, dict) else None
+        if self.authenticator is not None and by is not None and by != principal.name:
+            shown = by[:64] if isinstance(by, str) else type(by).__name__
+            message = (
+                f"by: {shown!r} is not the caller ({principal.name}); leave `by` out: "
+                "the record names the token's principal"
+            )
+            return self._body_answer(endpoint, BodyRefused(f"body: {message}", (("by", message),)))
+        return _from_view(*self.view.release_lock(body, principal))
+
     def post_reload(self, principal: Principal, body: bytes) -> Answer:
         endpoint = self.table["/-/reload"]["POST"]
         data, refused = self._checked(endpoint, body)
@@ -351,6 +379,16 @@ class App:
             return self._forbidden(principal, endpoint, Role.OFFICER, "POST", endpoint.path)
         status, payload = self.view.reload(principal, accept)
         return _from_view(status, {**payload, "reloaded": payload.get("reloaded", status == 200)})
+
+    def post_promote(self, principal: Principal, body: bytes) -> Answer:
+        """The shadow candidate serves (officer; the view applies the reload guard)."""
+        _data, refused = self._checked(self.table["/-/promote"]["POST"], body)
+        return refused or _from_view(*self.view.promote(body, principal))
+
+    def post_rollback(self, principal: Principal, body: bytes) -> Answer:
+        """A kept earlier version serves again (officer; through the reload guard)."""
+        _data, refused = self._checked(self.table["/-/rollback"]["POST"], body)
+        return refused or _from_view(*self.view.rollback(body, principal))
 
 
 def _accept_removal(data: Any) -> list[str] | BodyRefused:
@@ -388,6 +426,14 @@ def _bounded(value: Any, depth: int = 0) -> Any:
     if isinstance(value, list | tuple):
         return [_bounded(v, depth + 1) for v in list(value)[:10]]
     return value
+
+
+def request_header(scope: Scope, name: bytes) -> str | None:
+    """A request header's first value (names arrive lower-case), as latin-1 text."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
 
 
 def _scope_note(scope: Scope, **notes: Any) -> None:

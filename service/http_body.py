@@ -20,6 +20,7 @@ the input.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -86,7 +87,11 @@ def check_json_body(body: bytes) -> tuple[Any, BodyRefused | None]:
         return None, BodyRefused(f"body: invalid JSON: duplicate key {error}")
     except RecursionError:
         return None, BodyRefused("body: invalid JSON: nested too deeply")
-    problems = _Walk().problems(data)
+    # Text to look at when the body has an escape (`\\n`, `\\u0000`, `\\ud800`...) or a raw
+    # DEL / C1 control. Raw C0 controls are refused by the parser and raw surrogates by
+    # UTF-8 decoding: a body with neither (an order, as a rule) has its strings' lengths
+    # checked, no more.
+    problems = _Walk(_SUSPECT.search(text) is not None).problems(data)
     if problems:
         listed = "".join(f"\n  {path}: {message}" for path, message in problems)
         count = f"{len(problems)} problem(s)" if len(problems) < MAX_PROBLEMS else "problems"
@@ -134,26 +139,34 @@ def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-class _Walk:
-    """One pass over the parsed body: numbers, text, sizes; the first few problems."""
+_SUSPECT = re.compile("[\\\\\x7f-\x9f]")  # a backslash (any escape), DEL, C1
 
-    def __init__(self) -> None:
+# A place in the body: () is the body itself, then keys (str) and list indexes (int).
+_Path = tuple[str | int, ...]
+
+
+class _Walk:
+    """One pass over the parsed body: numbers, text, sizes; the first few problems.
+    A value's place is written out only for a problem (`_shown`)."""
+
+    def __init__(self, look_at_text: bool = True) -> None:
         self.found: list[tuple[str, str]] = []
         self.values = 0
+        self.look_at_text = look_at_text
 
     def problems(self, data: Any) -> list[tuple[str, str]]:
-        self._visit(data, "", 1)
+        self._visit(data, (), 1)
         return self.found[:MAX_PROBLEMS]
 
-    def _note(self, path: str, message: str) -> None:
-        self.found.append((path or "body", message))
+    def _note(self, path: _Path, message: str) -> None:
+        self.found.append((_shown(path) or "body", message))
 
-    def _visit(self, value: Any, path: str, depth: int) -> None:
+    def _visit(self, value: Any, path: _Path, depth: int) -> None:
         if len(self.found) >= MAX_PROBLEMS:
             return
         self.values += 1
         if self.values == MAX_VALUES + 1:
-            self._note("body", f"more than {MAX_VALUES} values; send one request per call")
+            self._note((), f"more than {MAX_VALUES} values; send one request per call")
         if depth > MAX_DEPTH:
             self._note(path, f"nested deeper than {MAX_DEPTH} levels")
             return
@@ -163,25 +176,32 @@ class _Walk:
             self._text(value, path, MAX_STRING_CHARS, "string")
         elif isinstance(value, dict):
             for key, item in value.items():
-                where = _join(path, key)
+                where = (*path, key)
                 if self._text(key, where, MAX_KEY_CHARS, "key"):
                     self._visit(item, where, depth + 1)
         elif isinstance(value, list):
             for index, item in enumerate(value):
-                self._visit(item, f"{path}[{index}]", depth + 1)
+                self._visit(item, (*path, index), depth + 1)
 
-    def _text(self, text: str, path: str, limit: int, what: str) -> bool:
+    def _text(self, text: str, path: _Path, limit: int, what: str) -> bool:
         if len(text) > limit:
             self._note(path, f"{what} of {len(text)} characters (at most {limit})")
             return False
-        message = text_problem(text)
+        message = text_problem(text) if self.look_at_text else None
         if message is not None:
             self._note(path, message)
             return False
         return True
 
 
-def _join(path: str, key: str) -> str:
-    """A key in a path, as the views name fields; never the bad characters themselves."""
-    shown = key if len(key) <= MAX_KEY_CHARS and text_problem(key) is None else "<key>"
-    return f"{path}.{shown}" if path else shown
+def _shown(path: _Path) -> str:
+    """A place as the views name fields (`a.b[0]`); a key too long or with characters
+    that cannot be kept is shown as <key>, never the characters themselves."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text = f"{text}[{part}]"
+        else:
+            shown = part if len(part) <= MAX_KEY_CHARS and text_problem(part) is None else "<key>"
+            text = f"{text}.{shown}" if text else shown
+    return text

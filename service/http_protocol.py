@@ -7,16 +7,24 @@ bound from its first byte to the end of its headers (408 after it), and answers
 protocol errors (a malformed request line, an unknown method) in JSON with an
 `X-Request-Id` like every other answer. Each of these is logged once as `http_request`.
 The body's own bound (size and time) is the application's: see `service.http`.
+
+A response's head is held until its body is written (`_OneSend`): uvicorn writes the
+status line and headers, then the body, each with its own `send()`; together they are
+one system call and one packet (and one wake-up of the client) instead of two.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import structlog
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 
 from bastion.service.logs import new_correlation_id
 
@@ -70,6 +78,9 @@ class BoundedProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._cancel_header_timer()
         super().on_headers_complete()
+        cycle = self.cycle  # the new request's (its task has not run yet)
+        if cycle is not None and cycle.transport is self.transport:
+            cycle.transport = _OneSend(self.transport, cycle)  # type: ignore[assignment]
 
     def send_400_response(self, msg: str) -> None:
         """httptools refused the request: ours (headers too large) or its own (a bad
@@ -132,6 +143,52 @@ class BoundedProtocol(HttpToolsProtocol):
         )
         self.transport.write(b"".join(head) + body)
         self.transport.close()
+
+
+class _OneSend:
+    """The transport as one request's cycle sees it: the response's head is held until
+    the first body bytes, and both are written at once.
+
+    Held only when a body must follow — a Content-Length over 0 on an answer to
+    anything but HEAD — so nothing is ever left waiting: the body's write releases it,
+    and so does a close (an application that fails half-way). Anything else (100
+    Continue, a head without a body, chunks) goes straight through."""
+
+    __slots__ = ("_cycle", "_head", "_started", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, cycle: RequestResponseCycle) -> None:
+        self._transport, self._cycle = transport, cycle
+        self._head: bytes | None = None
+        self._started = False  # the head was written (or held)
+
+    def write(self, data: bytes) -> None:
+        if self._head is not None:
+            head, self._head = self._head, None
+            self._transport.write(head + data)
+            return
+        cycle = self._cycle
+        if not self._started and cycle.response_started:  # the head, written whole
+            self._started = True
+            if (
+                cycle.chunked_encoding is False
+                and cycle.expected_content_length > 0
+                and cycle.scope["method"] != "HEAD"
+            ):
+                self._head = data
+                return
+        self._transport.write(data)
+
+    def close(self) -> None:
+        if self._head is not None:
+            head, self._head = self._head, None
+            self._transport.write(head)
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 def bounded_protocol(max_header_bytes: int, header_timeout_s: float) -> type[BoundedProtocol]:

@@ -53,6 +53,8 @@ RESET_RESULTS = ("queued", "rejected")
 PERSIST_TARGETS = ("state", "audit")
 # Why a policy reload was rejected (service/reloader.py REJECT_REASONS).
 RELOAD_REFUSALS = ("lint", "no_policies", "removes_protection", "error")
+# What the shadow candidate decides differently (service.candidate.KINDS).
+CANDIDATE_KINDS = ("trading_state", "breaker", "escalation", "check")
 # (status, reason) of every request the HTTP front refuses for who is asking.
 AUTH_REFUSALS = (
     ("401", "missing_token"),
@@ -159,6 +161,15 @@ class ServiceMetrics:
         )
         self._define_reload_metrics(registry)
         self._define_check_metrics(registry)
+        self.candidate_disagreements = _labelled_counter(
+            "bastion_candidate_disagreements",
+            "Decisions the shadow candidate (--candidate) makes differently from the serving "
+            "set, by kind: trading_state, breaker, escalation (counted when one starts or "
+            "changes) and check (every order check or report whose outcome or size differs).",
+            "kind",
+            CANDIDATE_KINDS,
+            registry,
+        )
         self.breaker_resets = _labelled_counter(
             "bastion_breaker_resets",
             "Manual breaker resets asked for by POST /api/v1/breakers/reset, by result: "
@@ -328,6 +339,10 @@ class ServiceMetrics:
         """Record one order check (`outcome`: one of CHECK_OUTCOMES)."""
         self.order_checks.labels(outcome=outcome).inc()
         self.order_check_seconds.observe(latency_s)
+
+    def candidate_disagreed(self, kind: str) -> None:
+        """Record one disagreement of the shadow candidate (`kind`: CANDIDATE_KINDS)."""
+        self.candidate_disagreements.labels(kind=kind).inc()
 
     # -- manual breaker resets ------------------------------------------------------------
 

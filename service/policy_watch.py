@@ -21,7 +21,7 @@ from pathlib import Path
 import structlog
 from watchfiles import Change, DefaultFilter, watch
 
-from bastion.engine.policy.loader import POLICY_SUFFIXES
+from bastion.engine.policy.loader import POLICY_SUFFIXES, is_test_file
 
 STEP_MS = 50  # how often watchfiles looks for changes and for the stop event
 READY_TIMEOUT_S = 2.0  # how long start() waits for the watch to be in place
@@ -37,6 +37,8 @@ class PolicyFileFilter(DefaultFilter):
     DefaultFilter already drops `.swp`, `~`, `.#*`, JetBrains temporaries and VCS
     folders; the suffix test drops every other temporary (`x.yaml.tmp`, vim's `4913`).
     A rename-replace still counts: its last step names the policy file itself.
+    A policy test (kind: PolicyTest, `bastion test`) is not a policy: writing one never
+    reloads (a deleted file cannot be read, so its deletion still does, harmlessly).
     """
 
     def __call__(self, change: Change, path: str) -> bool:
@@ -45,6 +47,7 @@ class PolicyFileFilter(DefaultFilter):
             super().__call__(change, path)
             and Path(name).suffix in POLICY_SUFFIXES
             and not name.startswith((".#", "#"))
+            and not (change != Change.deleted and is_test_file(path))
         )
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from bastion.engine.lint.findings import Finding
 from bastion.service.alerts import AlertRaised
 from bastion.service.reloader import PolicyReloaded, ReloadRejected, accept_hint, audit_record
 
@@ -24,7 +25,8 @@ def record_reload(service: Service, event: PolicyReloaded | ReloadRejected) -> N
     accepted removing protection) an alert; critical when the guard refused.
 
     Every event goes to the audit trail as `reloader.audit_record(event)` (versions
-    before / after, changed policies and their files, removals, principal)."""
+    before / after, changed policies and their files, removals, principal, and the
+    new set's lint warnings, each also logged as `policy_lint_warning`)."""
     metrics, reloader = service.metrics, service.reloader
     service.auditor.reload(audit_record(event), files=_policy_files(service, event.changed))
     if isinstance(event, PolicyReloaded):
@@ -38,7 +40,9 @@ def record_reload(service: Service, event: PolicyReloaded | ReloadRejected) -> N
             trigger=event.trigger,
             principal=event.principal,
             accepted_removals=[r.key for r in event.accepted_removals],
+            warnings=len(event.warnings),
         )
+        log_lint_warnings(event.warnings, event.version)
         if event.accepted_removals and service.alerts is not None:
             keys = [r.key for r in event.accepted_removals]
             service.alerts.raise_alert(
@@ -95,6 +99,20 @@ def record_reload(service: Service, event: PolicyReloaded | ReloadRejected) -> N
                     {"errors": list(event.errors)},
                 )
             )
+
+
+def log_lint_warnings(warnings: Sequence[Finding], version: str) -> None:
+    """One `policy_lint_warning` per warning of a set that serves (at start and at each
+    reload): it loads, but a unit slip must still be seen."""
+    for warning in warnings:
+        log.warning(
+            "policy_lint_warning",
+            where=f"{warning.file}:{warning.line}:{warning.column}",
+            code=warning.code,
+            message=warning.message,
+            policy=warning.policy,
+            version=version,
+        )
 
 
 def _policy_files(service: Service, changed: Sequence[str]) -> dict[str, str]:

@@ -43,9 +43,10 @@ import structlog
 
 from bastion.engine.errors import BastionError, PolicyError
 from bastion.engine.evaluation.compiled import CompiledPolicySet, compile_policy_set
-from bastion.engine.lint.runner import PolicySetError, load_policy_set
+from bastion.engine.lint.findings import Finding
+from bastion.engine.lint.runner import PolicySetError, load_policy_set_with_warnings
 from bastion.engine.policy.guard import Removal, removed_protection, unaccepted
-from bastion.engine.policy.loader import discover
+from bastion.engine.policy.loader import discover, is_test_file
 from bastion.engine.policy.model import PolicySet
 from bastion.service.policy_watch import DirectoryWatcher
 
@@ -79,7 +80,9 @@ class LoadedPolicies:
 @dataclass(frozen=True, slots=True)
 class PolicyReloaded:
     """A reload succeeded; `changed` lists the "Kind/name" added, removed or edited.
-    `accepted_removals` is the protection an officer (`principal`) accepted to lose."""
+    `accepted_removals` is the protection an officer (`principal`) accepted to lose.
+    `warnings` are the new set's lint warnings (a unit slip, shadow mode): it serves,
+    and they are logged and audited."""
 
     version: str
     previous_version: str
@@ -89,6 +92,7 @@ class PolicyReloaded:
     trigger: str
     principal: str | None = None
     accepted_removals: tuple[Removal, ...] = ()
+    warnings: tuple[Finding, ...] = ()
 
 
 # Why a reload was rejected: the label of bastion_reload_refusals_total.
@@ -154,13 +158,20 @@ class PolicyReloader:
         now: Callable[[], datetime],
         on_event: Callable[[PolicyReloaded | ReloadRejected], None] | None = None,
         debounce_s: float = 0.2,
+        baseline: Callable[[], PolicySet] | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.debounce_s = debounce_s
         self._now = now
         self._on_event = on_event
+        # The set the guard compares a new one with: this reloader's own by default; a
+        # shadow candidate's reloader compares with the serving set (service.candidate).
+        self._baseline = baseline
+        # Called with each set swapped in and its trigger (service.versions keeps them).
+        self.on_swap: Callable[[LoadedPolicies, str], None] | None = None
         self._lock = threading.Lock()  # one load at a time; guards the fields below
         self._current: LoadedPolicies | None = None
+        self._warnings: tuple[Finding, ...] = ()  # the serving set's lint warnings
         self._stats = ReloadStats()
         self._fingerprint: Fingerprint = None  # the files as the last load attempt saw them
         self._watcher: DirectoryWatcher | None = None
@@ -180,6 +191,11 @@ class PolicyReloader:
         if loaded is None:
             raise RuntimeError("PolicyReloader.load_initial() must be called first")
         return loaded
+
+    @property
+    def warnings(self) -> tuple[Finding, ...]:
+        """The lint warnings of the set serving now (a unit slip, shadow mode)."""
+        return self._warnings
 
     @property
     def stats(self) -> ReloadStats:
@@ -210,15 +226,19 @@ class PolicyReloader:
             self._fingerprint = self._file_fingerprint()
             event: ReloadEvent
             try:
-                policy_set = self._read()
-                removals = removed_protection(previous.policy_set, policy_set)
+                policy_set, warnings = self._read()
+                baseline = previous.policy_set if self._baseline is None else self._baseline()
+                removals = removed_protection(baseline, policy_set)
                 refused = unaccepted(removals, frozenset(accept_removal))
                 if refused:
                     event = self._refused(previous, policy_set, refused, started, trigger)
                     event = replace(event, principal=principal)
                 else:
                     event = self._swap(previous, policy_set, started, trigger)
-                    event = replace(event, principal=principal, accepted_removals=removals)
+                    self._warnings = warnings
+                    event = replace(
+                        event, principal=principal, accepted_removals=removals, warnings=warnings
+                    )
             except Exception as error:  # any failure keeps the good set; the watcher lives on
                 event = self._rejected(previous, started, trigger, principal, error)
             self._stats = _counted(self._stats, event)
@@ -276,6 +296,7 @@ class PolicyReloader:
         A compile error raises: `reload` turns it into a ReloadRejected."""
         loaded = self._compiled(policy_set, previous)
         self._current = loaded  # the swap: one reference assignment
+        self._swapped(previous, loaded, trigger)
         return PolicyReloaded(
             version=loaded.version,
             previous_version=previous.version,
@@ -284,6 +305,55 @@ class PolicyReloader:
             at=self._now() if loaded is previous else loaded.loaded_at,
             trigger=trigger,
         )
+
+    def install(
+        self,
+        loaded: LoadedPolicies,
+        trigger: str,
+        *,
+        principal: str | None = None,
+        accept_removal: Collection[str] = (),
+        warnings: tuple[Finding, ...] = (),
+    ) -> PolicyReloaded | ReloadRejected:
+        """Swap in a set already loaded, linted and compiled (a shadow candidate promoted,
+        a kept version rolled back to) through the same guard as `reload`, under the same
+        lock, reported through the same events. Never raises for a refused set."""
+        with self._lock:
+            previous = self.current
+            started = time.perf_counter()
+            event: ReloadEvent
+            removals = removed_protection(previous.policy_set, loaded.policy_set)
+            refused = unaccepted(removals, frozenset(accept_removal))
+            if refused:
+                event = self._refused(previous, loaded.policy_set, refused, started, trigger)
+                event = replace(event, principal=principal)
+            else:
+                if loaded.version != previous.version:
+                    self._current = loaded  # the swap: one reference assignment
+                    self._warnings = warnings
+                    self._swapped(previous, loaded, trigger)
+                event = PolicyReloaded(
+                    version=self.current.version,
+                    previous_version=previous.version,
+                    changed=_changed(previous.versions(), self.current.versions()),
+                    took_s=time.perf_counter() - started,
+                    at=self._now(),
+                    trigger=trigger,
+                    principal=principal,
+                    accepted_removals=removals,
+                    warnings=warnings,
+                )
+            self._stats = _counted(self._stats, event)
+            self._emit(event)
+            return event
+
+    def _swapped(self, previous: LoadedPolicies, loaded: LoadedPolicies, trigger: str) -> None:
+        if loaded is previous or self.on_swap is None:
+            return
+        try:
+            self.on_swap(loaded, trigger)
+        except Exception:  # bookkeeping only: never undo a swap
+            log.exception("policy_swap_listener_failed", trigger=trigger)
 
     def start_watching(self) -> None:
         """Reload on every change under the directory (debounced), on a daemon thread.
@@ -311,17 +381,19 @@ class PolicyReloader:
             watcher.stop()
 
     def _load(self, previous: LoadedPolicies | None) -> LoadedPolicies:
-        return self._compiled(self._read(), previous)
+        policy_set, self._warnings = self._read()
+        return self._compiled(policy_set, previous)
 
-    def _read(self) -> PolicySet:
-        """The directory's set, linted exactly as `bastion lint DIR` (PolicySetError)."""
-        policy_set = load_policy_set([self.directory])
+    def _read(self) -> tuple[PolicySet, tuple[Finding, ...]]:
+        """The directory's set, linted exactly as `bastion lint DIR` (PolicySetError),
+        and its lint warnings."""
+        policy_set, warnings = load_policy_set_with_warnings([self.directory])
         if not policy_set.policies:
             raise NoPoliciesError(
                 "no policy file (*.yaml, *.yml) here; refusing to run without policies",
                 file=str(self.directory),
             )
-        return policy_set
+        return policy_set, warnings
 
     def _compiled(self, policy_set: PolicySet, previous: LoadedPolicies | None) -> LoadedPolicies:
         if previous is not None and policy_set.version == previous.version:
@@ -358,9 +430,10 @@ class PolicyReloader:
             self.reload("watch")
 
     def _file_fingerprint(self) -> Fingerprint:
-        """Which policy files exist and their inode, mtime and size (None: no directory)."""
+        """Which policy files exist and their inode, mtime and size (None: no directory).
+        Policy tests (kind: PolicyTest) are not policy files: a changed test never reloads."""
         try:
-            files = discover([self.directory])
+            files = [path for path in discover([self.directory]) if not is_test_file(path)]
             return tuple(
                 (str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size)
                 for path in files
@@ -396,9 +469,11 @@ def _counted(stats: ReloadStats, event: ReloadEvent) -> ReloadStats:
 def accept_hint(event: ReloadRejected) -> str:
     """How an officer accepts a guard refusal: the exact request to send."""
     body = json.dumps({"accept_removal": [removal.key for removal in event.removals]})
+    # A promotion or rollback (service.candidate) is accepted where it was asked for.
+    path = f"/-/{event.trigger}" if event.trigger in ("promote", "rollback") else "/-/reload"
     return (
         "If the removal is intended, a risk officer accepts it with "
-        f"POST /-/reload and the body {body} (exact keys; a new removal refuses again); "
+        f"POST {path} and the body {body} (exact keys; a new removal refuses again); "
         "otherwise restore the files (PLAYBOOKS.md: A reload was refused because it "
         "removes protection)"
     )
@@ -424,6 +499,7 @@ def audit_record(event: ReloadEvent) -> dict[str, Any]:
             "version_before": event.previous_version,
             "version_after": event.version,
             "accepted_removals": [removal.as_dict() for removal in event.accepted_removals],
+            "warnings": [warning.as_dict() for warning in event.warnings],
         }
     return {
         **common,

@@ -42,15 +42,21 @@ import structlog
 from bastion.adapters.builder import SnapshotBuilder, Unevaluable
 from bastion.adapters.builder_state import BuilderState
 from bastion.engine.authority.authority import DecisionAuthority
+from bastion.engine.authority.history.evolve import longest_lookback_s
 from bastion.engine.decision import Decision
 from bastion.engine.errors import AdapterError, BastionError, TransientAdapterError
+from bastion.engine.evaluation.compiled import CompiledPolicySet
 from bastion.engine.evaluation.evaluate import evaluate, polling_interval_s
 from bastion.engine.policy.kinds.breakers import Compare
+from bastion.engine.policy.model import PolicySet
 from bastion.engine.snapshot import Snapshot
 from bastion.engine.state import ARMED, State, StateError
+from bastion.service import candidate as shadow
+from bastion.service import locks
 from bastion.service.alerts import AlertRaised, Alerts, LogAlerts
 from bastion.service.auditor import Auditor
 from bastion.service.auth import LOCAL, Principal, Role
+from bastion.service.candidate import Candidate
 from bastion.service.desk import Desk
 from bastion.service.feeds import Feed
 from bastion.service.logs import new_correlation_id
@@ -65,6 +71,7 @@ from bastion.service.reloader import (
 )
 from bastion.service.resets import PendingReset, reset_fields
 from bastion.service.state_store import StateSaveFailed, StateStore
+from bastion.service.versions import DEFAULT_KEEP, PolicyVersions
 
 log = structlog.get_logger("bastion.service")
 
@@ -118,11 +125,19 @@ class Service:
     # What failed to be written ("state", "audit") and why, until a write works again.
     _persist_failures: dict[str, str] = field(default_factory=dict)
     _persist_lock: threading.Lock = field(default_factory=threading.Lock)
-    _stale_after: tuple[str, float] | None = None  # (policy set version, threshold)
+    _stale_after: tuple[PolicySet, float] | None = None  # (the policy set, threshold)
     # The audit trail (bastion serve --audit); Auditor(None) writes nothing.
     auditor: Auditor = field(default_factory=lambda: Auditor(None))
+    # The shadow candidate (--candidate DIR: service.candidate), and the versions served,
+    # the last `keep_versions` kept in memory for POST /-/rollback (service.versions).
+    candidate: Candidate | None = None
+    keep_versions: int = DEFAULT_KEEP
+    versions: PolicyVersions = field(init=False)
 
     def __post_init__(self) -> None:
+        self.versions = PolicyVersions(self.keep_versions)
+        self.versions.served(self.reloader.current, "start")
+        self.reloader.on_swap = self.versions.served
         self.builder = SnapshotBuilder(self.feed.builder_config)
         # Starts from the state given (a --state file's memory included).
         self.authority = DecisionAuthority(self.reloader.current.compiled, state=self.state)
@@ -138,6 +153,7 @@ class Service:
             now = self.feed.now()
             self.started_at = self.started_at or now
             loaded = self.reloader.current  # one read: this cycle sees one policy set
+            self._fit_trade_lookback(loaded.compiled)
             snapshot, fresh = self._snapshot(now)
             pending = self.pending_resets()  # what was asked for until now: this cycle's
             started = time.perf_counter()
@@ -155,6 +171,8 @@ class Service:
                 )
                 self.authority.adopt(self.state)  # trading states now apply to orders
                 self._resets_done(pending, decisions)
+                if self.candidate is not None:  # the shadow set, after the serving one
+                    self._shadow(snapshot, now, resets, loaded.version)
             latency_s = time.perf_counter() - started
             interval = polling_interval_s(loaded.compiled, self.state)
             self.metrics.evaluation_done(latency_s, decisions, self.state, float(interval))
@@ -167,6 +185,16 @@ class Service:
             self.alerts.from_decisions(now, decisions)
             self.last_cycle = Cycle(now, decisions, interval, loaded.version, fresh)
             return self.last_cycle
+
+    def _shadow(
+        self, snapshot: Snapshot, now: datetime, resets: Sequence[Any], version: str
+    ) -> None:
+        """The candidate's cycle (service.candidate): never fails the serving one."""
+        assert self.candidate is not None
+        try:
+            self.candidate.cycle(snapshot, now, resets, self.unevaluable, version)
+        except Exception:
+            log.exception("candidate_cycle_failed", candidate_version=self.candidate.version[:19])
 
     def _resets_done(self, applied: Sequence[PendingReset], decisions: Sequence[Decision]) -> None:
         """Drop the resets this cycle passed to the engine. Kept when the evaluation failed
@@ -181,6 +209,17 @@ class Service:
         for pending in applied:
             if pending.key not in made:  # armed meanwhile (auto), or the subject is gone
                 log.warning("breaker_reset_not_applied", **reset_fields(pending.reset))
+
+    def _fit_trade_lookback(self, compiled: CompiledPolicySet) -> None:
+        """The snapshot's closed trades reach back as far as the longest enabled history
+        protection looks (never less than the feed's own setting): a lookback the
+        snapshot does not cover would count too few trades — protection silently lost."""
+        configured = self.feed.builder_config.trade_lookback_s
+        longest = longest_lookback_s(compiled)
+        wanted = configured if longest is None else max(configured, float(longest))
+        if self.builder.config.trade_lookback_s != wanted:
+            self.builder.config = replace(self.builder.config, trade_lookback_s=wanted)
+            log.info("trade_lookback_set", lookback_s=wanted)
 
     def _snapshot(self, now: datetime) -> tuple[Snapshot | None, bool]:
         started = time.perf_counter()
@@ -256,10 +295,10 @@ class Service:
     def stale_after_s(self) -> float:
         """The policy's staleness threshold: the lowest enforce-mode breaker threshold on
         system.data_age_s in the live set (600 s when no breaker watches it). Read on
-        every check: kept per policy set version."""
+        every check: kept per policy set (the object: its version is a hash to compute)."""
         policy_set = self.reloader.current.policy_set
         cached = self._stale_after
-        if cached is not None and cached[0] == policy_set.version:
+        if cached is not None and cached[0] is policy_set:
             return cached[1]
         limits = [
             float(breaker.condition.value)
@@ -271,7 +310,7 @@ class Service:
             and breaker.condition.metric == "system.data_age_s"
         ]
         stale_after = min(limits, default=self.default_stale_after_s)
-        self._stale_after = (policy_set.version, stale_after)
+        self._stale_after = (policy_set, stale_after)
         return stale_after
 
     def ready(self) -> tuple[bool, list[str]]:
@@ -351,6 +390,9 @@ class Service:
             "version": event.version,
             "changed": list(event.changed),
             "accepted_removals": [r.key for r in event.accepted_removals],
+            "warnings": [
+                f"{w.file}:{w.line}:{w.column}: {w.code} {w.message}" for w in event.warnings
+            ],
         }
 
     # -- what the HTTP API asks (service.desk.Desk answers) -------------------------------
@@ -368,6 +410,24 @@ class Service:
     ) -> tuple[int, dict[str, Any]]:
         """POST /api/v1/breakers/reset: `Desk.reset_breaker`."""
         return self.desk.reset_breaker(body, principal)
+
+    def promote(self, body: bytes, principal: Principal = LOCAL) -> tuple[int, dict[str, Any]]:
+        """POST /-/promote (officer): `service.candidate.promote`."""
+        return shadow.promote(self, body, principal)
+
+    def rollback(self, body: bytes, principal: Principal = LOCAL) -> tuple[int, dict[str, Any]]:
+        """POST /-/rollback (officer): `service.candidate.rollback`."""
+        return shadow.rollback(self, body, principal)
+
+    def release_lock(self, body: bytes, principal: Principal = LOCAL) -> tuple[int, dict[str, Any]]:
+        """POST /api/v1/locks/release (officer): `service.locks.release`."""
+        return locks.release(self, body, principal)
+
+    @property
+    def cycle_lock(self) -> threading.Lock:
+        """Held by a cycle from its poll to its new state: a history-lock release takes it,
+        so that a running cycle never writes back the lock it releases."""
+        return self._lock
 
     def order_authority(self) -> DecisionAuthority:
         """The authority, on the policy set live now: a reload is swapped in at the next
@@ -509,6 +569,11 @@ class Service:
             "escalations": {k: v.level_name for k, v in self.state.escalations.items()},
             "breakers_not_armed": self.breakers_not_armed(),
             "pending_resets": [pending.to_dict() for pending in self.pending_resets()],
+            "locks": locks.locks_status(self),  # history locks blocking now (by id)
+            # Orders reported since the snapshot, counted as exposure until one shows them.
+            "pending_orders": self.authority.state.authority.pending.summary(
+                self.feed.now(), self.last_snapshot.as_of if self.last_snapshot else None
+            ),
             "last_evaluation": None
             if cycle is None
             else {
@@ -530,6 +595,9 @@ class Service:
             "unevaluable": [item.to_dict() for item in self.unevaluable],
             # The newest audit record: an anchor to keep elsewhere (`audit verify --anchor`).
             "audit_head": self.auditor.head(),
+            # The shadow candidate (--candidate) and the versions kept for a rollback.
+            "candidate": None if self.candidate is None else self.candidate.status(),
+            "policy_versions": self.versions.to_dict(),
         }
 
 

@@ -47,11 +47,16 @@ def problem(text: str) -> str | None:
     return f"control character U+{ord(char):04X} at character {index}: not allowed"
 
 
+# What may hide unkeepable text in a JSON body: any escape ("\\u0000", "\\n", "\\t")
+# or a raw DEL / C1 character (the JSON parser refuses only raw U+0000-001F; raw
+# surrogates never get past UTF-8 decoding).
+_SUSPECT = re.compile("[\\\\\x7f-\x9f]")
+
+
 def body_problems(text: str) -> list[tuple[str, str]]:
-    """`text_problems` of a JSON body, parsed only when it has a \\u escape (raw control
-    characters are refused by the JSON parser, raw surrogates by UTF-8 decoding): the
-    order hot path pays a substring search, not a second parse."""
-    if "\\u" not in text:
+    """`text_problems` of a JSON body, parsed only when it has an escape or a raw DEL /
+    C1 character: the order hot path pays one regex search, not a second parse."""
+    if _SUSPECT.search(text) is None:
         return []
     try:
         data = json.loads(text)

@@ -47,7 +47,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from functools import partial
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -146,6 +146,12 @@ class Floor:
         self.max_symbol = lim.max_position_per_symbol_usd
         self.rate_count = lim.submit_rate.count
         self.rate_window = timedelta(seconds=float(lim.submit_rate.window_s))
+        # Pending exposure (engine/authority/pending.py): approved additions count as held.
+        # The request mix starts 5 min after the snapshot and spans less than the TTL, so
+        # none is shown by the snapshot or expires: the floor only adds (asserted).
+        self.pending_ttl = timedelta(seconds=float(lim.pending_ttl_s))
+        self.as_of, self.first_at = snapshot.as_of, cast(datetime | None, None)
+        self.manual = lim.include_manual_positions
         self.halted, self.reduce_only = state.halted_symbols, state.reducing_symbols
         self.accounts = self._aggregate(snapshot, state, lim.include_manual_positions)
         # memory, updated in place
@@ -225,6 +231,17 @@ class Floor:
             requested = current + a.trade_budget / (quote.atr_usd * self.multiple)
         target = current if requested is None else requested
         blocking: list[str] = []
+        if self.first_at is None:
+            self.first_at = now
+        assert self.as_of + timedelta(seconds=5) < self.first_at, "a pending order is shown"
+        assert now - self.first_at < self.pending_ttl, "a pending order expires"
+        if (
+            (action == "open" and current > 0)
+            or (action == "increase" and requested is not None and target <= current)
+            or (action == "decrease" and target >= current)
+            or (action == "close" and current == 0)
+        ):
+            blocking.append("request")  # the request contradicts what is held
 
         # protections
         score = request.current_score
@@ -300,7 +317,41 @@ class Floor:
             self._remember(
                 key, account_id, action, now, score, below, grace_since, approved, bypassed
             )
+            if approved and increasing and approved_size is not None and quote is not None:
+                self._pend(a, request, quote, held, approved_size - current, now)
         return outcome, approved_size, blocking
+
+    def _pend(
+        self,
+        a: _Account,
+        request: OrderRequest,
+        quote: Any,
+        held: _Symbol | None,
+        units: Decimal,
+        now: datetime,
+    ) -> None:
+        """An approved addition, pending: counted as held from the next request on."""
+        if units <= 0:
+            return
+        if held is None:
+            held = a.symbols[request.symbol] = _Symbol()
+            a.open_count += 1
+        elif held.manual_only and not self.manual:
+            a.open_count += 1  # now held by a strategy
+        held.manual_only = False
+        if request.side == "short":
+            held.short += units
+        else:
+            held.long += units
+        value = units * quote.price_usd
+        held.exposure += value
+        if held.first_entry is None:
+            held.first_entry = now
+        strategy = request.strategy_id or ""
+        a.strategy[strategy] = a.strategy.get(strategy, ZERO) + value
+        a.risk_atr += units * quote.atr_usd
+        a.risk_now = a.risk_atr * self.multiple + a.risk_fixed
+        a.cash -= value
 
     def _rate_met(self, account_id: str, now: datetime) -> bool:
         submits, cutoff = self.submits[account_id], now - self.rate_window
@@ -663,7 +714,8 @@ def main() -> int:
         f"  memory, {count:,} decisions with the state fed forward (tracemalloc): growth "
         f"{growth / 2**10:,.0f} KiB, peak {peak / 2**10:,.0f} KiB above the start; the final "
         f"state holds {sum(map(len, memory.submits.values()))} submits, {len(memory.trades)} "
-        f"trade books, {len(memory.overrides)} overrides, {len(memory.grace)} grace clocks"
+        f"trade books, {len(memory.overrides)} overrides, {len(memory.grace)} grace clocks, "
+        f"{len(memory.pending)} pending orders"
     )
     print(f"  {verdict(p99 < P99_TARGET_MS)}  p99 {p99:.3f} ms < {P99_TARGET_MS:g} ms (issue)")
     print(

@@ -6,6 +6,11 @@ each would cost more than the whole decision. A `Book` is built once per snapsho
 every request. Exposure is |quantity| × price (× the contract multiplier for options);
 risk is |quantity| × ATR per position (the caller multiplies by the policy's
 atr_multiple); an option position counts its premium value as its risk.
+
+A check reads the book through `pending.applied`, which returns this book as is, or —
+when orders were approved since the snapshot — a view of it with those orders added
+(`pending` then says what they were). The mappings are read-only for that reason:
+the view overlays them instead of copying every symbol.
 """
 
 from __future__ import annotations
@@ -15,8 +20,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from bastion.engine.snapshot import Account, Position, Snapshot
+
+if TYPE_CHECKING:
+    from bastion.engine.authority.pending_orders import AccountPending
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -38,16 +47,20 @@ class SymbolBook:
 class AccountBook:
     account: Account
     drawdown_pct: Decimal
-    symbols: dict[str, SymbolBook] = field(default_factory=dict)
-    strategy_exposure_usd: dict[str, Decimal] = field(default_factory=dict)  # manual excluded
-    strategy_exposure_with_manual_usd: dict[str, Decimal] = field(default_factory=dict)
-    strategy_symbol_exposure_usd: dict[tuple[str, str], Decimal] = field(default_factory=dict)
+    symbols: Mapping[str, SymbolBook] = field(default_factory=dict)
+    strategy_exposure_usd: Mapping[str, Decimal] = field(default_factory=dict)  # manual excluded
+    strategy_exposure_with_manual_usd: Mapping[str, Decimal] = field(default_factory=dict)
+    strategy_symbol_exposure_usd: Mapping[tuple[str, str], Decimal] = field(default_factory=dict)
     exposure_usd: Decimal = ZERO
     risk_atr_usd: Decimal = ZERO
     risk_fixed_usd: Decimal = ZERO
 
     open_with_manual: int = 0
     open_without_manual: int = 0
+    # Symbols held by a strategy (not manual only): a pending order in any other symbol
+    # adds an open position to `open_without_manual`.
+    strategy_held: frozenset[str] = frozenset()
+    pending: AccountPending | None = None  # what a view added (pending.applied); None: the snapshot
 
     def open_positions(self, *, include_manual: bool) -> int:
         """Symbols with a position (a manual-only symbol counts when `include_manual`)."""
@@ -76,26 +89,47 @@ def daily_drawdown_pct(account: Account) -> Decimal:
     return max(ZERO, (start - account.equity_usd) / start * HUNDRED)
 
 
+class _Tables:
+    """The mutable tables of one account's book while it is built."""
+
+    __slots__ = ("strategy", "strategy_symbol", "strategy_with_manual", "symbols")
+
+    def __init__(self) -> None:
+        self.symbols: dict[str, SymbolBook] = {}
+        self.strategy: dict[str, Decimal] = {}
+        self.strategy_with_manual: dict[str, Decimal] = {}
+        self.strategy_symbol: dict[tuple[str, str], Decimal] = {}
+
+
 def build_book(snapshot: Snapshot) -> Book:
     accounts = {
         account.id: AccountBook(account, daily_drawdown_pct(account))
         for account in snapshot.accounts
     }
+    tables = {account_id: _Tables() for account_id in accounts}
     for position in snapshot.positions:
         book = accounts.get(position.account_id)
         if book is not None:
-            _add(book, position, snapshot)
-    for book in accounts.values():
-        book.open_with_manual = len(book.symbols)
-        book.open_without_manual = sum(1 for s in book.symbols.values() if not s.manual_only)
+            _add(book, tables[position.account_id], position, snapshot)
+    for account_id, book in accounts.items():
+        built = tables[account_id]
+        book.symbols = built.symbols
+        book.strategy_exposure_usd = built.strategy
+        book.strategy_exposure_with_manual_usd = built.strategy_with_manual
+        book.strategy_symbol_exposure_usd = built.strategy_symbol
+        book.strategy_held = frozenset(
+            s for s, held in built.symbols.items() if not held.manual_only
+        )
+        book.open_with_manual = len(built.symbols)
+        book.open_without_manual = len(book.strategy_held)
     return Book(accounts)
 
 
-def _add(book: AccountBook, position: Position, snapshot: Snapshot) -> None:
+def _add(book: AccountBook, tables: _Tables, position: Position, snapshot: Snapshot) -> None:
     units = abs(position.quantity)
     if units == 0:
         return
-    symbol = book.symbols.setdefault(position.symbol, SymbolBook())
+    symbol = tables.symbols.setdefault(position.symbol, SymbolBook())
     if position.side == "short":
         symbol.short_units += units
     else:
@@ -117,16 +151,12 @@ def _add(book: AccountBook, position: Position, snapshot: Snapshot) -> None:
         symbol.first_entry_at = position.entered_at
     strategy = position.strategy_id
     pair = (strategy, position.symbol)
-    book.strategy_symbol_exposure_usd[pair] = (
-        book.strategy_symbol_exposure_usd.get(pair, ZERO) + exposure
-    )
-    book.strategy_exposure_with_manual_usd[strategy] = (
-        book.strategy_exposure_with_manual_usd.get(strategy, ZERO) + exposure
+    tables.strategy_symbol[pair] = tables.strategy_symbol.get(pair, ZERO) + exposure
+    tables.strategy_with_manual[strategy] = (
+        tables.strategy_with_manual.get(strategy, ZERO) + exposure
     )
     if not position.manual:
-        book.strategy_exposure_usd[strategy] = (
-            book.strategy_exposure_usd.get(strategy, ZERO) + exposure
-        )
+        tables.strategy[strategy] = tables.strategy.get(strategy, ZERO) + exposure
 
 
 _lock = threading.Lock()

@@ -15,6 +15,7 @@ risk until the data is back), never silently skipped.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Set
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -140,6 +141,11 @@ def step(
                 last_reset_reason=state.last_reset_reason,
             )
             resume = "automatically" if breaker.reset == "auto" else "after a manual reset"
+            effect = (
+                f"close {subject.id}; the breaker re-arms after {breaker.cooldown_s} s"
+                if breaker.action == "close_position"
+                else f"{breaker.action} for at least {breaker.cooldown_s} s, then resume"
+            )
             decisions.append(
                 _decision(
                     policy,
@@ -151,14 +157,30 @@ def step(
                     (breaker.action,),
                     [
                         f"{describe(breaker.condition)} holds ({_shown(observation.values)}): "
-                        f"{breaker.action} for at least {breaker.cooldown_s} s, "
-                        f"then resume {resume}"
+                        f"{effect} {resume}"
                     ],
                 )
             )
         return state, decisions
     status = TRIPPED if observation.fired or state.awaiting_manual_reset else COOLDOWN
     return replace(state, status=status), decisions
+
+
+def of_held_positions(
+    states: Mapping[str, BreakerState], held: Set[str]
+) -> dict[str, BreakerState]:
+    """The breaker states without those of positions no longer held.
+
+    A closed position's breaker restricts nothing (it is never evaluated again), and a
+    trailing stop or take-profit leaves one state behind per exit: kept, they would
+    grow the state without end and list as "not armed" forever. `held`: the ids of the
+    snapshot's positions and of those left out of it (still held, unreadable)."""
+    return {
+        key: state
+        for key, state in states.items()
+        if not (subject := key.partition("@")[2]).startswith("position:")
+        or subject[len("position:") :] in held
+    }
 
 
 def unevaluable(

@@ -18,8 +18,10 @@ from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
+from bastion.engine.authority.history.evolve import evolve_locks
 from bastion.engine.decision import Check, Decision, Subject
-from bastion.engine.evaluation.breakers import FAIL_SAFE_ACTION, ManualReset
+from bastion.engine.evaluation import high_water
+from bastion.engine.evaluation.breakers import FAIL_SAFE_ACTION, ManualReset, of_held_positions
 from bastion.engine.evaluation.compiled import CompiledPolicySet
 from bastion.engine.evaluation.facts import build_facts
 from bastion.engine.evaluation.passes import PassResult, breaker_pass, escalation_pass, roll_pass
@@ -34,6 +36,7 @@ KIND_ORDER = {
     "trading_state": 3,
     "escalation": 4,
     "roll": 5,
+    "protection": 6,  # history-protection locks made this cycle
 }
 DEFAULT_INTERVAL_S = Decimal(300)
 
@@ -71,7 +74,13 @@ def _evaluate(
     resets: Sequence[ManualReset],
     left_out: Sequence[Unevaluable] = (),
 ) -> tuple[tuple[Decision, ...], State]:
-    facts = build_facts(snapshot)
+    held_out = {record.id for record in left_out if record.kind == "position"}
+    marks = (
+        high_water.track(snapshot.positions, state.high_water, held_out)
+        if high_water.needs_marks(policies)
+        else {}
+    )
+    facts = build_facts(snapshot, marks)
     results = [
         breaker_pass(policies, facts, state, now, resets),
         escalation_pass(policies, snapshot, facts, state, now),
@@ -90,10 +99,14 @@ def _evaluate(
         merged.reducing_symbols |= result.reducing_symbols
     accounts = sorted({account.id for account in snapshot.accounts} | _accounts_of(left_out))
     trading_states, changes = _trading_states(accounts, merged, state, now, policies.version)
-    decisions = tuple(sorted([*merged.decisions, *changes], key=_order))
+    locks, locked = evolve_locks(policies, snapshot, state.locks, now)
+    decisions = tuple(sorted([*merged.decisions, *changes, *locked], key=_order))
     new_state = State(
         escalations=merged.escalations,  # to_dict() sorts: no need to here
-        breakers={**state.breakers, **merged.breakers},
+        breakers=of_held_positions(
+            {**state.breakers, **merged.breakers},
+            {position.id for position in snapshot.positions} | held_out,
+        ),
         trading_states=trading_states,
         halted_symbols=frozenset(merged.halted_symbols),
         reducing_symbols=frozenset(merged.reducing_symbols - merged.halted_symbols),
@@ -102,6 +115,8 @@ def _evaluate(
         counters=state.counters,
         evaluated_at=now,
         authority=state.authority,
+        high_water=marks,
+        locks=locks,
     ).bump(evaluations=1, decisions=len(decisions))
     return decisions, new_state
 
@@ -116,9 +131,10 @@ def left_out_pass(
     the record stays out, and lifts by itself when it is usable again."""
     result = PassResult()
     for record in left_out:
-        key = f"record:{record.id}"
+        key = f"record:{record.id}" if record.kind == "position" else f"record:trade:{record.id}"
         result.unevaluable.add(key)
-        why = f"position {record.id} ({record.symbol}) left out of the snapshot: {record.reason}"
+        what = f"{record.kind} {record.id} ({record.symbol})"
+        why = f"{what} left out of the snapshot: {record.reason}"
         result.restrictions.append((frozenset({record.account_id}), "REDUCING", why))
         if key in state.unevaluable:
             continue

@@ -10,13 +10,15 @@ reports the breakers that need it as unevaluable.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
 
 from bastion.engine.decision import Subject
+from bastion.engine.evaluation.high_water import drawdown_from_mark_pct
 from bastion.engine.snapshot import Account, Market, OrderFlow, Position, Snapshot
+from bastion.engine.state import HighWater
 
 HUNDRED = Decimal(100)
 ZERO = Decimal(0)
@@ -131,18 +133,24 @@ def _orders(flows: list[OrderFlow]) -> dict[str, Decimal]:
     }
 
 
-def position_metrics(position: Position, market: Market | None) -> dict[str, Decimal]:
-    """loss_pct from the position's own price; breach_atr (adverse move from entry in
-    ATRs, 0 when favourable) when its market data has a positive ATR. Option positions
-    get no breach: their risk is measured by delta (RollPolicy)."""
+def position_metrics(
+    position: Position, market: Market | None, mark: HighWater | None = None
+) -> dict[str, Decimal]:
+    """loss_pct and unrealized_profit_pct from the position's own price; breach_atr
+    (adverse move from entry in ATRs, 0 when favourable) when its market data has a
+    positive ATR; drawdown_from_high_pct when its high-water mark is tracked (`mark`).
+    Option positions get no breach: their risk is measured by delta (RollPolicy)."""
     entry, price = position.entry_price_usd, position.price_usd
     metrics: dict[str, Decimal] = {}
     if entry > 0:
-        loss = entry - price if position.side == "long" else price - entry
-        metrics["loss_pct"] = max(ZERO, loss / entry * HUNDRED)
+        loss = (entry - price if position.side == "long" else price - entry) / entry * HUNDRED
+        metrics["loss_pct"] = max(ZERO, loss)
+        metrics["unrealized_profit_pct"] = max(ZERO, -loss)
     if position.option is None and market is not None and market.atr_usd > 0:
         move = entry - market.price_usd if position.side == "long" else market.price_usd - entry
         metrics["breach_atr"] = max(ZERO, move / market.atr_usd)
+    if mark is not None:
+        metrics["drawdown_from_high_pct"] = drawdown_from_mark_pct(position, mark)
     return metrics
 
 
@@ -152,12 +160,16 @@ class Facts:
 
     by_scope: dict[str, tuple[SubjectFacts, ...]]
     positions: dict[str, Position]  # by id, shared by the passes
+    # The accounts each strategy trades: from its order_flow records and its open
+    # positions, so that a strategy with no position (stopped out) still has one.
+    accounts_by_strategy: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def of(self, scope: str) -> tuple[SubjectFacts, ...]:
         return self.by_scope.get(scope, ())
 
 
-def build_facts(snapshot: Snapshot) -> Facts:
+def build_facts(snapshot: Snapshot, marks: Mapping[str, HighWater] | None = None) -> Facts:
+    """Every subject's facts; `marks` (by position id) when a breaker trails a high."""
     shared: Fact = {
         "portfolio": portfolio_metrics(snapshot),
         "system": {
@@ -182,9 +194,19 @@ def build_facts(snapshot: Snapshot) -> Facts:
             )
             for symbol, metrics in sorted(markets.items())
         ),
-        "position": tuple(_position_facts(snapshot, shared, accounts, markets)),
+        "position": tuple(_position_facts(snapshot, shared, accounts, markets, marks or {})),
     }
-    return Facts(by_scope, {p.id: p for p in snapshot.positions})
+    return Facts(by_scope, {p.id: p for p in snapshot.positions}, accounts_by_strategy(snapshot))
+
+
+def accounts_by_strategy(snapshot: Snapshot) -> dict[str, frozenset[str]]:
+    """Which accounts each strategy trades, whether or not it holds a position."""
+    pairs = [(flow.strategy_id, flow.account_id) for flow in snapshot.order_flow]
+    pairs += [(position.strategy_id, position.account_id) for position in snapshot.positions]
+    found: dict[str, set[str]] = {}
+    for strategy, account in pairs:
+        found.setdefault(strategy, set()).add(account)
+    return {strategy: frozenset(accounts) for strategy, accounts in found.items()}
 
 
 def _account_facts(snapshot: Snapshot, shared: Fact) -> Iterator[SubjectFacts]:
@@ -210,6 +232,7 @@ def _position_facts(
     shared: Fact,
     accounts: dict[str, Account],
     markets: dict[str, dict[str, Decimal]],
+    marks: Mapping[str, HighWater],
 ) -> Iterator[SubjectFacts]:
     flows: dict[tuple[str, str], list[OrderFlow]] = {}
     for flow in snapshot.order_flow:
@@ -226,7 +249,9 @@ def _position_facts(
             "portfolio": portfolio,
             "system": system,
             "regime": regime,
-            "position": position_metrics(position, raw_market.get(position.symbol)),
+            "position": position_metrics(
+                position, raw_market.get(position.symbol), marks.get(position.id)
+            ),
             "market": markets.get(symbol, {}),
             "account": account_groups.get(position.account_id, {}),
             "orders": orders.get((position.account_id, position.strategy_id), no_orders),

@@ -158,7 +158,33 @@ def escalation_pass(
                 result.escalations[entry[3]] = entry[4]
         _step_escalations(result, policy, snapshot, moving, rules.match, now)
         _step_escalations(result, policy, snapshot, fresh, entry_rules.match, now)
+        if enforce:
+            _halt_new_positions(result, policy, [entry[1] for entry in (*held, *fresh)])
     return result
+
+
+HALT_NEW_POSITIONS = "halt_new_positions"
+
+
+def _halt_new_positions(result: PassResult, policy: Policy, measured: list[Position]) -> None:
+    """While a position is at a level whose actions include halt_new_positions, its
+    account takes no new risk (REDUCING), as when an evaluation fails safe; the level's
+    other actions are instructions to the desk, shown in the escalation decision."""
+    levels = policy.spec.levels
+    halting = {i for i, level in enumerate(levels) if HALT_NEW_POSITIONS in level.actions}
+    if not halting:
+        return
+    for position in measured:
+        escalated = result.escalations.get(position.id)
+        if escalated is None or escalated.policy != policy.name:
+            continue
+        number = min(escalated.level, len(levels) - 1)
+        if number in halting:
+            why = (
+                f"escalation {policy.name}: {position.id} at level {levels[number].name} "
+                f"({HALT_NEW_POSITIONS})"
+            )
+            result.restrictions.append((frozenset({position.account_id}), "REDUCING", why))
 
 
 # (subject, position, breach in ATRs, state key, previous state)
@@ -349,6 +375,7 @@ class _BreakerRun:
     resets: dict[tuple[str, str], breakers.ManualReset]
     accounts_by_strategy: dict[str, frozenset[str]]
     stateful: frozenset[str]  # "policy:breaker" prefixes that have any state at all
+    positions: dict[str, Position]  # by id: a position breaker's state is its own
 
 
 def breaker_pass(
@@ -363,8 +390,9 @@ def breaker_pass(
         state,
         now,
         {(r.breaker_id, r.subject): r for r in resets},
-        _accounts_by_strategy(facts),
+        facts.accounts_by_strategy,
         frozenset(key.partition("@")[0] for key in state.breakers),
+        facts.positions,
     )
     compiled_breakers = policies.of_kind("BreakerPolicy")
     scopes = sorted({s for c in compiled_breakers if c.breakers for s in c.breakers.by_scope})
@@ -427,6 +455,8 @@ def _breaker_step(
     fired = breaker.id in matched
     key = breakers.state_key(policy, breaker, item.subject)
     previous = run.state.breakers.get(key)
+    if item.subject.scope == "position":
+        previous = _for_this_position(previous, run.positions.get(item.subject.id))
     reset = run.resets.get((breaker.id, item.subject.label()))
     if previous is None and not fired and reset is None:
         return
@@ -447,13 +477,20 @@ def _breaker_step(
         _restrict(run.result, breaker, item.subject, affected)
 
 
-def _accounts_by_strategy(facts: Facts) -> dict[str, frozenset[str]]:
-    pairs = [(p.subject.strategy_id, p.subject.account_id) for p in facts.of("position")]
-    found: dict[str, set[str]] = {}
-    for strategy, account in pairs:
-        if strategy and account:
-            found.setdefault(strategy, set()).add(account)
-    return {strategy: frozenset(accounts) for strategy, accounts in found.items()}
+def _for_this_position(
+    previous: BreakerState | None, position: Position | None
+) -> BreakerState | None:
+    """A position breaker's state, unless it was tripped before the position was opened:
+    then it belonged to an earlier position under the same id (venues reuse one id per
+    symbol), and the new position starts armed — as its high-water mark starts afresh."""
+    if (
+        previous is None
+        or position is None
+        or previous.tripped_at is None
+        or previous.tripped_at >= position.entered_at
+    ):
+        return previous
+    return BreakerState(ARMED, trip_count=previous.trip_count)
 
 
 def _affected_accounts(

@@ -191,27 +191,37 @@ def assess_bars(
     calendar: Calendar | None = None,
     now: datetime | None = None,
     config: QualityConfig | None = None,
+    memo: QualityMemo | None = None,
 ) -> QualityReport:
-    """Check a bar series; ``interval_s`` and ``calendar`` are inferred when omitted."""
+    """Check a bar series; ``interval_s`` and ``calendar`` are inferred when omitted.
+
+    ``memo`` (one per series, e.g. per symbol and interval) keeps the per-bar and per-pair
+    results of the previous call, so that a series that moved on by a bar is checked for
+    its new bars only; the report is the same with or without it."""
     config = config or QualityConfig()
     if interval_s is not None and interval_s <= 0:
         raise ValueError(f"interval_s must be > 0, got {interval_s}")
+    memo = memo or QualityMemo()
+    rows = memo.rows(bars)
     issues: list[QualityIssue] = []
     skipped: list[str] = []
-    for row, bar in enumerate(bars):
-        issues.extend(_check_fields(row, bar))
+    for row, found in enumerate(rows.fields):
+        if found:
+            issues.extend(QualityIssue(row, code, severity, text) for code, severity, text in found)
     interval_inferred = interval_s is None
     interval_s = interval_s if interval_s is not None else _infer_interval_s(bars)
     calendar_inferred = calendar is None
-    calendar = calendar or _infer_calendar(bars)
+    if calendar is None:
+        calendar = Calendar.ALWAYS if not bars or any(rows.weekend) else Calendar.WEEKDAYS
     clock = _Clock(calendar, interval_s, bars[0].timestamp if bars else None)
     ordered = _check_order(bars, issues)
     missing = 0
     if interval_s is None:
         skipped.append("gaps: need two bars with increasing timestamps to infer the interval")
     else:
-        missing = _check_gaps(bars, ordered, interval_s, clock, issues)
-    returns_used = _check_outliers(bars, ordered, config, issues, skipped)
+        elapsed = memo.elapsed(bars, clock)
+        missing = _check_gaps(bars, ordered, interval_s, elapsed, issues)
+    returns_used = _check_outliers(rows, ordered, config, issues, skipped)
     stale: bool | None = None
     age_s: float | None = None
     if now is None:
@@ -255,24 +265,28 @@ def assess_bars(
     )
 
 
-def _check_fields(row: int, bar: Bar) -> list[QualityIssue]:
-    found: list[QualityIssue] = []
+_Found = tuple[str, Severity, str]  # an issue of one bar, before it gets its row
+
+
+def _check_fields(bar: Bar) -> tuple[_Found, ...]:
+    found: list[_Found] = []
     prices = {"open": bar.open, "high": bar.high, "low": bar.low, "close": bar.close}
     bad = [f"{name} {value}" for name, value in prices.items() if not value > 0]
     if bad:
-        found.append(_error(row, "non_positive_price", f"{', '.join(bad)}: prices must be > 0"))
+        message = f"{', '.join(bad)}: prices must be > 0"
+        found.append(("non_positive_price", Severity.ERROR, message))
     corrupt = "the bar is corrupt: re-fetch it or drop the row"
     if bar.high < max(bar.open, bar.close):
         message = f"high {bar.high} is below max(open {bar.open}, close {bar.close}); {corrupt}"
-        found.append(_error(row, "high_inconsistent", message))
+        found.append(("high_inconsistent", Severity.ERROR, message))
     if bar.low > min(bar.open, bar.close):
         message = f"low {bar.low} is above min(open {bar.open}, close {bar.close}); {corrupt}"
-        found.append(_error(row, "low_inconsistent", message))
+        found.append(("low_inconsistent", Severity.ERROR, message))
     if bar.volume is not None and bar.volume < 0:
-        found.append(_error(row, "negative_volume", f"volume {bar.volume} is negative"))
+        found.append(("negative_volume", Severity.ERROR, f"volume {bar.volume} is negative"))
     elif bar.volume == 0:
-        found.append(QualityIssue(row, "zero_volume", Severity.INFO, "volume is 0"))
-    return found
+        found.append(("zero_volume", Severity.INFO, "volume is 0"))
+    return tuple(found)
 
 
 def _check_order(bars: Sequence[Bar], issues: list[QualityIssue]) -> list[bool]:
@@ -306,16 +320,16 @@ def _check_gaps(
     bars: Sequence[Bar],
     ordered: list[bool],
     interval_s: int,
-    clock: _Clock,
+    elapsed: Sequence[float | None],
     issues: list[QualityIssue],
 ) -> int:
     missing_total = 0
     step = format_duration(interval_s)
     for row in range(1, len(bars)):
-        previous, current = bars[row - 1].timestamp, bars[row].timestamp
-        if not ordered[row] or clock.is_session_break(previous, current):
+        elapsed_s = elapsed[row]
+        if not ordered[row] or elapsed_s is None:  # out of order, or a session break
             continue
-        elapsed_s = clock.elapsed_s(previous, current)
+        previous, current = bars[row - 1].timestamp, bars[row].timestamp
         steps = int(elapsed_s / interval_s + 0.5)
         if steps >= 2:
             missing_total += steps - 1
@@ -334,27 +348,26 @@ def _check_gaps(
 
 
 def _check_outliers(
-    bars: Sequence[Bar],
+    rows: _Rows,
     ordered: list[bool],
     config: QualityConfig,
     issues: list[QualityIssue],
     skipped: list[str],
 ) -> int:
     """Robust z-scores of log returns (spikes, jumps) and of ranges; returns #returns used."""
-    returns: dict[int, float] = {}
-    ranges: dict[int, float] = {}
-    for row, bar in enumerate(bars):
-        if bar.low > 0 and bar.high >= bar.low:
-            ranges[row] = math.log(float(bar.high) / float(bar.low))
-        if row and ordered[row] and bar.close > 0 and bars[row - 1].close > 0:
-            returns[row] = math.log(float(bar.close) / float(bars[row - 1].close))
+    ranges = {row: width for row, width in enumerate(rows.ranges) if width is not None}
+    returns = {
+        row: move
+        for row, move in enumerate(rows.returns)
+        if row and ordered[row] and move is not None
+    }
     if len(returns) < config.min_returns_for_outliers:
         skipped.append(
             f"outliers: {len(returns)} returns, need {config.min_returns_for_outliers} or more"
         )
         return len(returns)
     limit = config.outlier_z
-    return_z = _robust_z(returns)
+    return_z = _robust_z(returns, limit)
     if return_z is None:
         skipped.append("outliers: closes do not move, so returns have no spread")
     else:
@@ -371,7 +384,7 @@ def _check_outliers(
             else:
                 message = f"{move}: a real move, an unadjusted split, or a bad print"
                 issues.append(QualityIssue(row, "jump", Severity.WARNING, message))
-    range_z = _robust_z(ranges)
+    range_z = _robust_z(ranges, limit)
     for row, z in (range_z or {}).items():
         if z > limit:
             width = math.expm1(ranges[row])
@@ -380,8 +393,10 @@ def _check_outliers(
     return len(returns)
 
 
-def _robust_z(values: dict[int, float]) -> dict[int, float] | None:
-    """(x − median) / scale, scale = max(1.4826·MAD, 1.2533·mean absolute deviation).
+def _robust_z(values: dict[int, float], beyond: float) -> dict[int, float] | None:
+    """(x − median) / scale, scale = max(1.4826·MAD, 1.2533·mean absolute deviation), of
+    the values whose abs(z) exceeds ``beyond`` (the only ones a check looks at); None when
+    the scale is 0.
 
     Both estimate σ for normal data. MAD alone collapses when most prices sit on a few
     ticks (it is 0 once half the returns are equal) and would flag every ordinary move;
@@ -395,7 +410,11 @@ def _robust_z(values: dict[int, float]) -> dict[int, float] | None:
     )
     if scale == 0:
         return None
-    return {row: (value - center) / scale for row, value in values.items()}
+    return {
+        row: (value - center) / scale
+        for (row, value), deviation in zip(values.items(), deviations, strict=True)
+        if deviation / scale > beyond  # == |(value - center) / scale|, exactly
+    }
 
 
 def _check_stale(
@@ -456,14 +475,6 @@ def _infer_interval_s(bars: Sequence[Bar]) -> int | None:
     return min(deltas, key=lambda delta: (-deltas[delta], delta))
 
 
-def _infer_calendar(bars: Sequence[Bar]) -> Calendar:
-    if not bars:
-        return Calendar.ALWAYS
-    zone = bars[0].timestamp.tzinfo
-    weekend = any(b.timestamp.astimezone(zone).weekday() >= 5 for b in bars)
-    return Calendar.ALWAYS if weekend else Calendar.WEEKDAYS
-
-
 class _Clock:
     """Elapsed time on a calendar, in the time zone of the first bar."""
 
@@ -492,6 +503,112 @@ class _Clock:
                 total += (segment_end - cursor).total_seconds()
             cursor = segment_end
         return total
+
+
+@dataclass(slots=True)
+class _Rows:
+    """What each bar of a series says on its own or with the bar before it, by row."""
+
+    bars: list[Bar]
+    fields: list[tuple[_Found, ...]]  # the bar's field issues
+    ranges: list[float | None]  # log(high / low), None when not computable
+    returns: list[float | None]  # log(close / previous close); [0] is None
+    weekend: list[bool]  # opens on a Saturday or Sunday (in the first bar's time zone)
+
+
+def _new_rows(bars: Sequence[Bar], previous: Bar | None, zone: Any) -> _Rows:
+    rows = _Rows([], [], [], [], [])
+    for bar in bars:
+        rows.bars.append(bar)
+        rows.fields.append(_check_fields(bar))
+        width = None
+        if bar.low > 0 and bar.high >= bar.low:
+            width = math.log(float(bar.high) / float(bar.low))
+        rows.ranges.append(width)
+        move = None
+        if previous is not None and bar.close > 0 and previous.close > 0:
+            move = math.log(float(bar.close) / float(previous.close))
+        rows.returns.append(move)
+        rows.weekend.append(bar.timestamp.astimezone(zone).weekday() >= 5)
+        previous = bar
+    return rows
+
+
+_REUSE_WITHIN = 8  # look this many rows into the previous window for its first bar
+
+
+class QualityMemo:
+    """What :func:`assess_bars` worked out for each bar of one series on the previous
+    call, so that a call over the same series moved on by a bar or two (a poll loop, a
+    replay: the window slides) checks the new bars only. The series-wide parts (outliers
+    against the window's median, the score, staleness) are computed afresh every call,
+    and the report is the same with or without a memo (tests/indicators).
+
+    Reused only for the very same bars (identical, or equal: a revised bar is checked
+    again) in the same time zone; anything else starts afresh. Not thread-safe: one memo
+    per series (symbol and interval) and thread."""
+
+    def __init__(self) -> None:
+        self._rows = _Rows([], [], [], [], [])
+        self._zone: Any = None
+        self._elapsed: list[float | None] = []  # [i]: bar i-1 -> bar i on the clock
+        self._clock_key: tuple[object, ...] = ()
+
+    def rows(self, bars: Sequence[Bar]) -> _Rows:
+        zone = bars[0].timestamp.tzinfo if bars else None
+        start, kept = self._overlap(bars) if zone == self._zone else (0, 0)
+        old = self._rows
+        if kept:
+            end = start + kept
+            rows = _Rows(
+                old.bars[start:end],
+                old.fields[start:end],
+                old.ranges[start:end],
+                [None, *old.returns[start + 1 : end]],
+                old.weekend[start:end],
+            )
+            added = _new_rows(bars[kept:], bars[kept - 1], zone)
+            rows.bars.extend(added.bars)
+            rows.fields.extend(added.fields)
+            rows.ranges.extend(added.ranges)
+            rows.returns.extend(added.returns)
+            rows.weekend.extend(added.weekend)
+            complete = len(self._elapsed) == len(old.bars)  # worked out for the last window
+            self._elapsed = [None, *self._elapsed[start + 1 : end]] if complete else []
+        else:
+            rows = _new_rows(bars, None, zone)
+            self._elapsed = []
+        self._rows, self._zone = rows, zone
+        return rows
+
+    def elapsed(self, bars: Sequence[Bar], clock: _Clock) -> list[float | None]:
+        """Per row, the seconds since the bar before on ``clock`` (None across a session
+        break, and for the first row); call after :meth:`rows` with the same bars."""
+        key = (clock.weekdays, clock.intraday, clock.zone)
+        if key != self._clock_key:
+            self._elapsed, self._clock_key = [], key
+        elapsed = self._elapsed[: len(bars)] or [None]
+        for row in range(len(elapsed), len(bars)):
+            start, end = bars[row - 1].timestamp, bars[row].timestamp
+            gap = None if clock.is_session_break(start, end) else clock.elapsed_s(start, end)
+            elapsed.append(gap)
+        self._elapsed = elapsed
+        return elapsed
+
+    def _overlap(self, bars: Sequence[Bar]) -> tuple[int, int]:
+        """(the previous window's row holding ``bars[0]``, how many bars from there on are
+        the same), or (0, 0) when none can be reused."""
+        old = self._rows.bars
+        if not bars:
+            return 0, 0
+        first = bars[0]
+        for start in range(min(len(old), _REUSE_WITHIN)):
+            if old[start] is first or old[start] == first:
+                kept = min(len(old) - start, len(bars))
+                if old[start : start + kept] == list(bars[:kept]):
+                    return start, kept
+                return 0, 0
+        return 0, 0
 
 
 def _error(row: int | None, code: str, message: str) -> QualityIssue:

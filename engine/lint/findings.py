@@ -152,6 +152,15 @@ CODES: dict[str, Code] = {
             "Correct the name (see the suggestion) or remove the field.",
         ),
         _c(
+            "BST018",
+            "removed-field",
+            "error",
+            "A field that older versions accepted and that has been removed, e.g. a breaker's "
+            "window_s, which no evaluation ever read: a setting that does nothing misleads "
+            "the officer who sets it.",
+            "Delete the field; the message says what, if anything, replaces it.",
+        ),
+        _c(
             "BST012",
             "wrong-type",
             "error",
@@ -320,6 +329,51 @@ CODES: dict[str, Code] = {
             "reset: auto with cooldown_s 0 re-arms at once: the breaker can flap every tick.",
             "Give it a cooldown, or reset: manual.",
         ),
+        _c(
+            "BST310",
+            "trailing-stop-wider-than-stop-loss",
+            "warning",
+            "A trailing stop (position.drawdown_from_high_pct) is wider than the policy's "
+            "position-loss breaker (position.loss_pct). The give-back from the high is never "
+            "less than the loss from entry, so the loss breaker acts first until the price "
+            "has run well beyond the entry.",
+            "Give the trailing stop a threshold at most the position-loss breaker's.",
+        ),
+        _c(
+            "BST311",
+            "close-position-not-per-position",
+            "error",
+            "close_position closes one position, but the breaker is evaluated per account, "
+            "strategy, symbol, portfolio or system: there is no single position to close and "
+            "the trip would restrict nothing.",
+            "Compare a position metric (scope position), or use close_risky or reduce_only.",
+        ),
+        _c(
+            "BST312",
+            "halt-symbol-without-a-symbol",
+            "error",
+            "halt_symbol halts the symbol the breaker tripped for, but the breaker is evaluated "
+            "per account, strategy, portfolio or system: there is no symbol to halt and the "
+            "trip would restrict nothing.",
+            "Compare a symbol or position metric (scope symbol or position), or use halt_all "
+            "or reduce_only.",
+        ),
+        _c(
+            "BST313",
+            "size-factor-without-reduce-size",
+            "warning",
+            "size_factor is read only by reduce_size breakers: on a breaker with another "
+            "action it does nothing.",
+            "Delete size_factor, or give the breaker action reduce_size.",
+        ),
+        _c(
+            "BST314",
+            "size-factor-cuts-nothing",
+            "warning",
+            "A reduce_size breaker with size_factor 1 lets every order add all it asks for: "
+            "the trip restricts nothing.",
+            "Give it a size_factor below 1 (0.5 halves the orders), or another action.",
+        ),
         # --- protection -----------------------------------------------------------------
         _c(
             "BST401",
@@ -357,6 +411,70 @@ CODES: dict[str, Code] = {
             "core_asset_immunity is enabled but lists no core assets.",
             "List the core assets, or set enabled: false.",
         ),
+        # --- history protections (ProtectionPolicy `history:`) ---------------------------
+        _c(
+            "BST406",
+            "history-lookback-shorter-than-lock",
+            "warning",
+            "A history protection looks back over less time than its lock lasts (for "
+            "unlock_at, up to a day). Locks are made from the trades of the lookback: while "
+            "the lookback covers the lock, a lock lost with the state file (a restart "
+            "without --state) is made again from the same trades; a shorter one lets a "
+            "cooldown or guard lapse early.",
+            "Make lookback_s at least as long as lock_s (86400 with unlock_at), or accept "
+            "that a lost state ends its locks.",
+        ),
+        _c(
+            "BST407",
+            "history-trade-limit-zero",
+            "error",
+            "trade_limit 0 lets a history protection judge a window with no trades: a "
+            "profit floor above 0 would lock an account that never traded.",
+            "Set trade_limit to 1 (the default) or more.",
+        ),
+        _c(
+            "BST408",
+            "history-lock-end-twice",
+            "error",
+            "A history protection gives both lock_s and unlock_at: which one ends a lock "
+            "would be a guess (Bastion takes the later, failing closed).",
+            "Keep lock_s (a duration after the last triggering trade) or unlock_at (a UTC "
+            "clock time), not both.",
+        ),
+        _c(
+            "BST409",
+            "history-no-lock-end",
+            "error",
+            "A history protection gives neither lock_s nor unlock_at: its locks would end "
+            "the moment they are made, so it would never block anything.",
+            "Add lock_s (seconds after the last triggering trade) or unlock_at (HH:MM UTC).",
+        ),
+        _c(
+            "BST410",
+            "history-param-not-for-method",
+            "error",
+            "A history protection sets a parameter its method does not read (say "
+            "max_drawdown_pct on a cooldown). A field that does nothing misleads whoever "
+            "reads the policy.",
+            "Remove the parameter, or change the method to the one that reads it.",
+        ),
+        _c(
+            "BST411",
+            "history-duplicate-id",
+            "error",
+            "Two history protections of one policy share an id; locks, reasons, releases "
+            "and may_bypass name a protection by its id.",
+            "Give each history protection its own id.",
+        ),
+        _c(
+            "BST412",
+            "protection-bypass-unknown",
+            "error",
+            "regime_override.may_bypass lists a name that is neither a bypassable protection "
+            "(grace_period, holding_period, whipsaw_protection) nor the id of a history "
+            "protection of the policy: it bypasses nothing, and is usually a typo.",
+            "Fix the name (see the suggestion) or remove it.",
+        ),
         # --- limits and units -----------------------------------------------------------
         _c(
             "BST501",
@@ -387,6 +505,39 @@ CODES: dict[str, Code] = {
             "warning",
             "ACTIVE does not allow close or cancel: positions could not be exited.",
             "Add close and cancel to ACTIVE.",
+        ),
+        _c(
+            "BST505",
+            "limits-sector-cap-never-binds",
+            "warning",
+            "A max_per_sector_pct cap is above the equity cap of max_per_asset_class_pct "
+            "(its `equity` key, or `*`). Sectors classify equities, and all equities together "
+            "are already held below the asset-class cap, so the sector cap never binds.",
+            "Lower the sector cap to at most the equity cap, or raise the equity cap if the "
+            "sector cap is the one meant.",
+        ),
+        _c(
+            "BST511",
+            "unit-slip-threshold",
+            "warning",
+            "A number a breaker compares with a metric measured in per cent, basis points or "
+            "ATRs (its threshold, or a value in `when`) looks written as a fraction: below 1 "
+            "and more than 31.6 times (for basis points 316 times) below the shipped default "
+            "for that metric, where a slip lands 100 (10,000) times below. Against "
+            "account.daily_loss_pct, 3 % is written 3; 0.03 means 0.03 %. A deliberate tenth "
+            "of the default (0.5 against 5) is not reported.",
+            "Write the number in the metric's unit (3 for 3 %, 50 for 50 bps); keep the small "
+            "value only if you mean it.",
+        ),
+        _c(
+            "BST512",
+            "unit-slip-atr",
+            "warning",
+            "A value in ATRs (an escalation level's breach_atr, hysteresis_atr, the sizing "
+            "atr_multiple) is below 1 and more than 31.6 times below its shipped value: most "
+            "likely a per cent of the price written as a fraction (0.02 for 2 %). 0.02 means "
+            "a fiftieth of an ATR, so the level is reached by almost any move.",
+            "Give the value in ATRs (the shipped escalation ladder is 1, 2, 3 ATR).",
         ),
         # --- the set of policies --------------------------------------------------------
         _c(

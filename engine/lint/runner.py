@@ -79,8 +79,17 @@ def load_policy_set(paths: Sequence[str | Path]) -> PolicySet:
 
     The same checks as `bastion lint`: a set that does not lint clean is never used.
     """
+    return load_policy_set_with_warnings(paths)[0]
+
+
+def load_policy_set_with_warnings(
+    paths: Sequence[str | Path],
+) -> tuple[PolicySet, tuple[Finding, ...]]:
+    """`load_policy_set`, and the set's lint warnings (what `--strict` would fail on):
+    a hot reload logs and audits them."""
     result = lint_paths(paths)
     if result.errors:
         raise PolicySetError(result)
     declaration = result.declarations[0] if result.declarations else None
-    return PolicySet(result.policies, declaration)
+    warnings = tuple(f for f in result.findings if f.severity == "warning")
+    return PolicySet(result.policies, declaration), warnings

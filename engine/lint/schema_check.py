@@ -17,6 +17,7 @@ from jsonschema.exceptions import ValidationError
 from bastion.engine.lint.findings import CODES, Finding, did_you_mean
 from bastion.engine.policy.envelope import kind_schema
 from bastion.engine.policy.kinds import ALL_KINDS
+from bastion.engine.policy.schema_dsl import REMOVED
 from bastion.engine.policy.vocabulary import API_VERSION
 from bastion.engine.policy.yamlsource import Positions, SourceDocument, pointer_join
 
@@ -155,19 +156,16 @@ def _translate(
     keyword = str(error.validator)
     if keyword == "additionalProperties" and isinstance(error.instance, dict):
         known = _schema_of(error).get("properties", {})
+        removed = _schema_of(error).get(REMOVED, {})  # once allowed: say why it went
         for key in sorted(error.instance.keys() - known.keys()):
             child = pointer_join(pointer, key)
             at = positions.locate(child, key=True)
-            yield Finding(
-                file,
-                at.line,
-                at.column,
-                "BST011",
-                "error",
-                f'unknown field "{key}" in {_field(pointer)}{did_you_mean(key, known)}',
-                child,
-                name,
-            )
+            if key in removed:
+                code, message = "BST018", f"{_field(child)}: {removed[key]}"
+            else:
+                code = "BST011"
+                message = f'unknown field "{key}" in {_field(pointer)}{did_you_mean(key, known)}'
+            yield Finding(file, at.line, at.column, code, "error", message, child, name)
         return
     if keyword == "required":
         at = positions.locate(pointer, key=True)

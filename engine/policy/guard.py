@@ -12,6 +12,7 @@ Each protection has a stable key, the text an officer pastes to accept its remov
     LimitPolicy/default-limits:limit/orders.max_notional_per_order_usd
     ProtectionPolicy/default-protection:protection/core_asset_immunity
     ProtectionPolicy/default-protection:core_asset/SPY
+    ProtectionPolicy/default-protection:history/stoploss-guard
     EscalationPolicy/default-escalation:level/preservation
     BreakerPolicy/com-breakers:mode/enforce              enforce -> shadow
 
@@ -43,6 +44,8 @@ LIMIT_FIELDS = (
     "orders.submit_rate",
 )
 STRATEGY_LIMITS = "risk.max_per_strategy_pct"
+# Caps per sector / asset class ("*": every group not named), guarded like strategy caps.
+GROUP_LIMITS = ("risk.max_per_sector_pct", "risk.max_per_asset_class_pct")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +53,7 @@ class Removal:
     """One protection the candidate set would lose. `key` is what an officer accepts."""
 
     key: str
-    what: str  # kind | policy | breaker | limit | protection | core_asset | level | mode
+    what: str  # kind | policy | breaker | limit | protection | core_asset | history | level | mode
     message: str
 
     def as_dict(self) -> dict[str, str]:
@@ -76,8 +79,9 @@ def _limit_items(policy: Policy) -> Iterator[tuple[str, str]]:
         value = _lookup(spec, dotted)
         if value is not None and value is not False:
             yield f"limit/{dotted}", f"limit {dotted} ({value})"
-    for strategy, cap in sorted((_lookup(spec, STRATEGY_LIMITS) or {}).items()):
-        yield f"limit/{STRATEGY_LIMITS}.{strategy}", f"limit {STRATEGY_LIMITS}.{strategy} ({cap})"
+    for mapped in (STRATEGY_LIMITS, *GROUP_LIMITS):
+        for name, cap in sorted((_lookup(spec, mapped) or {}).items()):
+            yield f"limit/{mapped}.{name}", f"limit {mapped}.{name} ({cap})"
 
 
 def _items(policy: Policy) -> Iterator[tuple[str, str]]:
@@ -94,6 +98,9 @@ def _items(policy: Policy) -> Iterator[tuple[str, str]]:
         if "core_asset_immunity" in spec.enabled:
             for asset in sorted(spec.core_assets):
                 yield f"core_asset/{asset}", f"core asset {asset} (immune to {policy.name})"
+        for entry in spec.history:
+            if entry.enabled:
+                yield f"history/{entry.id}", f"history protection {entry.id} ({entry.method})"
     elif policy.kind == "EscalationPolicy":
         for level in spec.levels:
             yield f"level/{level.name}", f"escalation level {level.name} ({level.breach_atr} ATR)"

@@ -7,6 +7,7 @@ broken file never hides the problems of the others.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +27,24 @@ from bastion.engine.policy.yamlsource import (
     load_documents,
     read_text,
 )
+from bastion.engine.policytest.schema import TEST_KIND
 
 POLICY_SUFFIXES = (".yaml", ".yml")
+# A policy test (`bastion test`) names its kind on a top-level line; read this far.
+_TEST_KIND_LINE = re.compile(rf"^kind:[ \t]*[\"']?{TEST_KIND}[\"']?[ \t]*(#.*)?$", re.MULTILINE)
+_TEST_HEAD_BYTES = 16_384
+
+
+def is_test_file(path: str | Path) -> bool:
+    """Whether a YAML file is a policy test (kind: PolicyTest), not a policy: the loader,
+    lint and the service's watcher skip it, so a test never reads as a policy (even a
+    broken one) and editing it never reloads the service."""
+    try:
+        with Path(path).open("rb") as handle:
+            head = handle.read(_TEST_HEAD_BYTES).decode("utf-8", errors="replace")
+    except OSError:
+        return False
+    return _TEST_KIND_LINE.search(head) is not None
 
 
 @dataclass(slots=True)
@@ -78,6 +95,8 @@ def read_documents(files: Iterable[Path], result: LoadResult) -> list[SourceDocu
     """Every readable document whose envelope is sound; the rest become findings."""
     documents: list[SourceDocument] = []
     for path in files:
+        if is_test_file(path):
+            continue
         result.files += 1
         try:
             loaded = load_documents(read_text(path), str(path))
@@ -87,6 +106,8 @@ def read_documents(files: Iterable[Path], result: LoadResult) -> list[SourceDocu
         if not loaded:  # `: > limits.yaml` must never read as "no limits, no problems"
             result.findings.append(_empty_file_finding(path))
         for document in loaded:
+            if isinstance(document.data, dict) and document.data.get("kind") == TEST_KIND:
+                continue  # a policy test in a multi-document file: never a policy
             problems = check_envelope(document)
             result.findings.extend(problems)
             if not problems:

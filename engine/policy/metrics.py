@@ -69,6 +69,20 @@ METRICS: dict[str, Metric] = {
             **_PCT,
         ),
         _metric(
+            "position.unrealized_profit_pct",
+            "position",
+            "Unrealised profit of a position, % of its entry value (0 when at a loss); a "
+            "take-profit (LEAN MaximumUnrealizedProfitPercentPerSecurity).",
+        ),
+        _metric(
+            "position.drawdown_from_high_pct",
+            "position",
+            "Fall of the price from the best price since the position was opened (the "
+            "high-water mark; the lowest price for a short, which it measures the rise "
+            "from), % of that price; a trailing stop (LEAN TrailingStopRiskManagementModel).",
+            **_PCT,
+        ),
+        _metric(
             "position.breach_atr",
             "position",
             "Adverse move from the reference price, in ATRs (0 when favourable).",

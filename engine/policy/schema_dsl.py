@@ -16,6 +16,9 @@ Schema = dict[str, Any]
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_BASE_URL = "https://bastion-risk.dev/schemas/"
+# On an object: {field: why it was removed}. A field once allowed, now gone, is reported
+# with its reason and fix (lint BST018), not as a typo (BST011).
+REMOVED = "x-removed"
 
 
 def _common(

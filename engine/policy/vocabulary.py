@@ -25,6 +25,7 @@ BREAKER_ACTIONS = (
     "halt_symbol",
     "reduce_only",
     "close_risky",
+    "close_position",  # position scope: close that position only; the account stays as it is
     "reduce_size",
     "alert",
     "diagnostics",
@@ -44,6 +45,16 @@ PROTECTIONS = (
 # The protections a regime override can ever bypass (core assets are never bypassed).
 BYPASSABLE_PROTECTIONS = ("grace_period", "holding_period", "whipsaw_protection")
 REGIME_SEVERITIES = ("low", "medium", "high", "critical")
+
+# Protections over the closed-trade history (ProtectionPolicy `history:`; freqtrade's
+# StoplossGuard, CooldownPeriod, LowProfitPairs, MaxDrawdown) and what a lock covers.
+HISTORY_METHODS = ("stoploss_guard", "cooldown", "low_profit", "max_drawdown")
+HISTORY_SCOPES = ("symbol", "side", "strategy", "account")
+HISTORY_ID_PATTERN = "^[a-z0-9][a-z0-9_-]*$"
+# The exits a stop-loss guard counts (freqtrade: stop_loss, trailing / on-exchange
+# stops and liquidation; the snapshot's trade has stop_loss and liquidation).
+STOP_EXITS = ("stop_loss", "liquidation")
+EXIT_REASONS = ("stop_loss", "take_profit", "signal", "manual", "liquidation")
 
 ORDER_ACTIONS = ("open", "close", "increase", "decrease", "cancel")
 TRADING_STATES = ("ACTIVE", "REDUCING", "HALTED")

@@ -3,13 +3,18 @@
 `model` holds the frozen dataclasses, `fields` the field tables every other module is
 generated from, `validate` the cerberus validation and the JSON loader, `schema` the
 published JSON Schema (schemas/snapshot.schema.json), `consistency` the cross-field
-checks and `messages` how errors name fields and values.
+checks, `history` how much trade history a snapshot keeps, `typed` the field rules for
+records built in code, `built` the same rules applied without cerberus to a document the
+snapshot builder assembled, and `messages` how errors name fields and values.
 """
 
 from __future__ import annotations
 
+from bastion.engine.snapshot.history import bounded
 from bastion.engine.snapshot.model import (
     Account,
+    ClosedTrade,
+    Instrument,
     Market,
     OptionLeg,
     OrderFlow,
@@ -28,7 +33,9 @@ from bastion.engine.snapshot.validate import (
 
 __all__ = [
     "Account",
+    "ClosedTrade",
     "FieldError",
+    "Instrument",
     "Market",
     "OptionLeg",
     "OrderFlow",
@@ -37,6 +44,7 @@ __all__ = [
     "Snapshot",
     "SnapshotInvalid",
     "System",
+    "bounded",
     "load_snapshot",
     "parse_snapshot",
     "validate_snapshot",

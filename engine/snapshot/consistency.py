@@ -6,7 +6,9 @@ Each check yields (field path, message); validate.py reports them all at once.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence, Set
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from bastion.engine.snapshot.messages import format_time, path_text, show
@@ -23,7 +25,69 @@ def check_references(document: Mapping[str, Any]) -> list[Problem]:
         *_order_flow(document),
         *_markets(document["market"]),
         *_not_after_as_of(("regime", "changed_at"), document["regime"]["changed_at"], document),
+        *_trades(document),
     ]
+
+
+# A trade's realised profit_pct is its price move after fees: fees only lower it, and by
+# less than this many percentage points (venue fees are well under 1 % of a trade's
+# value; what is further off is a wrong side, price or sign). ROUNDING_PCT absorbs the
+# rounding of prices and percentages by the producer.
+FEE_ALLOWANCE_PCT = Decimal(1)
+ROUNDING_PCT = Decimal("0.01")
+
+
+def trade_problems(
+    trade: Mapping[str, Any], as_of: datetime, accounts: Set[str]
+) -> Iterator[tuple[str, str]]:
+    """(field, problem) for every inconsistency of one field-valid closed-trade record.
+
+    Shared by the validator (a snapshot file with such a trade is invalid) and the snapshot
+    builder (which leaves such a venue record out and lists it as unevaluable: an
+    inconsistent trade is unusable, and silently dropping it could hide a stop-loss)."""
+    if trade["account_id"] not in accounts:
+        yield "account_id", f"no account {show(trade['account_id'])} in accounts"
+    if trade["closed_at"] < trade["opened_at"]:
+        yield (
+            "closed_at",
+            f"{format_time(trade['closed_at'])} is before opened_at "
+            f"({format_time(trade['opened_at'])})",
+        )
+    if trade["closed_at"] > as_of:
+        yield (
+            "closed_at",
+            f"{format_time(trade['closed_at'])} is after as_of ({format_time(as_of)})",
+        )
+    entry, exit_ = trade["entry_price_usd"], trade["exit_price_usd"]
+    direction = 1 if trade["side"] == "long" else -1
+    move_pct = (exit_ - entry) / entry * 100 * direction
+    profit_pct = trade["profit_pct"]
+    if not move_pct - FEE_ALLOWANCE_PCT - ROUNDING_PCT <= profit_pct <= move_pct + ROUNDING_PCT:
+        yield (
+            "profit_pct",
+            f"{profit_pct} does not fit a {trade['side']} trade from {entry} to {exit_} "
+            f"(price move {move_pct:.4f} %, fees may lower it by up to {FEE_ALLOWANCE_PCT} "
+            "point): check side, prices and sign",
+        )
+    profit_usd = trade["profit_usd"]
+    if (profit_usd > 0 and profit_pct < 0) or (profit_usd < 0 and profit_pct > 0):
+        yield "profit_usd", f"{profit_usd} and profit_pct {profit_pct} have opposite signs"
+
+
+def _trades(document: Mapping[str, Any]) -> Iterator[Problem]:
+    accounts = {account["id"] for account in document["accounts"]}
+    first_seen: dict[tuple[str, str], int] = {}
+    for index, trade in enumerate(document.get("trades", ())):
+        key = (trade["account_id"], trade["id"])
+        earlier = first_seen.setdefault(key, index)
+        if earlier != index:
+            yield (
+                path_text(("trades", index, "id")),
+                f"{show(trade['id'])} is also trades[{earlier}].id in account "
+                f"{show(trade['account_id'])}",
+            )
+        for name, problem in trade_problems(trade, document["as_of"], accounts):
+            yield path_text(("trades", index, name)), problem
 
 
 def _unique_ids(name: str, records: Sequence[Mapping[str, Any]]) -> Iterator[Problem]:

@@ -138,6 +138,8 @@ ASSET_CLASSES = ("equity", "crypto", "option")
 SIDES = ("long", "short")
 OPTION_TYPES = ("call", "put")
 SEVERITIES = ("low", "medium", "high", "critical")
+INSTRUMENT_ASSET_CLASSES = ("equity", "crypto", "option", "future", "fx", "other")
+EXIT_REASONS = ("stop_loss", "take_profit", "signal", "manual", "liquidation")
 
 RECORDS: dict[str, Record] = {
     record.name: record
@@ -168,6 +170,21 @@ RECORDS: dict[str, Record] = {
                     "Recent order flow per account and strategy.",
                 ),
                 nested("regime", FieldKind.RECORD, "Regime", "The current market regime."),
+                nested(
+                    "trades",
+                    FieldKind.LIST,
+                    "ClosedTrade",
+                    "Closed trades, oldest close first, as far back as the longest lookback "
+                    "of the history protections needs; optional (none by default).",
+                    required=False,
+                ),
+                nested(
+                    "instruments",
+                    FieldKind.BY_SYMBOL,
+                    "Instrument",
+                    "What each symbol is (asset class, sector); optional (none by default).",
+                    required=False,
+                ),
             ),
         ),
         Record(
@@ -329,7 +346,11 @@ RECORDS: dict[str, Record] = {
             "OrderFlow",
             "Recent orders and fills of one strategy in one account.",
             (
-                text("account_id", "Id of the account."),
+                text(
+                    "account_id",
+                    "Id of the account the strategy trades in; the strategy's breakers "
+                    "restrict it even when the strategy holds no position.",
+                ),
                 text("strategy_id", "Id of the strategy."),
                 count("orders_last_minute", "Orders submitted in the last 60 seconds."),
                 amount(
@@ -350,6 +371,61 @@ RECORDS: dict[str, Record] = {
                     *SEVERITIES,
                 ),
                 moment("changed_at", "When the regime last changed; not after `as_of`."),
+            ),
+        ),
+        Record(
+            "ClosedTrade",
+            "One closed trade: a position (or part of one) opened and closed again.",
+            (
+                text("id", "The venue's trade or closing order id, unique per account."),
+                text("account_id", "Id of the account that held the position."),
+                text("symbol", "Traded symbol."),
+                choice(
+                    "side", "The position's side (not the closing fill's): long or short.", *SIDES
+                ),
+                Field(
+                    "strategy_id",
+                    FieldKind.TEXT,
+                    "Id of the strategy that traded it; absent when unknown.",
+                    required=False,
+                ),
+                positive("units", "Size closed, in units (shares, coins, contracts)."),
+                moment("opened_at", "When the position was opened; not after `closed_at`."),
+                moment("closed_at", "When it was closed; not after `as_of`."),
+                positive("entry_price_usd", "Average entry price per unit."),
+                positive("exit_price_usd", "Average exit price per unit."),
+                money(
+                    "profit_usd",
+                    "Realised profit (negative: loss), after fees where the venue reports them.",
+                    signed=True,
+                ),
+                Field(
+                    "profit_pct",
+                    FieldKind.DECIMAL,
+                    "Realised profit in per cent of the entry value (3 means 3 %; negative: loss).",
+                ),
+                choice(
+                    "exit_reason",
+                    "Why it was closed: stop_loss, take_profit, signal, manual or liquidation.",
+                    *EXIT_REASONS,
+                ),
+            ),
+        ),
+        Record(
+            "Instrument",
+            "What one symbol is, for exposure by asset class and sector.",
+            (
+                choice(
+                    "asset_class",
+                    "Asset class: equity, crypto, option, future, fx or other.",
+                    *INSTRUMENT_ASSET_CLASSES,
+                ),
+                Field(
+                    "sector",
+                    FieldKind.TEXT,
+                    'Sector, free text (e.g. "technology"); absent when unknown.',
+                    required=False,
+                ),
             ),
         ),
     )

@@ -13,10 +13,12 @@ The field tables in `fields` are the single source of truth; these classes mirro
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from dataclasses import field as dataclass_field
 from datetime import datetime
 from decimal import Decimal
+from itertools import pairwise
 from types import MappingProxyType
 from typing import Any
 
@@ -109,6 +111,34 @@ class Regime:
     changed_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class ClosedTrade:
+    """One closed trade (a position, or part of one, opened and closed again)."""
+
+    id: str  # venue trade / order id, unique per account
+    account_id: str
+    symbol: str
+    side: str  # long | short (the position's side, not the fill's)
+    strategy_id: str  # "" when unknown (absent from the JSON)
+    units: Decimal
+    opened_at: datetime
+    closed_at: datetime
+    entry_price_usd: Decimal
+    exit_price_usd: Decimal
+    profit_usd: Decimal  # realised, after fees where the venue reports them
+    profit_pct: Decimal  # per cent of entry value (3 means 3 %)
+    exit_reason: str  # stop_loss | take_profit | signal | manual | liquidation
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    """What a symbol is; in the JSON the symbol is the key under ``instruments``."""
+
+    symbol: str
+    asset_class: str  # equity | crypto | option | future | fx | other
+    sector: str | None = None  # free text, e.g. "technology"; None when unknown
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Snapshot:
     version: int = SNAPSHOT_VERSION
@@ -119,6 +149,10 @@ class Snapshot:
     system: System
     order_flow: tuple[OrderFlow, ...]
     regime: Regime
+    trades: tuple[ClosedTrade, ...] = ()  # sorted by closed_at
+    instruments: Mapping[str, Instrument] = dataclass_field(
+        default_factory=lambda: MappingProxyType({})
+    )  # by symbol, read-only
 
     @classmethod
     def from_dict(cls, data: object, *, source: str = "") -> Snapshot:
@@ -141,39 +175,74 @@ CLASSES: dict[str, type] = {
     "System": System,
     "OrderFlow": OrderFlow,
     "Regime": Regime,
+    "ClosedTrade": ClosedTrade,
+    "Instrument": Instrument,
 }
+# Where a dataclass and its field table differ on purpose (tests/snapshot knows these):
+# a record keyed by symbol carries its key in a field the JSON does not repeat, and an
+# optional text field whose absence reads as "" has no dataclass default, to keep the
+# agreed field order.
+KEY_FIELDS: dict[str, str] = {"Instrument": "symbol"}
+ABSENT_AS_EMPTY: frozenset[tuple[str, str]] = frozenset({("ClosedTrade", "strategy_id")})
 
 
 def build_snapshot(document: Mapping[str, Any]) -> Snapshot:
     """Build from a document `validate.normalize_document` returned (trusted, typed)."""
     snapshot = _record_from_document("Snapshot", document)
     assert isinstance(snapshot, Snapshot)
+    if any(a.closed_at > b.closed_at for a, b in pairwise(snapshot.trades)):
+        ordered = tuple(sorted(snapshot.trades, key=lambda trade: trade.closed_at))
+        snapshot = replace(snapshot, trades=ordered)
     return snapshot
 
 
-def _record_from_document(record: str, document: Mapping[str, Any]) -> object:
-    values: dict[str, Any] = {}
-    for field in RECORDS[record].fields:
-        if field.name not in document:
-            continue  # optional: the dataclass default applies
-        value = document[field.name]
-        if field.kind is FieldKind.RECORD:
-            value = _record_from_document(field.record, value)
-        elif field.kind is FieldKind.LIST:
-            value = tuple(_record_from_document(field.record, item) for item in value)
-        elif field.kind is FieldKind.BY_SYMBOL:
-            value = MappingProxyType(
-                {key: _record_from_document(field.record, item) for key, item in value.items()}
-            )
-        values[field.name] = value
-    return CLASSES[record](**values)
+def _record_from_document(record: str, document: Mapping[str, Any], key: str = "") -> object:
+    return _FROM_DOCUMENT[record](document, key)
+
+
+def _compile_from_document(record: str) -> Callable[[Mapping[str, Any], str], object]:
+    """The constructor of one record from its validated document, the field table walked
+    once here rather than on every record (a replay builds hundreds of thousands)."""
+    cls, key_field = CLASSES[record], KEY_FIELDS.get(record)
+    steps = [
+        (field.name, field.kind, field.record, (record, field.name) in ABSENT_AS_EMPTY)
+        for field in RECORDS[record].fields
+    ]
+
+    def build(document: Mapping[str, Any], key: str) -> object:
+        values: dict[str, Any] = {}
+        if key_field is not None:
+            values[key_field] = key
+        for name, kind, nested, absent_as_empty in steps:
+            if name not in document:
+                if absent_as_empty:
+                    values[name] = ""
+                continue  # optional: the dataclass default applies
+            value = document[name]
+            if kind is FieldKind.RECORD:
+                value = _FROM_DOCUMENT[nested](value, "")
+            elif kind is FieldKind.LIST:
+                item = _FROM_DOCUMENT[nested]
+                value = tuple([item(entry, "") for entry in value])
+            elif kind is FieldKind.BY_SYMBOL:
+                item = _FROM_DOCUMENT[nested]
+                value = MappingProxyType({sym: item(entry, sym) for sym, entry in value.items()})
+            values[name] = value
+        return cls(**values)
+
+    return build
+
+
+_FROM_DOCUMENT = {name: _compile_from_document(name) for name in CLASSES}
 
 
 def _record_to_dict(record: str, instance: object) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for field in RECORDS[record].fields:
         value = getattr(instance, field.name)
-        if value is None:
+        if value is None or (not field.required and value in ("", ())):
+            continue  # optional and absent / empty: left out, read back as the default
+        if field.kind is FieldKind.BY_SYMBOL and not field.required and not value:
             continue
         if field.kind is FieldKind.RECORD:
             value = _record_to_dict(field.record, value)

@@ -40,7 +40,7 @@ NUMBER_TEXT = re.compile(NUMBER_PATTERN)
 INTEGER_TEXT = re.compile(INTEGER_PATTERN)
 TIME_TEXT = re.compile(TIME_PATTERN)
 TEXT_MAX_LENGTH = 100
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +262,7 @@ class _SnapshotValidator(cerberus.Validator):  # type: ignore[misc]
             isinstance(value, str)
             and bool(value.strip())
             and len(value) <= TEXT_MAX_LENGTH
-            and not _CONTROL.search(value)
+            and not CONTROL_CHARACTERS.search(value)
         )
         if constraint and not ok:
             self._error(field, "invalid")

@@ -3,7 +3,8 @@
 `policies(protection={...}, limits={...})` writes policies/protection.yaml and
 policies/limits.yaml into a temporary folder with the given values changed (nested
 mappings merge; None removes a key; `protection=False` / `limits=False` leaves that
-policy out), lints and compiles them. Limits start from LOOSE_LIMITS — the shipped
+policy out; `breakers=True` adds the shipped BreakerPolicy), lints and compiles them.
+Limits start from LOOSE_LIMITS — the shipped
 limits with every size cap opened up — so that a test tightens only the limit it
 is about. Each distinct set is compiled once per session and closed at the end.
 """
@@ -71,8 +72,11 @@ def policies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PolicyFactory
         limits: Mapping[str, Any] | bool = True,
         loose: bool = True,
         fresh: bool = False,
+        breakers: bool = False,
     ) -> CompiledPolicySet:
         key = json.dumps([protection, limits, loose], sort_keys=True)
+        if breakers:
+            key += "+breakers"
         if fresh:  # a second, independent compile of the same policies
             key += f"#{len(built)}"
         if key in built:
@@ -93,12 +97,15 @@ def policies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PolicyFactory
             spec = merged(base, limits if limits is not True else {})
             document = {**SHIPPED["limits"], "spec": spec}
             (folder / "limits.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
+        if breakers:
+            text = (POLICIES / "breakers.yaml").read_text(encoding="utf-8")
+            (folder / "breakers.yaml").write_text(text, encoding="utf-8")
         # The set declares the kinds it holds (a folder without bastion.yaml needs all five).
         kinds = [
             kind
             for kind, written in (("ProtectionPolicy", protection), ("LimitPolicy", limits))
             if written is not False
-        ]
+        ] + (["BreakerPolicy"] if breakers else [])
         declaration = {
             "apiVersion": "bastion/v1",
             "kind": "PolicySet",

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bastion.engine.authority import OrderRequest, can_execute
-from bastion.engine.authority import check as check_module
+from bastion.engine.authority.controls import trade_risk
 from bastion.engine.evaluation.compiled import CompiledPolicySet
 from bastion.engine.state import State
 from tests.authority.builders import (
@@ -65,7 +65,7 @@ def test_error_when_no_account_id_and_several_accounts_then_denied(
     [
         "bastion.engine.authority.check.book_of",
         "bastion.engine.authority.check._fact",
-        "bastion.engine.authority.check._remember",
+        "bastion.engine.authority.walk.remember",
     ],
     ids=["book", "fact", "remember"],
 )
@@ -206,7 +206,7 @@ def test_reasons_when_their_wording_fails_then_outcome_kept_and_reading_never_ra
     def broken(*_: object) -> str:
         raise ValueError("template broken")
 
-    monkeypatch.setattr(check_module, "_worded", broken)
+    monkeypatch.setattr(trade_risk, "worded", broken)
     result = decide(compiled, request("open", target_size=300, size_increment=1))
     assert summary(result) == ("downsized", True, D(250), ())
     assert "wording unavailable: ValueError: template broken" in result.reasons[0]

@@ -582,7 +582,7 @@ def test_submit_rate_when_orders_go_through_can_execute_then_approvals_recorded(
     for second in range(3):
         result = decide(
             compiled,
-            request("open", target_size=1),
+            request("open", current_size=0, target_size=1),  # each a new order (none pending)
             snapshot(),
             memory,
             NOW + timedelta(seconds=second),
@@ -593,13 +593,21 @@ def test_submit_rate_when_orders_go_through_can_execute_then_approvals_recorded(
         ACCOUNT: tuple(NOW + timedelta(seconds=s) for s in range(3))
     }
     fourth = decide(
-        compiled, request("open", target_size=1), snapshot(), memory, NOW + timedelta(seconds=3)
+        compiled,
+        request("open", current_size=0, target_size=1),
+        snapshot(),
+        memory,
+        NOW + timedelta(seconds=3),
     )
     assert summary(fourth) == denied("limit.submit_rate")
     assert fourth.state.authority.submits == memory.authority.submits  # a denial is not counted
     # a minute after the first approval it has left the window
     later = decide(
-        compiled, request("open", target_size=1), snapshot(), memory, NOW + timedelta(seconds=60)
+        compiled,
+        request("open", current_size=0, target_size=1),
+        snapshot(),
+        memory,
+        NOW + timedelta(seconds=60),
     )
     assert summary(later) == approved(1)
     assert later.state.authority.submits == {

@@ -36,7 +36,18 @@ def _fact(draw: Any) -> dict[str, Any]:
         "open_positions": draw(st.integers(0, 40)),
         "submits": draw(st.integers(0, 200)),
     }
-    for name in ("core", "has_score", "has_entry", "drift", "opens_short"):
+    for name in ("sector", "asset_class"):
+        fact[name] = draw(st.sampled_from(["", "technology", "energy", "equity", "crypto"]))
+    for name in (
+        "core",
+        "has_score",
+        "has_entry",
+        "drift",
+        "opens_short",
+        "off_increment",
+        "sector_unknown",
+        "asset_class_unknown",
+    ):
         fact[name] = draw(st.booleans())
     for name in r.FIELDS:
         fact.setdefault(name, draw(numbers))

@@ -178,7 +178,9 @@ def test_check_when_state_fed_back_then_submit_rate_denies_the_excess(
     policies = tmp_path / "policies"
     shutil.copytree(POLICIES, policies)
     limits = policies / "limits.yaml"
-    limits.write_text(limits.read_text().replace("submit_rate: 100/1s", "submit_rate: 2/1m"))
+    # pending_ttl_s 0: the same open sent again is not "held" (pending) — only the rate binds
+    rate = "submit_rate: 2/1m\n    pending_ttl_s: 0"
+    limits.write_text(limits.read_text().replace("submit_rate: 100/1s", rate))
     state = tmp_path / "state.json"
     codes = []
     for _ in range(3):

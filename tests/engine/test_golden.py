@@ -58,6 +58,8 @@ def run_case(case: Path, tmp: Path) -> dict[str, Any]:
         "halted_symbols": sorted(new_state.halted_symbols),
         "polling_interval_s": str(polling_interval_s(compiled, new_state)),
     }
+    if new_state.high_water:  # only the cases with a trailing stop keep marks
+        summary["high_water"] = new_state.to_dict()["high_water"]
     compiled.close()
     return summary
 

@@ -20,6 +20,7 @@ from bastion.engine.authority import (
     check,
     plan_intents,
     risk_status,
+    walk,
 )
 from bastion.engine.authority.plan import IntentError
 from bastion.engine.evaluation.compiled import CompiledPolicySet, compile_policy_set
@@ -237,7 +238,8 @@ def test_authority_counts_and_serialises_requests(policies: CompiledPolicySet) -
     def ask(offset: int) -> None:
         barrier.wait()
         for step in range(20):
-            when = NOW + timedelta(milliseconds=offset * 20 + step)
+            # 10 s before the snapshot, which shows them: only the submit rate binds
+            when = NOW - timedelta(seconds=10) + timedelta(milliseconds=offset * 20 + step)
             results.append(authority.can_execute(request, snap, when))
 
     threads = [threading.Thread(target=ask, args=(n,)) for n in range(8)]
@@ -305,7 +307,7 @@ def test_reading_the_record_never_raises(
     def broken(*_: object) -> str:
         raise ValueError("boom")
 
-    monkeypatch.setattr(check, "_facts_detail", broken)
+    monkeypatch.setattr(walk, "_facts_detail", broken)
     result = check.can_execute(
         policies,
         OrderRequest(symbol="MSFT", action="open", target_size=Decimal(1)),

@@ -41,6 +41,12 @@ REQUEST_BODIES: dict[str, tuple[str, dict[str, Any]]] = {
         {"breaker": "daily_loss_usd", "subject": "account:gen-01", "reason": "loss booked"},
     ),
     "/-/reload": ("ReloadRequest", {"accept_removal": []}),
+    "/api/v1/locks/release": (
+        "LockReleaseRequest",
+        {"lock": "default-protection/cooldown/gen-01/symbol=QQQ", "reason": "reviewed"},
+    ),
+    "/-/promote": ("PromoteRequest", {"accept_removal": []}),
+    "/-/rollback": ("RollbackRequest", {"version": "sha256:0123abcd"}),
 }
 CHECK_ANSWER = {
     "approved": True,
@@ -119,6 +125,10 @@ class FakeView:
             "applies_to": ["default-breakers:daily_loss_usd@account:gen-01"],
         },
     )
+    release_result: tuple[int, dict[str, Any]] = (
+        200,
+        {"released": True, "lock": {"id": "default-protection/cooldown/gen-01/symbol=QQQ"}},
+    )
     fail_with: Exception | None = None
     calls: list[tuple[str, str, Any]] = field(default_factory=list)
     refusals: list[dict[str, Any]] = field(default_factory=list)
@@ -180,6 +190,18 @@ class FakeView:
     def reset_breaker(self, body: bytes, principal: Principal) -> tuple[int, dict[str, Any]]:
         self.calls.append(("reset_breaker", principal.name, body))
         return self.reset_result
+
+    def release_lock(self, body: bytes, principal: Principal) -> tuple[int, dict[str, Any]]:
+        self.calls.append(("release_lock", principal.name, body))
+        return self.release_result
+
+    def promote(self, body: bytes, principal: Principal) -> tuple[int, dict[str, Any]]:
+        self.calls.append(("promote", principal.name, body))
+        return 200, {"promoted": True, "version": "sha256:new", "previous_version": "sha256:set"}
+
+    def rollback(self, body: bytes, principal: Principal) -> tuple[int, dict[str, Any]]:
+        self.calls.append(("rollback", principal.name, body))
+        return 200, {"rolled_back": True, "version": "sha256:old", "previous_version": "sha256:set"}
 
     def auth_refused(
         self, *, principal: str | None, method: str, path: str, status: int, reason: str

@@ -381,7 +381,9 @@ def test_check_when_requests_race_cycles_then_no_memory_lost(served: Served) -> 
     def send() -> None:
         for _ in range(per_thread):
             order_id = f"{threading.get_ident()}-{len(replies)}-{_}"
-            body = json.dumps({**SIM_OPEN, "order_id": order_id}).encode()
+            # 0.1 unit each, as new orders: 40 pending stay inside every exposure limit
+            new_order = {**SIM_OPEN, "current_size": 0, "target_size": "0.1"}
+            body = json.dumps({**new_order, "order_id": order_id}).encode()
             replies.append(service.report_order(body))
 
     senders = [threading.Thread(target=send) for _ in range(threads)]

@@ -41,6 +41,9 @@ ROLE_TABLE: dict[tuple[str, str], Role | None] = {
     ("POST", "/api/v1/orders"): Role.TRADER,
     ("POST", "/api/v1/breakers/reset"): Role.OPERATOR,
     ("POST", "/-/reload"): Role.OPERATOR,
+    ("POST", "/api/v1/locks/release"): Role.OFFICER,
+    ("POST", "/-/promote"): Role.OFFICER,
+    ("POST", "/-/rollback"): Role.OFFICER,
 }
 BODIES = {path: body for path, (_schema, body) in REQUEST_BODIES.items()}
 CALLERS = [None, *PRINCIPALS]  # no token, then one principal per role

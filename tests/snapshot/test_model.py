@@ -13,8 +13,8 @@ import pytest
 
 from bastion.engine.snapshot import Snapshot, load_snapshot
 from bastion.engine.snapshot.fields import RECORDS, FieldKind
-from bastion.engine.snapshot.model import CLASSES
-from tests.snapshot.conftest import EXAMPLE_FILES
+from bastion.engine.snapshot.model import ABSENT_AS_EMPTY, CLASSES, KEY_FIELDS
+from tests.snapshot.conftest import EXAMPLE_FILES, EXAMPLES
 
 
 @pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda path: path.stem)
@@ -51,16 +51,23 @@ def test_snapshot_when_assigned_then_refused() -> None:
 def test_dataclass_when_compared_with_field_table_then_same_fields_in_same_order(
     record: str,
 ) -> None:
-    """The dataclasses mirror fields.RECORDS: names, order, and which fields are optional."""
-    fields = dataclasses.fields(CLASSES[record])
+    """The dataclasses mirror fields.RECORDS: names, order, and which fields are optional
+    (except the documented KEY_FIELDS and ABSENT_AS_EMPTY)."""
+    fields = [f for f in dataclasses.fields(CLASSES[record]) if f.name != KEY_FIELDS.get(record)]
     assert [field.name for field in fields] == [field.name for field in RECORDS[record].fields]
-    optional = {field.name for field in fields if field.default is not dataclasses.MISSING}
+    optional = {
+        field.name
+        for field in fields
+        if field.default is not dataclasses.MISSING
+        or field.default_factory is not dataclasses.MISSING
+    }
+    optional |= {name for kind, name in ABSENT_AS_EMPTY if kind == record}
     assert optional == {field.name for field in RECORDS[record].fields if not field.required}
 
 
 def test_option_leg_when_optional_inputs_absent_then_documented_defaults() -> None:
     """Dividend yield and rate default to 0, the multiplier to 100, delta to None."""
-    data: dict[str, Any] = json.loads(EXAMPLE_FILES[-1].read_text())
+    data: dict[str, Any] = json.loads((EXAMPLES / "option-near-roll.json").read_text())
     leg = next(p for p in data["positions"] if p["asset_class"] == "option")["option"]
     for name in ("dividend_yield", "risk_free_rate", "multiplier", "delta"):
         leg.pop(name, None)

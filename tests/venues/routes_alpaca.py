@@ -1,7 +1,8 @@
 """Alpaca's documented JSON (docs.alpaca.markets; alpaca-py's own route tests) for the stub.
 
 Trading API: ``/v2/account``, ``/v2/positions``, ``/v2/account/activities/FILL``
-(paged by ``page_token`` = the last activity's id). Market data: ``/v2/stocks/bars``
+(paged by ``page_token`` = the last activity's id), ``/v2/orders/{id}`` (404 ``{"code":
+40410000, "message": "order not found"}`` for an unknown one). Market data: ``/v2/stocks/bars``
 (``{"bars": {symbol: [...]}, "next_page_token": null}``, honouring ``sort`` and ``limit``)
 and ``/v2/stocks/quotes/latest``. Auth: the ``APCA-API-KEY-ID`` / ``APCA-API-SECRET-KEY``
 headers, else 401 ``{"code": 40110000, "message": "request is not authorized"}``.
@@ -91,7 +92,9 @@ POSITIONS = [
 ]  # fmt: skip
 
 
-def _activity(id_: str, symbol: str, side: str, qty: str, price: str, at: str) -> dict[str, Any]:
+def _activity(
+    id_: str, symbol: str, side: str, qty: str, price: str, at: str, order_id: str
+) -> dict[str, Any]:
     return {
         "activity_type": "FILL",
         "cum_qty": qty,
@@ -102,7 +105,7 @@ def _activity(id_: str, symbol: str, side: str, qty: str, price: str, at: str) -
         "side": side,
         "symbol": symbol,
         "transaction_time": at,
-        "order_id": "904837e3-3b76-47ec-b432-046db621571b",
+        "order_id": order_id,
         "type": "fill",
     }
 
@@ -111,12 +114,65 @@ def _activity(id_: str, symbol: str, side: str, qty: str, price: str, at: str) -
 # trade-activity entity's fields; ids in Alpaca's "<time>::<uuid>" form.
 ACTIVITIES = [
     _activity("20240101150000000::5d5e7c31-0a3b-4f25-9d0e-7b1c6c6f2a01", "AAPL", "buy", "1",
-              "183.00", "2024-01-01T15:00:00Z"),
+              "183.00", "2024-01-01T15:00:00Z", "61e69015-8549-4bfd-b9c3-01e75843f47d"),
     _activity("20240102090000123::8efc7b9a-8b2b-4000-9955-d36e7db0df74", "AAPL", "buy", "5",
-              "185.10", "2024-01-02T14:00:00.123Z"),
+              "185.10", "2024-01-02T14:00:00.123Z", "904837e3-3b76-47ec-b432-046db621571b"),
     _activity("20240102091000456::3a1f2b7c-1d2e-4f5a-8b6c-7d8e9f0a1b2c", "TSLA", "sell_short",
-              "10", "250.00", "2024-01-02T14:10:00.456Z"),
+              "10", "250.00", "2024-01-02T14:10:00.456Z", "7a5f4e2b-6f0c-4a8e-9d1b-2c3d4e5f6a7b"),
+    # The stop leg of a bracket closing 4 AAPL (1 bought on 1 Jan, 3 of the 5 bought today).
+    _activity("20240102092000789::c2d3e4f5-a6b7-4c8d-9e0f-1a2b3c4d5e6f", "AAPL", "sell", "4",
+              "182.50", "2024-01-02T14:20:00.789Z", "e2f3a4b5-c6d7-4e8f-9a0b-1c2d3e4f5a6b"),
 ]  # fmt: skip
+
+
+def _order(id_: str, symbol: str, side: str, type_: str, order_class: str) -> dict[str, Any]:
+    # GET /v2/orders/{order_id}: the order entity of docs.alpaca.markets "Get order by ID".
+    return {
+        "id": id_,
+        "client_order_id": f"bastion-{id_[:8]}",
+        "created_at": "2024-01-01T14:59:59.5Z",
+        "updated_at": "2024-01-02T14:20:00.8Z",
+        "submitted_at": "2024-01-01T14:59:59.6Z",
+        "filled_at": "2024-01-02T14:20:00.789Z",
+        "expired_at": None,
+        "canceled_at": None,
+        "failed_at": None,
+        "replaced_at": None,
+        "replaced_by": None,
+        "replaces": None,
+        "asset_id": "904837e3-3b76-47ec-b432-046db621571b",
+        "symbol": symbol,
+        "asset_class": "us_equity",
+        "notional": None,
+        "qty": "4",
+        "filled_qty": "4",
+        "filled_avg_price": "182.50",
+        "order_class": order_class,
+        "order_type": type_,
+        "type": type_,
+        "side": side,
+        "position_intent": "sell_to_close" if side == "sell" else "buy_to_open",
+        "time_in_force": "gtc",
+        "limit_price": None,
+        "stop_price": "182.60" if "stop" in type_ else None,
+        "status": "filled",
+        "extended_hours": False,
+        "legs": None,
+        "trail_percent": None,
+        "trail_price": None,
+        "hwm": None,
+    }
+
+
+ORDERS = {
+    order["id"]: order
+    for order in (
+        _order("61e69015-8549-4bfd-b9c3-01e75843f47d", "AAPL", "buy", "market", "simple"),
+        _order("904837e3-3b76-47ec-b432-046db621571b", "AAPL", "buy", "limit", "bracket"),
+        _order("7a5f4e2b-6f0c-4a8e-9d1b-2c3d4e5f6a7b", "TSLA", "sell", "market", "simple"),
+        _order("e2f3a4b5-c6d7-4e8f-9a0b-1c2d3e4f5a6b", "AAPL", "sell", "stop", "bracket"),
+    )
+}
 
 
 def _bar(minute: int, close: float) -> dict[str, Any]:
@@ -196,6 +252,7 @@ def _payloads() -> dict[str, Any]:
             "account": ACCOUNT,
             "positions": POSITIONS,
             "activities": ACTIVITIES,
+            "orders": ORDERS,
             "bars": BARS,
             "quote": QUOTE,
         }
@@ -244,6 +301,13 @@ def _assets(_stub: VenueStub, seen: Seen) -> Reply:
     # Alpaca's error shape: {"code": <status × 100000 + n>, "message": ...}; 404 is 40410000
     # (alpaca-py answers it as APIError; docs.alpaca.markets "Get an asset": 404 Not Found).
     return Reply(404, {"code": 40410000, "message": f"asset not found for {symbol}"})
+
+
+def _order_by_id(stub: VenueStub, seen: Seen) -> Reply:
+    order = stub.payloads["orders"].get(seen.path.rsplit("/", 1)[-1])
+    if order is None:  # Alpaca's 404 for an order it does not have
+        return Reply(404, {"code": 40410000, "message": "order not found"})
+    return Reply(body=order)
 
 
 def add_dust(stub: VenueStub) -> str:
@@ -297,7 +361,7 @@ ROUTES = VenueRoutes(
     payloads=_payloads,
     authenticate=_authenticate,
     fault_body=_fault_body,
-    prefixes={("GET", "/v2/assets/"): _assets},
+    prefixes={("GET", "/v2/assets/"): _assets, ("GET", "/v2/orders/"): _order_by_id},
 )
 
 FACTS = VenueFacts(
@@ -312,7 +376,7 @@ FACTS = VenueFacts(
     position_symbols=("AAPL", "AAPL240119C00190000", "TSLA"),
     bid=Decimal("185.6"),
     ask=Decimal("185.66"),
-    fill_ids=(ACTIVITIES[1]["id"], ACTIVITIES[2]["id"]),
+    fill_ids=(ACTIVITIES[1]["id"], ACTIVITIES[2]["id"], ACTIVITIES[3]["id"]),
     market_data_needs_key=True,
     benchmark="SPY",
     unknown_symbol="XYZQ",

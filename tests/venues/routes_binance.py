@@ -3,8 +3,9 @@
 Public: ``/api/v3/ticker/price``, ``/api/v3/klines`` (rows of 12 values, honouring
 ``limit`` / ``startTime`` / ``endTime``), ``/api/v3/ticker/bookTicker``. Signed (key in
 ``X-MBX-APIKEY``, HMAC-SHA256 of the query string in ``signature``): ``/api/v3/account``
-and ``/api/v3/myTrades`` (``startTime``, ``fromId``, ``limit``). A wrong key is 401
-``-2015``; a wrong signature is 400 ``-1022``, as on Binance.
+``/api/v3/myTrades`` (``startTime``, ``fromId``, ``limit``) and ``/api/v3/order``
+(``symbol``, ``orderId``; 400 ``-2013 Order does not exist.`` for an unknown one). A wrong
+key is 401 ``-2015``; a wrong signature is 400 ``-1022``, as on Binance.
 """
 
 from __future__ import annotations
@@ -90,6 +91,42 @@ TRADES = [
     _trade(28457, "42000.10000000", "0.01000000", "0.00001000", "BNB", 1_704_204_000_000, True),
     _trade(28460, "42100.00000000", "0.00500000", "0.21050000", "USDT", 1_704_204_600_000, False),
 ]  # fmt: skip
+
+
+# binance-spot-api-docs rest-api.md "Query order (USER_DATA)" (GET /api/v3/order) fields;
+# the order behind each trade above (orderId = 100000 + trade id).
+def _order(order_id: int, side: str, type_: str, qty: str) -> dict[str, Any]:
+    return {
+        "symbol": "BTCUSDT",
+        "orderId": order_id,
+        "orderListId": -1,
+        "clientOrderId": f"bastion-{order_id}",
+        "price": "0.00000000",
+        "origQty": qty,
+        "executedQty": qty,
+        "cummulativeQuoteQty": "0.00000000",
+        "status": "FILLED",
+        "timeInForce": "GTC",
+        "type": type_,
+        "side": side,
+        "stopPrice": "0.00000000",
+        "icebergQty": "0.00000000",
+        "time": 1_704_124_800_000,
+        "updateTime": 1_704_124_800_000,
+        "isWorking": True,
+        "workingTime": 1_704_124_800_000,
+        "origQuoteOrderQty": "0.00000000",
+        "selfTradePreventionMode": "NONE",
+    }
+
+
+ORDERS = {
+    128455: _order(128455, "BUY", "MARKET", "0.01000000"),
+    128457: _order(128457, "BUY", "LIMIT", "0.01000000"),
+    128460: _order(128460, "SELL", "STOP_LOSS_LIMIT", "0.00500000"),
+}
+# Binance's answer for an order it does not have (errors.md, -2013), with HTTP 400.
+NO_SUCH_ORDER = {"code": -2013, "msg": "Order does not exist."}
 
 
 # binance-spot-api-docs rest-api.md "Kline/Candlestick data": 12 values per row.
@@ -189,6 +226,7 @@ def _payloads() -> dict[str, Any]:
             "account": ACCOUNT,
             "tickers": TICKERS,
             "trades": TRADES,
+            "orders": ORDERS,
             "klines": KLINES,
             "book_ticker": BOOK_TICKER,
             "exchange_info": EXCHANGE_INFO,
@@ -206,6 +244,13 @@ def _my_trades(stub: VenueStub, seen: Seen) -> Reply:
     return Reply(body=rows[: int(seen.param("limit") or 500)])
 
 
+def _query_order(stub: VenueStub, seen: Seen) -> Reply:
+    order = stub.payloads["orders"].get(int(seen.param("orderId") or 0))
+    if order is None or order.get("symbol") != seen.param("symbol"):
+        return Reply(400, NO_SUCH_ORDER)
+    return Reply(body=order)
+
+
 def _klines(stub: VenueStub, seen: Seen) -> Reply:
     if not _listed(stub, seen.param("symbol")):
         return Reply(400, INVALID_SYMBOL)
@@ -218,7 +263,7 @@ def _klines(stub: VenueStub, seen: Seen) -> Reply:
     return Reply(body=rows[-limit:])
 
 
-SIGNED = {"/api/v3/account", "/api/v3/myTrades"}
+SIGNED = {"/api/v3/account", "/api/v3/myTrades", "/api/v3/order"}
 
 
 def _authenticate(stub: VenueStub, seen: Seen) -> Reply | None:
@@ -255,6 +300,7 @@ ROUTES = VenueRoutes(
         ("GET", "/api/v3/account"): serve("account"),
         ("GET", "/api/v3/ticker/price"): serve("tickers"),
         ("GET", "/api/v3/myTrades"): _my_trades,
+        ("GET", "/api/v3/order"): _query_order,
         ("GET", "/api/v3/klines"): _klines,
         ("GET", "/api/v3/ticker/bookTicker"): _book_ticker,
         ("GET", "/api/v3/exchangeInfo"): _exchange_info,

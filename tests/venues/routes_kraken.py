@@ -4,9 +4,11 @@ Every answer is ``{"error": [...], "result": ...}`` with HTTP 200. Public (GET):
 ``/0/public/AssetPairs``, ``Ticker`` and ``OHLC`` (``pair`` may be the altname, the result
 is keyed by the full pair name; OHLC's last row is the uncommitted interval). Private
 (POST, form-encoded): ``Balance``, ``TradeBalance``, ``OpenPositions``, ``TradesHistory``
-(newest first, ``start`` exclusive, 50 per page from ``ofs``). Auth: ``API-Key`` and
-``API-Sign`` = base64(HMAC-SHA512(base64-decoded secret, path + SHA256(nonce + body))),
-and a nonce above the last one seen, else ``EAPI:Invalid key`` / ``EAPI:Invalid nonce``.
+(newest first, ``start`` exclusive, 50 per page from ``ofs``), ``QueryOrders`` (``txid``
+comma-separated; one unknown txid refuses the query with ``EOrder:Invalid order``).
+Auth: ``API-Key`` and ``API-Sign`` = base64(HMAC-SHA512(base64-decoded secret, path +
+SHA256(nonce + body))), and a nonce above the last one seen, else ``EAPI:Invalid key`` /
+``EAPI:Invalid nonce``.
 """
 
 from __future__ import annotations
@@ -143,14 +145,23 @@ TICKER = ok(
 )
 
 
-def _trade(pair: str, time_s: float, side: str, price: str, vol: str, fee: str) -> dict[str, Any]:
+def _trade(
+    pair: str,
+    time_s: float,
+    side: str,
+    price: str,
+    vol: str,
+    fee: str,
+    order: str = "OQCLML-BW3P3-BUCMWZ",
+    ordertype: str = "limit",
+) -> dict[str, Any]:
     return {
-        "ordertxid": "OQCLML-BW3P3-BUCMWZ",
+        "ordertxid": order,
         "postxid": "TKH2SE-M7IF5-CFI7LT",
         "pair": pair,
         "time": time_s,
         "type": side,
-        "ordertype": "limit",
+        "ordertype": ordertype,
         "price": price,
         "cost": str(Decimal(price) * Decimal(vol)),
         "fee": fee,
@@ -164,9 +175,60 @@ def _trade(pair: str, time_s: float, side: str, price: str, vol: str, fee: str) 
 
 # docs.kraken.com REST "Get Trades History" (getTradeHistory) trade fields.
 TRADES = {
-    "THVRQM-33VKH-UCI7BS": _trade("XXBTZUSD", 1704205000.5, "sell", "42010.0", "0.01", "1.09226"),
+    # A stop-loss order closing the first buy (the ordertype Kraken reports on the trade).
+    "THVRQM-33VKH-UCI7BS": _trade(
+        "XXBTZUSD",
+        1704205000.5,
+        "sell",
+        "42010.0",
+        "0.01",
+        "1.09226",
+        "OSTOPL-XQ4DN-7YHR2K",
+        "stop-loss",
+    ),
     "TCWJEG-FL4SZ-3FKGH6": _trade("XXBTZUSD", 1704204000.25, "buy", "41990.0", "0.02", "2.18348"),
     "TZX2WP-XSEOP-FP7WYR": _trade("XXBTZUSD", 1704124800.0, "buy", "41500.0", "0.01", "1.07900"),
+}
+
+
+# docs.kraken.com REST "Query Orders Info" (getOrdersInfo): the closed order behind each
+# trade's ordertxid; `misc` "liquidated" marks a liquidation (stopped: triggered by stop).
+def _order(status: str, side: str, ordertype: str, vol: str, misc: str) -> dict[str, Any]:
+    return {
+        "refid": None,
+        "userref": 0,
+        "status": status,
+        "reason": None,
+        "opentm": 1704124700.1,
+        "closetm": 1704205000.6,
+        "starttm": 0,
+        "expiretm": 0,
+        "descr": {
+            "pair": "XBTUSD",
+            "type": side,
+            "ordertype": ordertype,
+            "price": "0",
+            "price2": "0",
+            "leverage": "none",
+            "order": f"{side} {vol} XBTUSD @ {ordertype}",
+            "close": "",
+        },
+        "vol": vol,
+        "vol_exec": vol,
+        "cost": "0",
+        "fee": "0",
+        "price": "0",
+        "stopprice": "0",
+        "limitprice": "0",
+        "misc": misc,
+        "oflags": "fciq",
+        "trades": [],
+    }
+
+
+ORDERS = {
+    "OQCLML-BW3P3-BUCMWZ": _order("closed", "buy", "limit", "0.03", ""),
+    "OSTOPL-XQ4DN-7YHR2K": _order("closed", "sell", "stop-loss", "0.01", "stopped"),
 }
 
 
@@ -229,6 +291,7 @@ def _payloads() -> dict[str, Any]:
             "asset_pairs": ASSET_PAIRS,
             "ticker": TICKER,
             "trades_history": ok({"trades": TRADES, "count": len(TRADES)}),
+            "orders": ORDERS,
             "ohlc": OHLC,
         }
     )
@@ -282,6 +345,14 @@ def _trades_history(stub: VenueStub, seen: Seen) -> Reply:
     return Reply(body={"error": payload["error"], "result": result})
 
 
+def _query_orders(stub: VenueStub, seen: Seen) -> Reply:
+    wanted = (seen.param("txid") or "").split(",")
+    orders = stub.payloads["orders"]
+    if not all(txid in orders for txid in wanted):  # Kraken refuses the whole query
+        return Reply(body={"error": ["EOrder:Invalid order"]})
+    return Reply(body=ok({txid: orders[txid] for txid in wanted}))
+
+
 def _authenticate(stub: VenueStub, seen: Seen) -> Reply | None:
     if "/private/" not in seen.path:
         return None
@@ -316,6 +387,7 @@ ROUTES = VenueRoutes(
         ("POST", "/0/private/TradeBalance"): _serve("trade_balance"),
         ("POST", "/0/private/OpenPositions"): _serve("open_positions"),
         ("POST", "/0/private/TradesHistory"): _trades_history,
+        ("POST", "/0/private/QueryOrders"): _query_orders,
     },
     payloads=_payloads,
     authenticate=_authenticate,

@@ -205,5 +205,6 @@ def test_fetch_fills_when_more_than_one_page_then_follows_page_token(venue: Venu
 @on_alpaca
 def test_fetch_fills_when_sell_short_then_side_is_sell(venue: VenueCase) -> None:
     """Alpaca's sell_short side is a sell fill; fees are not reported (zero) by FILL."""
-    tsla = venue.adapter.fetch_fills(FILLS_SINCE)[-1]
+    tsla = next(fill for fill in venue.adapter.fetch_fills(FILLS_SINCE) if fill.symbol == "TSLA")
     assert (tsla.symbol, tsla.side, tsla.fee_usd) == ("TSLA", "sell", Decimal(0))
+    assert tsla.position_effect == "open"

@@ -34,6 +34,7 @@ DOCUMENTED_WEIGHT = {
     "/api/v3/klines": 2,
     "/api/v3/ticker/bookTicker": 2,  # one symbol
     "/api/v3/exchangeInfo": 20,
+    "/api/v3/order": 4,  # query order (USER_DATA)
 }
 RETRY = RetryPolicy(max_attempts=3, base_delay_s=0.5, max_delay_s=8.0)
 WINDOW_S = 60.0

@@ -14,15 +14,20 @@ from collections.abc import Callable, Iterable, Sequence
 
 from bastion.engine.lint.findings import Finding
 from bastion.engine.lint.rules import (
+    breaker_actions,
     breakers,
     declaration,
     escalation,
+    exits,
+    history,
     limits,
     modes,
     policyset,
     protection,
     roll,
     units,
+    units_atr,
+    units_metrics,
 )
 from bastion.engine.policy.model import Policy
 
@@ -32,11 +37,11 @@ DeclarationRule = Callable[[Sequence[Policy], Sequence[Policy], Sequence[str]], 
 
 # Kind -> the rules for policies of that kind; "*" applies to every kind.
 POLICY_RULES: dict[str, tuple[PolicyRule, ...]] = {
-    "*": (units.check, modes.check),
+    "*": (units.check, units_atr.check, modes.check),
     "EscalationPolicy": (escalation.check,),
     "RollPolicy": (roll.check,),
-    "BreakerPolicy": (breakers.check,),
-    "ProtectionPolicy": (protection.check,),
+    "BreakerPolicy": (breakers.check, units_metrics.check, exits.check, breaker_actions.check),
+    "ProtectionPolicy": (protection.check, history.check),
     "LimitPolicy": (limits.check,),
 }
 SET_RULES: tuple[SetRule, ...] = (policyset.check_set,)

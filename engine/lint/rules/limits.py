@@ -1,4 +1,4 @@
-"""BST502-BST504: limits must be consistent and trading states must mean something."""
+"""BST502-BST505: limits must be consistent and trading states must mean something."""
 
 from __future__ import annotations
 
@@ -40,3 +40,22 @@ def check(policy: Policy) -> Iterator[Finding]:
             "/spec/trading_states/ACTIVE",
             f"ACTIVE does not allow {', '.join(missing)}: positions could not be exited",
         )
+    yield from _sector_caps(policy, spec)
+
+
+def _sector_caps(policy: Policy, spec: LimitSpec) -> Iterator[Finding]:
+    """BST505: sectors classify equities, so a sector cap above the equity asset-class
+    cap never binds (the equities together are already held below it)."""
+    classes = dict(spec.max_per_asset_class_pct)
+    equity = classes.get("equity", classes.get("*"))
+    if equity is None:
+        return
+    for sector, cap in spec.max_per_sector_pct:
+        if cap > equity:
+            yield finding(
+                policy,
+                "BST505",
+                f"/spec/risk/max_per_sector_pct/{sector.replace('~', '~0').replace('/', '~1')}",
+                f"sector cap {sector} {cap} % is above the equity asset-class cap {equity} %: "
+                "it never binds",
+            )

@@ -3,7 +3,8 @@
 A value between 0 and 1 is only suspicious when ×100 lands nearer the field's
 usual size (its schema default) than the value itself: 0.05 for a 5 % per-asset
 cap is a slip, 0.5 for a 1 % risk-per-trade budget is a deliberate half per cent.
-Without a default (per-strategy caps) every value below 1 is reported.
+Without a default (per-strategy caps) every value below 1 is reported. Numbers
+compared with a metric are units_metrics (BST511), values in ATRs units_atr (BST512).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 
 from bastion.engine.lint.findings import Finding
 from bastion.engine.lint.rules.base import finding
+from bastion.engine.lint.rules.units_scale import PER_CENT, plain, slip_phrase
+from bastion.engine.policy.convert import dec
 from bastion.engine.policy.kinds import KINDS
 from bastion.engine.policy.model import Policy
 from bastion.engine.policy.yamlsource import pointer_join
@@ -31,7 +34,7 @@ def _pct_values(node: Any, pointer: str, in_pct_map: bool = False) -> Iterator[t
             yield from _pct_values(value, pointer_join(pointer, index))
 
 
-def _default_at(schema: dict[str, Any], tokens: list[str]) -> Any:
+def default_at(schema: dict[str, Any], tokens: list[str]) -> Any:
     for token in tokens:
         properties = schema.get("properties", {})
         if token in properties:
@@ -59,13 +62,14 @@ def check(policy: Policy) -> Iterator[Finding]:
     for pointer, value in _pct_values(policy.document.get("spec"), "/spec"):
         if pointer not in written or isinstance(value, bool) or not isinstance(value, int | float):
             continue
-        usual = _default_at(spec_schema, pointer.split("/")[2:])
+        usual = default_at(spec_schema, pointer.split("/")[2:])
         if looks_like_slip(float(value), usual):
-            field = pointer.rsplit("/", 1)[-1]
+            field, number = pointer.rsplit("/", 1)[-1], dec(value)
             yield finding(
                 policy,
                 "BST501",
                 pointer,
-                f"{field} is {value}: _pct fields are per cent, so this means {value} %, not "
-                f"{value * 100:g} %; write {value * 100:g} if that is what you meant",
+                f"{field} is {plain(number)}: _pct fields are per cent: "
+                f"{slip_phrase(number, PER_CENT)}; write {plain(number * 100)} if that is "
+                f"what you meant",
             )

@@ -11,6 +11,7 @@ from typing import Any
 from bastion.engine.policy import schema_dsl as s
 from bastion.engine.policy.convert import dec, dec_map, opt_dec, strs
 from bastion.engine.policy.vocabulary import ORDER_ACTIONS, TRADING_STATES
+from bastion.engine.snapshot.fields import INSTRUMENT_ASSET_CLASSES
 
 KIND = "LimitPolicy"
 FILE_STEM = "limits"
@@ -28,6 +29,7 @@ DEFAULT_ALLOWED_ACTIONS: dict[str, tuple[str, ...]] = {
     "HALTED": ("cancel",),
 }
 RATE_PATTERN = r"^([1-9][0-9]*)/([1-9][0-9]*)?(ms|s|m|h)$"
+ON_BREACH = ("downsize", "deny")  # what a size limit does to an order that breaks it
 _RATE_UNITS = {"ms": Decimal("0.001"), "s": Decimal(1), "m": Decimal(60), "h": Decimal(3600)}
 
 
@@ -59,6 +61,25 @@ SPEC_SCHEMA = s.obj(
                     s.percent("Cap for this strategy."),
                     examples=[{"trend_following_v1": 40, "mean_reversion_v1": 30}],
                 ),
+                "max_per_sector_pct": s.map_of(
+                    "Exposure cap per sector (the snapshot's instruments say each symbol's "
+                    'sector); the key "*" (quoted in YAML) caps every sector not named. An '
+                    "order for an equity whose sector is unknown is denied while any sector cap "
+                    "is set.",
+                    s.percent("Cap for this sector."),
+                    examples=[{"*": 25, "technology": 35}],
+                ),
+                "max_per_asset_class_pct": {
+                    **s.map_of(
+                        "Exposure cap per asset class (equity, crypto, option, future, fx, "
+                        'other); the key "*" (quoted in YAML) caps every class not named. An '
+                        "order for a symbol with no instrument record is denied while any "
+                        "asset-class cap is set.",
+                        s.percent("Cap for this asset class."),
+                        examples=[{"crypto": 20, "*": 60}],
+                    ),
+                    "propertyNames": {"enum": ["*", *INSTRUMENT_ASSET_CLASSES]},
+                },
             },
         ),
         "sizing": s.obj(
@@ -113,6 +134,13 @@ SPEC_SCHEMA = s.obj(
                     pattern=RATE_PATTERN,
                     default="100/1s",
                 ),
+                "pending_ttl_s": s.number(
+                    "Seconds an order approved (or reported sent) since the snapshot counts "
+                    "toward exposure, risk and cash when no newer snapshot shows it; 0 counts "
+                    "none.",
+                    minimum=0,
+                    default=300,
+                ),
             },
         ),
         "region": s.obj(
@@ -122,6 +150,15 @@ SPEC_SCHEMA = s.obj(
                 "shorting_allowed": s.boolean("Short selling allowed.", default=False),
                 "margin_allowed": s.boolean("Leverage / margin allowed.", default=False),
             },
+        ),
+        "on_breach": s.string(
+            "What a size limit (risk, exposure, order value, position value, cash, size "
+            "increment) does to an order that breaks it: downsize it to the largest size "
+            "that meets every limit, or deny it (as NautilusTrader denies an order over its "
+            "max notional). Limits that block outright (kill switch, liquidity, open "
+            "positions, submit rate, region shorting, trading state) deny either way.",
+            enum=ON_BREACH,
+            default="downsize",
         ),
         "trading_states": s.obj(
             "Order actions each trading state allows. Breakers move accounts between states.",
@@ -181,6 +218,11 @@ class LimitSpec:
     shorting_allowed: bool
     margin_allowed: bool
     allowed_actions: tuple[tuple[str, tuple[str, ...]], ...]  # (trading state, actions)
+    # Per group, "*" for every group not named (controls.exposure_groups).
+    max_per_sector_pct: tuple[tuple[str, Decimal], ...] = ()
+    max_per_asset_class_pct: tuple[tuple[str, Decimal], ...] = ()
+    on_breach: str = "downsize"  # downsize | deny: what a size limit does to an order
+    pending_ttl_s: Decimal = Decimal(300)  # how long an order since the snapshot counts
 
 
 def build(spec: Mapping[str, Any]) -> LimitSpec:
@@ -212,4 +254,8 @@ def build(spec: Mapping[str, Any]) -> LimitSpec:
         allowed_actions=tuple(
             (state, strs(spec["trading_states"][state])) for state in TRADING_STATES
         ),
+        max_per_sector_pct=dec_map(risk.get("max_per_sector_pct", {})),
+        max_per_asset_class_pct=dec_map(risk.get("max_per_asset_class_pct", {})),
+        on_breach=str(spec.get("on_breach", "downsize")),
+        pending_ttl_s=dec(orders.get("pending_ttl_s", 300)),
     )

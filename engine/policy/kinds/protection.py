@@ -9,8 +9,14 @@ from typing import Any
 
 from bastion.engine.policy import schema_dsl as s
 from bastion.engine.policy.convert import dec, strs
+from bastion.engine.policy.kinds.history import (
+    HISTORY_SCHEMA,
+    HistoryProtection,
+    build_history,
+)
 from bastion.engine.policy.vocabulary import (
     BYPASSABLE_PROTECTIONS,
+    HISTORY_ID_PATTERN,
     ORDER_ACTIONS,
     PROTECTIONS,
     REGIME_SEVERITIES,
@@ -67,8 +73,18 @@ SPEC_SCHEMA = s.obj(
                     default="high",
                 ),
                 "may_bypass": s.array(
-                    "Protections an override may bypass (never core_asset_immunity).",
-                    s.string("A protection.", enum=BYPASSABLE_PROTECTIONS),
+                    "Protections an override may bypass (never core_asset_immunity): "
+                    "grace_period, holding_period, whipsaw_protection, or the id of an "
+                    "entry of `history`.",
+                    {
+                        "description": "A protection, or the id of a history protection.",
+                        "anyOf": [
+                            s.string("A protection.", enum=BYPASSABLE_PROTECTIONS),
+                            s.string(
+                                "The id of an entry of `history`.", pattern=HISTORY_ID_PATTERN
+                            ),
+                        ],
+                    },
                     unique=True,
                     default=list(BYPASSABLE_PROTECTIONS),
                 ),
@@ -108,6 +124,7 @@ SPEC_SCHEMA = s.obj(
                 "window_days": s.number("Window the round trips are counted in.", default=7),
             },
         ),
+        "history": HISTORY_SCHEMA,
         "on_error": s.string(
             "What an error inside a protection check means. Only `deny` is allowed: "
             "Bastion fails safe.",
@@ -139,6 +156,7 @@ class ProtectionSpec:
     whipsaw_max_round_trips: int
     whipsaw_window_days: Decimal
     on_error: str
+    history: tuple[HistoryProtection, ...] = ()
 
 
 def build(spec: Mapping[str, Any]) -> ProtectionSpec:
@@ -162,4 +180,5 @@ def build(spec: Mapping[str, Any]) -> ProtectionSpec:
         whipsaw_max_round_trips=int(whipsaw["max_round_trips"]),
         whipsaw_window_days=dec(whipsaw["window_days"]),
         on_error=spec["on_error"],
+        history=build_history(spec.get("history", ())),
     )

@@ -1,0 +1,93 @@
+"""What the authority remembers between requests (`State.authority`): reading it for one
+request (trading state, round trips, submits in the window) and the state after it."""
+
+from __future__ import annotations
+
+from bisect import bisect_right, insort
+from datetime import datetime, timedelta
+
+from bastion.engine.authority.controls.base import Context
+from bastion.engine.evaluation.compiled import AuthorityRules
+from bastion.engine.state import AuthorityState, State
+
+
+def trading_state(state: State, account_id: str, symbol: str) -> str:
+    """The strictest of the account's and the symbol's trading state."""
+    account = state.trading_state(account_id)
+    if account == "HALTED" or symbol in state.halted_symbols:
+        return "HALTED"
+    if symbol in state.reducing_symbols:
+        return "REDUCING"
+    return account
+
+
+def round_trips(memory: AuthorityState, key: str, now: datetime, window: timedelta | None) -> int:
+    if window is None:  # no ProtectionPolicy
+        return 0
+    since = now - window
+    trips, opened = 0, False
+    for what, at in memory.trades.get(key, ()):
+        if at <= since:  # a rolling window (now - window, now], like the submit rate
+            continue
+        if what == "open":
+            opened = True
+        elif opened:
+            trips, opened = trips + 1, False
+    return trips
+
+
+def submits(
+    memory: AuthorityState, account_id: str, now: datetime, window: timedelta | None
+) -> int:
+    if window is None:  # no LimitPolicy
+        return 0
+    times = memory.submits.get(account_id, ())  # kept sorted by _remember
+    if not times:
+        return 0
+    return len(times) - bisect_right(times, now - window)
+
+
+def remember(
+    state: State,
+    ctx: Context,
+    now: datetime,
+    counts: bool,
+    override: bool,
+    governing: AuthorityRules,
+) -> State:
+    """The state after this request: grace clocks always; submits, trades and the
+    override cooldown only for an order that counts (approved, or reported sent)."""
+    protection = governing.protection.spec if governing.protection else None
+    memory = state.authority
+    request, key = ctx.request, ctx.key
+    grace = memory.grace
+    if protection is not None and request.current_score is not None:
+        below = request.current_score < protection.grace_min_score
+        if below and grace.get(key) != ctx.grace_since and ctx.grace_since is not None:
+            grace = {**grace, key: ctx.grace_since}
+        elif not below and key in grace:
+            grace = dict(grace)
+            del grace[key]
+    submits, trades, overrides = memory.submits, memory.trades, memory.overrides
+    if counts and request.action != "cancel":
+        if governing.submit_window is not None:
+            times = submits.get(ctx.account_id, ())
+            kept = list(times[bisect_right(times, now - governing.submit_window) :])
+            insort(kept, now)
+            submits = {**submits, ctx.account_id: tuple(kept)}
+        if request.action in ("open", "close") and governing.whipsaw_window is not None:
+            horizon = now - governing.whipsaw_window
+            recent = tuple(t for t in trades.get(key, ()) if t[1] > horizon)
+            trades = {**trades, key: (*recent, (request.action, now))}
+        if override:
+            overrides = {**overrides, key: now}
+    if (
+        grace is memory.grace
+        and submits is memory.submits
+        and trades is memory.trades
+        and overrides is memory.overrides
+    ):
+        return state
+    return state.with_authority(
+        AuthorityState(submits, trades, overrides, grace, memory.pending)  # pending.recorded adds
+    )
