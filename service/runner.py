@@ -267,8 +267,8 @@ class Service:
                     now,
                     "position_unevaluable",
                     "warning",
-                    f"{len(fresh)} position(s) cannot be evaluated and are left out of the "
-                    f"snapshot; first: {fresh[0]}",
+                    f"{_counted(fresh)} cannot be evaluated and are left out of the "
+                    f"snapshot (their accounts take no new risk); first: {fresh[0]}",
                     {"positions": [item.to_dict() for item in fresh]},
                 )
             )
@@ -628,3 +628,12 @@ def _decision_fields(decision: Decision) -> dict[str, Any]:
 def state_path_payload(service: Service) -> dict[str, Any]:
     """The --state file's content (`Service.state_payload`)."""
     return service.state_payload()
+
+
+def _counted(left_out: Sequence[Unevaluable]) -> str:
+    """ "2 position(s) and 1 trade(s)": what was left out, by kind (the alert keeps its
+    name, position_unevaluable, for the rules that route it)."""
+    kinds: dict[str, int] = {}
+    for item in left_out:
+        kinds[item.kind] = kinds.get(item.kind, 0) + 1
+    return " and ".join(f"{count} {kind}(s)" for kind, count in sorted(kinds.items()))
