@@ -40,7 +40,7 @@ from bastion.engine.authority import pending as pending_exposure
 from bastion.engine.authority.answer import APPROVED, DENIED, DOWNSIZED, ExecutionDecision, Fixed
 from bastion.engine.authority.book import HUNDRED, ZERO, AccountBook, book_of
 from bastion.engine.authority.controls.base import NEVER_S, Context, floor_to, measures_of, seconds
-from bastion.engine.authority.request import REDUCING, OrderRequest
+from bastion.engine.authority.request import INCREASING, REDUCING, OrderRequest
 from bastion.engine.authority.walk import Clock, Walk
 from bastion.engine.decision import Check, Decision, Subject
 from bastion.engine.evaluation.compiled import AuthorityRules, CompiledPolicySet
@@ -242,13 +242,14 @@ def _fact(
     Only the controls whose rules can hold for this action fill in their fields."""
     request = ctx.request
     action = request.action
+    increasing = action in INCREASING  # request.increasing, read once
     fact: dict[str, Any] = {
         "action": action,
-        "increasing": request.increasing,
+        "increasing": increasing,
         "reducing": action in REDUCING,
         "strategy": request.strategy_id or "",
     }
-    if request.increasing and limits is not None:
+    if increasing and limits is not None:
         ctx.measures = measures_of(ctx, limits)
     fill_protections, fill_limits = governing.rules.fills[action]
     for control in fill_protections:

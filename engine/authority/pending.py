@@ -56,11 +56,12 @@ from bastion.engine.authority.pending_orders import (
     Pending,
     PendingOrder,
     SymbolPending,
-    aggregated,
+    single,
 )
 from bastion.engine.decision import Check, Decision, shown, values_of
 from bastion.engine.snapshot import Account, Snapshot
 from bastion.engine.snapshot.messages import format_time
+from bastion.engine.state import AuthorityState
 
 __all__ = [  # the state's types, for one import
     "NO_PENDING",
@@ -274,26 +275,30 @@ def recorded(
     dropped then; and with its reasons and trace saying what pending orders the check
     counted. `book` is the one the check read (`applied`)."""
     before = state.authority.pending
-    counts = (result.approved or sent) and result.request.increasing
+    request = result.request
+    increasing = request.increasing
+    counts = (result.approved or sent) and increasing
     order = _order(result, book, snapshot, now, sent) if counts else None
     pending = before
     if order is not None:
-        # Other accounts: dropped what the snapshot shows (their policies' TTLs may differ).
-        pending = before.shown_by(snapshot.as_of, keep=order.account_id)
         counts_after = cutoff(snapshot.as_of, now, limits)
-        account = pending.accounts.get(order.account_id)
-        if account is not None:
-            account, _ = account.counted(counts_after)
-        if order.approved_at > counts_after:
-            account = account.added(order) if account is not None else aggregated((order,))
-        pending = pending.with_account(order.account_id, account)
+        if not before.accounts:  # nothing pending before: the common case, built directly
+            if order.approved_at > counts_after:
+                pending = Pending({order.account_id: single(order)})
+        else:
+            # Other accounts: dropped what the snapshot shows (their TTLs may differ).
+            pending = before.shown_by(snapshot.as_of, keep=order.account_id)
+            account = pending.accounts.get(order.account_id)
+            if account is not None:
+                account, _ = account.counted(counts_after)
+            if order.approved_at > counts_after:
+                account = account.added(order) if account is not None else single(order)
+            pending = pending.with_account(order.account_id, account)
     memory = result.state.authority
     # Added or dropped here, or left out by code that rebuilt the AuthorityState.
     changed = memory.pending is not pending and bool(memory.pending or pending)
-    request = result.request
     noted = book.pending is not None and (
-        request.increasing
-        or (request.action != "cancel" and request.symbol in book.pending.symbols)
+        increasing or (request.action != "cancel" and request.symbol in book.pending.symbols)
     )
     if not changed and not noted:
         return result
@@ -301,8 +306,10 @@ def recorded(
     # place (a copy of the frozen record costs more than the rest of this module's work
     # on the order hot path), as Decision caches its id.
     if changed:
-        new_state = result.state.with_authority(replace(memory, pending=pending))
-        object.__setattr__(result, "state", new_state)
+        new_memory = AuthorityState(  # positional, in field order: the order hot path
+            memory.submits, memory.trades, memory.overrides, memory.grace, pending
+        )
+        object.__setattr__(result, "state", result.state.with_authority(new_memory))
     if noted and book.pending is not None:
         noted_explanation = _Noted(result.explanation, book.pending, request.symbol, snapshot.as_of)
         object.__setattr__(result, "explanation", noted_explanation)

@@ -178,6 +178,25 @@ def aggregated(orders: tuple[PendingOrder, ...] | list[PendingOrder]) -> Account
     return AccountPending(tuple(orders), symbols, strategies, pairs, value, risk, sent)
 
 
+def single(order: PendingOrder) -> AccountPending:
+    """`aggregated((order,))`, built directly: the first pending order of an account is
+    the common case on the order hot path. The same values, computed the same way (the
+    sums start from ZERO, as there, so each total keeps the same exponent)."""
+    value = order.value_usd
+    risk = order.units * order.atr_usd
+    long_units = order.units if order.side == "long" else ZERO
+    short_units = order.units if order.side == "short" else ZERO
+    return AccountPending(
+        (order,),
+        {order.symbol: SymbolPending(long_units, short_units, value, risk, order.approved_at)},
+        {order.strategy_id: ZERO + value},
+        {(order.strategy_id, order.symbol): ZERO + value},
+        ZERO + value,
+        ZERO + risk,
+        1 if order.sent else 0,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Pending:
     """Every account's pending orders: `AuthorityState.pending`. Saved as a list of

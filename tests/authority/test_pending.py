@@ -15,7 +15,13 @@ from typing import Any
 import pytest
 
 from bastion.engine.authority import DecisionAuthority
-from bastion.engine.authority.pending_orders import SETTLE_S, Pending, PendingOrder
+from bastion.engine.authority.pending_orders import (
+    SETTLE_S,
+    Pending,
+    PendingOrder,
+    aggregated,
+    single,
+)
 from bastion.engine.state import AuthorityState, State, StateError
 from tests.authority.builders import (
     ACCOUNT,
@@ -379,3 +385,20 @@ def test_pending_when_orders_read_back_out_of_order_then_sorted_by_approval() ->
     assert [o.symbol for o in pending.orders()] == [OTHER, SYMBOL]
     account = pending.accounts[ACCOUNT]
     assert account.symbols[OTHER].short_units == 2 and account.value_usd == Decimal(200)
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        PendingOrder(ACCOUNT, SYMBOL, "long", "s1", D("1.50"), D(100), D(2), NOW),
+        PendingOrder(ACCOUNT, OTHER, "short", "", D("1E+2"), D("0.5"), D(0), NOW, True, "o-1"),
+    ],
+)
+def test_single_when_first_order_of_account_then_same_as_aggregated(order: PendingOrder) -> None:
+    """The hot path's one-order aggregate equals `aggregated((order,))`, exponents included."""
+    fast, slow = single(order), aggregated((order,))
+    assert fast == slow
+    assert [str(v) for v in (fast.value_usd, fast.risk_atr_usd, *fast.strategies.values())] == [
+        str(v) for v in (slow.value_usd, slow.risk_atr_usd, *slow.strategies.values())
+    ]
+    assert str(fast.strategy_symbols) == str(slow.strategy_symbols) and fast.sent == slow.sent

@@ -33,7 +33,15 @@ class SizeIncrement(Limit):
     shown_field, relation = "off_increment", "="
 
     def fill(self, fact: Fact, ctx: Context, spec: LimitSpec) -> None:
-        quantity = _quantity(ctx)
+        # `_quantity`, inline: every open, increase and decrease passes here.
+        action = ctx.request.action
+        if action in ("open", "increase"):
+            quantity = ctx.target - ctx.current
+        elif action == "decrease" and ctx.target > 0:
+            quantity = ctx.current - ctx.target
+        else:
+            fact["off_increment"] = False
+            return
         fact["off_increment"] = quantity > 0 and quantity % ctx.request.size_increment != 0
 
     def rules(self, spec: LimitSpec) -> list[RuleSpec]:
