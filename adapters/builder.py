@@ -115,13 +115,20 @@ class SnapshotBuilder:
     def __init__(self, config: BuilderConfig | None = None) -> None:
         self.config = config or BuilderConfig()
         # What earlier builds checked of each symbol's bars (engine/indicators/quality
-        # QualityMemo): a cache, per thread, that changes no snapshot.
+        # QualityMemo; builder_parts.SeriesMemos): a cache, per thread, that changes no
+        # snapshot.
         self._memos = threading.local()
 
     def _quality_memos(self) -> dict[tuple[str, int], QualityMemo]:
         memos: dict[tuple[str, int], QualityMemo] | None = getattr(self._memos, "quality", None)
         if memos is None:
             memos = self._memos.quality = {}
+        return memos
+
+    def _series_memos(self) -> parts.SeriesMemos:
+        memos: parts.SeriesMemos | None = getattr(self._memos, "series", None)
+        if memos is None:
+            memos = self._memos.series = parts.SeriesMemos()
         return memos
 
     def symbols_for(
@@ -211,7 +218,9 @@ class SnapshotBuilder:
         if now.utcoffset() is None:
             raise ValueError("now must be timezone-aware")
         fallbacks: list[Fallback] = []
-        context = parts.Context(self.config, now, fallbacks, self._quality_memos())
+        context = parts.Context(
+            self.config, now, fallbacks, self._quality_memos(), memos=self._series_memos()
+        )
         symbols = sorted(set(poll.bars) | set(poll.quotes))
         market = {symbol: builder_market.market(context, symbol, poll) for symbol in symbols}
         equity, accounts = self._accounts(context, poll, state, drifted_accounts)

@@ -17,7 +17,7 @@ from bastion.adapters.market_calendar import SessionClock
 from bastion.adapters.market_metrics import Metric, Unknown, Windows, quantize
 from bastion.adapters.sources.base import Quote
 from bastion.engine.errors import DataError
-from bastion.engine.indicators.atr import atr_bars
+from bastion.engine.indicators.atr import AtrMemo
 from bastion.engine.indicators.quality import Bar, Calendar, QualityMemo, assess_bars
 
 
@@ -36,20 +36,23 @@ def market(context: Context, symbol: str, poll: Poll) -> dict[str, Any]:
     year_s = config.seconds_per_year_by_symbol.get(symbol, config.seconds_per_year)
     interval = config.bar_interval_s
     where = f"market[{symbol}]"
+    memo = context.memos.returns
     record: dict[str, Any] = {
         "price_usd": quote.last if quote.last is not None else quote.mid,
         "bid_usd": quote.bid,
         "ask_usd": quote.ask,
-        "atr_usd": _atr(context, where, atr_series),
+        "atr_usd": _atr(context, symbol, where, atr_series),
         "data_age_s": _data_age(context, symbol, quote, bars),
         "quality_score_ratio": _quality(context, symbol, bars, atr_series if separate else None),
     }
     pairs: list[tuple[str, Metric, str, Metric]] = [
         (
             "volatility",
-            metrics.volatility(bars, interval, year_s, need=windows.recent_bars),
+            metrics.volatility(bars, interval, year_s, need=windows.recent_bars, memo=memo),
             "normal_volatility",
-            metrics.volatility(baseline, interval, year_s, need=windows.baseline_bars - 1),
+            metrics.volatility(
+                baseline, interval, year_s, need=windows.baseline_bars - 1, memo=memo
+            ),
         ),
         (
             "volume",
@@ -75,8 +78,9 @@ def market(context: Context, symbol: str, poll: Poll) -> dict[str, Any]:
     else:
         returns = context.benchmark_returns.get(benchmark_symbol)
         if returns is None:  # once per build, not once per symbol and window
-            returns = context.benchmark_returns[benchmark_symbol] = metrics.log_returns(benchmark)
-        pairs.append(_correlations(bars, baseline, benchmark, returns, windows))
+            returns = metrics.log_returns(benchmark, memo)
+            context.benchmark_returns[benchmark_symbol] = returns
+        pairs.append(_correlations(bars, baseline, benchmark, returns, windows, memo))
     for current_name, current, normal_name, normal in pairs:
         record[current_name], record[normal_name] = _pair(
             context, where, (current_name, current), (normal_name, normal)
@@ -92,11 +96,14 @@ def _check_quote(symbol: str, quote: Quote) -> None:
         raise DataError(f"{symbol}: crossed quote, bid_usd {quote.bid} > ask_usd {quote.ask}")
 
 
-def _atr(context: Context, where: str, bars: Sequence[Bar]) -> Decimal:
+def _atr(context: Context, symbol: str, where: str, bars: Sequence[Bar]) -> Decimal:
+    """``atr_bars(bars)[-1]``; incremental: the memo of (symbol, interval) holds the true
+    ranges earlier builds worked out."""
     spec = context.config.atr
-    values = atr_bars(bars, spec) if bars else []
-    if values and values[-1] is not None:
-        return quantize(values[-1], 6)
+    memo = context.memos.atr.setdefault((symbol, context.config.atr_interval_s), AtrMemo())
+    value = memo.latest(bars, spec)
+    if value is not None:
+        return quantize(value, 6)
     context.fallback(
         f"{where}.atr_usd",
         0,
@@ -167,6 +174,7 @@ def _correlations(
     benchmark: Sequence[Bar],
     benchmark_returns: Mapping[datetime, float],
     windows: Windows,
+    memo: metrics.ReturnsMemo,
 ) -> tuple[str, Metric, str, Metric]:
     current = metrics.correlation(
         bars,
@@ -174,6 +182,7 @@ def _correlations(
         need=windows.correlation_bars,
         min_points=windows.min_correlation_points,
         benchmark_returns=benchmark_returns,
+        memo=memo,
     )
     normal: Metric = Unknown(f"{len(baseline)} baseline bars, need {windows.baseline_bars}")
     if len(baseline) >= windows.baseline_bars:
@@ -183,6 +192,7 @@ def _correlations(
             need=len(baseline) - 1,
             min_points=windows.min_correlation_points,
             benchmark_returns=benchmark_returns,
+            memo=memo,
         )
     return "correlation", current, "normal_correlation", normal
 

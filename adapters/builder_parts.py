@@ -15,11 +15,11 @@ from typing import Any
 
 from bastion.adapters import market_metrics as metrics
 from bastion.adapters.builder_state import BuilderState, StrategyKey
-from bastion.adapters.market_metrics import Windows, quantize
+from bastion.adapters.market_metrics import ReturnsMemo, Windows, quantize
 from bastion.adapters.sources.base import Quote
 from bastion.adapters.venue import Fill, VenueAccount, VenuePosition
 from bastion.engine.errors import DataError
-from bastion.engine.indicators.atr import AtrSpec
+from bastion.engine.indicators.atr import AtrMemo, AtrSpec
 from bastion.engine.indicators.greeks import ImpliedVolatilityError, implied_volatility
 from bastion.engine.indicators.quality import Bar, QualityConfig, QualityMemo
 from bastion.engine.snapshot.history import DEFAULT_LOOKBACK_S
@@ -130,6 +130,17 @@ class BuilderConfig:
 
 
 @dataclass(slots=True)
+class SeriesMemos:
+    """What earlier builds worked out of the bars, reused for the very same bar objects
+    only (a cache: the snapshot is the same without it). One per builder and thread."""
+
+    # Per (symbol, interval): the bars' true ranges (engine/indicators/atr.py).
+    atr: dict[tuple[str, int], AtrMemo] = field(default_factory=dict)
+    # Every series' close-to-close log returns (market_metrics.py).
+    returns: ReturnsMemo = field(default_factory=ReturnsMemo)
+
+
+@dataclass(slots=True)
 class Context:
     config: BuilderConfig
     now: datetime
@@ -139,6 +150,8 @@ class Context:
     quality_memos: dict[tuple[str, int], QualityMemo] = field(default_factory=dict)
     # Log returns of each benchmark's bars, worked out once per build (market_metrics).
     benchmark_returns: dict[str, dict[datetime, float]] = field(default_factory=dict)
+    # What earlier builds worked out of the bars: true ranges, returns (a cache too).
+    memos: SeriesMemos = field(default_factory=SeriesMemos)
 
     def fallback(self, where: str, value: object, reason: str) -> None:
         self.fallbacks.append(Fallback(where, str(value), reason))

@@ -85,18 +85,58 @@ def split(bars: Sequence[Bar], windows: Windows, current: int) -> tuple[list[Bar
     return list(bars[-current:]) if current else [], baseline
 
 
-def log_returns(bars: Sequence[Bar]) -> dict[datetime, float]:
-    """Close-to-close log return of each bar after the first, keyed by its open time."""
+def log_returns(bars: Sequence[Bar], memo: ReturnsMemo | None = None) -> dict[datetime, float]:
+    """Close-to-close log return of each bar after the first, keyed by its open time;
+    with a ``memo``, the same dict from returns worked out before."""
+    if memo is not None:
+        return memo.log_returns(bars)
     return {b.timestamp: math.log(float(b.close) / float(a.close)) for a, b in pairwise(bars)}
 
 
+class ReturnsMemo:
+    """The log return of every (bar, next bar) pair :meth:`log_returns` worked out, so that
+    windows sliding over a series (each metric's window in a build, every build) reuse
+    them: ``float(Decimal)`` and ``log`` cost about five times a look-up. Reused only for
+    the very same two bar objects (frozen records); anything else is worked out again, so
+    the returns are those without a memo (tests/adapters/test_returns_memo.py). Holds at
+    most :attr:`LIMIT` pairs, then starts afresh. Not thread-safe: one per thread."""
+
+    __slots__ = ("_pairs",)
+    LIMIT = 20_000  # pairs; then it starts afresh (bars it alone kept are freed)
+
+    def __init__(self) -> None:
+        # id(bar) -> (the bar before, the bar, the return). The tuple keeps both bars
+        # alive, so no other object can take a key's id while it is a key.
+        self._pairs: dict[int, tuple[Bar, Bar, float]] = {}
+
+    def log_returns(self, bars: Sequence[Bar]) -> dict[datetime, float]:
+        pairs = self._pairs
+        if len(pairs) > self.LIMIT:
+            pairs.clear()
+        returns: dict[datetime, float] = {}
+        for before, bar in pairwise(bars):
+            known = pairs.get(id(bar))
+            if known is not None and known[0] is before and known[1] is bar:
+                value = known[2]
+            else:
+                value = math.log(float(bar.close) / float(before.close))
+                pairs[id(bar)] = (before, bar, value)
+            returns[bar.timestamp] = value  # a repeated stamp: as the comprehension does
+        return returns
+
+
 def volatility(
-    bars: Sequence[Bar], interval_s: int, seconds_per_year: float, *, need: int
+    bars: Sequence[Bar],
+    interval_s: int,
+    seconds_per_year: float,
+    *,
+    need: int,
+    memo: ReturnsMemo | None = None,
 ) -> Metric:
     """Annualised sample stdev of the log returns of ``bars`` (``need`` + 1 bars)."""
     if len(bars) < need + 1:
         return Unknown(f"{len(bars)} bars, volatility needs {need + 1}")
-    returns = list(log_returns(bars[-(need + 1) :]).values())
+    returns = list(log_returns(bars[-(need + 1) :], memo).values())
     mean = math.fsum(returns) / len(returns)
     variance = math.fsum((r - mean) ** 2 for r in returns) / (len(returns) - 1)
     annualised = math.sqrt(variance * seconds_per_year / interval_s)
@@ -138,14 +178,16 @@ def correlation(
     need: int,
     min_points: int,
     benchmark_returns: Mapping[datetime, float] | None = None,
+    memo: ReturnsMemo | None = None,
 ) -> Metric:
     """Pearson correlation of the last ``need`` returns of ``bars`` with the benchmark's
     returns over the same bar intervals (matched by the bar's open time).
-    ``benchmark_returns``: ``log_returns(benchmark)`` when the caller has it already."""
+    ``benchmark_returns``: ``log_returns(benchmark)`` when the caller has it already;
+    ``memo``: see :class:`ReturnsMemo`."""
     if len(bars) < 2:
         return Unknown(f"{len(bars)} bars, correlation needs returns")
-    own = log_returns(bars[-(need + 1) :])
-    theirs = log_returns(benchmark) if benchmark_returns is None else benchmark_returns
+    own = log_returns(bars[-(need + 1) :], memo)
+    theirs = log_returns(benchmark, memo) if benchmark_returns is None else benchmark_returns
     common = [stamp for stamp in own if stamp in theirs]
     if len(common) < min_points:
         return Unknown(f"{len(common)} returns in common with the benchmark, need {min_points}")

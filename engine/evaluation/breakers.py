@@ -163,6 +163,8 @@ def step(
             )
         return state, decisions
     status = TRIPPED if observation.fired or state.awaiting_manual_reset else COOLDOWN
+    if status == state.status:  # the common case, every cycle a breaker stays tripped
+        return state, decisions
     return replace(state, status=status), decisions
 
 

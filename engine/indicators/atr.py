@@ -21,13 +21,17 @@ Three implementations of one convention:
   round-trips through a plain JSON-ready dict (``to_dict`` / ``from_dict``) with a
   ``version`` field, so a restart resumes exactly where it stopped. :func:`atr` *is* the
   Decimal updater run over the series, so incremental and batch results are identical.
+
+:class:`AtrMemo` serves a window sliding over a series (a poll loop, a replay): it keeps
+the true ranges of the bars it saw and reruns the Decimal smoothing over each window, so
+its value is exactly :func:`atr_bars`' last one at about half the cost.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import (
     ROUND_HALF_EVEN,
@@ -174,6 +178,21 @@ class _AtrStepper(Generic[N]):
             from_low = abs(prev_close - low)
             if from_low > true_range:  # noqa: PLR1730
                 true_range = from_low
+        return self._smooth(true_range)
+
+    def _smooth_ranges(self, ranges: Iterable[N]) -> N | None:
+        """From a fresh state: the smoothing of :meth:`_step` over true ranges worked out
+        already (bar 0's H_0 − L_0 first for the first_bar_range seed; none for bar 0 with
+        the TA-Lib seed) — the same operations in the same order, so the same value."""
+        self._bars_seen = self._offset
+        smooth = self._smooth
+        for true_range in ranges:
+            self._bars_seen += 1
+            smooth(true_range)
+        return self._value
+
+    def _smooth(self, true_range: N) -> N | None:
+        """Fold in the true range of the bar just counted in ``_bars_seen``."""
         value = self._value
         if self._is_sma:
             # TA-Lib's running sum: add the new TR, emit, then drop the oldest one.
@@ -356,6 +375,78 @@ def atr(
 def atr_bars(bars: Sequence[HasHighLowClose], spec: AtrSpec | None = None) -> list[Decimal | None]:
     """:func:`atr` over bar records."""
     return atr([b.high for b in bars], [b.low for b in bars], [b.close for b in bars], spec)
+
+
+class AtrMemo:
+    """The true ranges one series' bars had on the previous call, so that :meth:`latest`
+    over the same series moved on by a bar or two (a poll loop, a replay: the window
+    slides) works out the new bars' true ranges only and checks only the new bars.
+
+    The smoothing itself runs afresh over the window on every call: a Wilder average seeded
+    at this window's first bar differs from a running one seeded earlier, and the value
+    must be exactly ``atr_bars(bars, spec)[-1]`` (tests/indicators/test_atr_memo.py).
+    Reused only for the very same bar objects (a revised bar is a new object, so it is
+    worked out again); anything else starts afresh. Not thread-safe: one memo per series
+    (symbol and interval) and thread."""
+
+    __slots__ = ("_bars", "_ranges")
+
+    def __init__(self) -> None:
+        self._bars: Sequence[HasHighLowClose] = ()
+        # [i], i ≥ 1: the true range of bars[i] from bars[i − 1]'s close; [0] is unused.
+        self._ranges: list[Decimal] = []
+
+    def latest(
+        self, bars: Sequence[HasHighLowClose], spec: AtrSpec | None = None
+    ) -> Decimal | None:
+        """The ATR of the last bar of ``bars`` (None while warming up): ``atr_bars``'s last."""
+        spec = spec or AtrSpec()
+        if not bars:
+            return None
+        start, kept = self._overlap(bars)
+        fresh = bars[kept:]
+        columns = ([b.high for b in fresh], [b.low for b in fresh], [b.close for b in fresh])
+        try:
+            _check_decimal_series(*columns)
+        except (TypeError, DataError):
+            self._bars, self._ranges = (), []
+            atr_bars(bars, spec)  # raises the same error, numbered within the whole window
+            raise
+        with localcontext(DECIMAL_CONTEXT):
+            ranges = self._ranges[start : start + kept] if kept else [Decimal(0)]
+            kept = max(kept, 1)
+            prev_close = bars[kept - 1].close
+            for bar in bars[kept:]:
+                high, low = bar.high, bar.low
+                true_range = high - low  # the comparisons of _step, in the same order
+                from_high = abs(prev_close - high)
+                if from_high > true_range:  # noqa: PLR1730
+                    true_range = from_high
+                from_low = abs(prev_close - low)
+                if from_low > true_range:  # noqa: PLR1730
+                    true_range = from_low
+                ranges.append(true_range)
+                prev_close = bar.close
+            self._bars, self._ranges = tuple(bars), ranges
+            updater = AtrUpdater(spec)
+            if spec.seed is AtrSeed.TALIB:
+                return updater._smooth_ranges(ranges[1:])
+            first = bars[0].high - bars[0].low
+            return updater._smooth_ranges([first, *ranges[1:]])
+
+    def _overlap(self, bars: Sequence[HasHighLowClose]) -> tuple[int, int]:
+        """(the previous window's row holding ``bars[0]``, how many bars from there on are
+        the very same objects), or (0, 0) when none can be reused."""
+        first = bars[0]
+        start = next((row for row, bar in enumerate(self._bars) if bar is first), -1)
+        if start < 0:
+            return 0, 0
+        kept = 0
+        for old, new in zip(self._bars[start:], bars, strict=False):
+            if old is not new:
+                break
+            kept += 1
+        return start, kept
 
 
 def true_range(
