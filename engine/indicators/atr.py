@@ -171,13 +171,7 @@ class _AtrStepper(Generic[N]):
             if self._offset:
                 return None
         else:
-            # Plain comparisons, not max(): this is the hot path of the live updater.
-            from_high = abs(prev_close - high)
-            if from_high > true_range:  # noqa: PLR1730
-                true_range = from_high
-            from_low = abs(prev_close - low)
-            if from_low > true_range:  # noqa: PLR1730
-                true_range = from_low
+            true_range = _true_range(high, low, prev_close)
         return self._smooth(true_range)
 
     def _smooth_ranges(self, ranges: Iterable[N]) -> N | None:
@@ -417,15 +411,7 @@ class AtrMemo:
             kept = max(kept, 1)
             prev_close = bars[kept - 1].close
             for bar in bars[kept:]:
-                high, low = bar.high, bar.low
-                true_range = high - low  # the comparisons of _step, in the same order
-                from_high = abs(prev_close - high)
-                if from_high > true_range:  # noqa: PLR1730
-                    true_range = from_high
-                from_low = abs(prev_close - low)
-                if from_low > true_range:  # noqa: PLR1730
-                    true_range = from_low
-                ranges.append(true_range)
+                ranges.append(_true_range(bar.high, bar.low, prev_close))
                 prev_close = bar.close
             self._bars, self._ranges = tuple(bars), ranges
             updater = AtrUpdater(spec)
@@ -568,3 +554,17 @@ def _float_column(name: str, values: ArrayLike) -> NDArray[np.float64]:
         index = int(np.argmin(np.isfinite(column)))
         raise DataError(f"bar {index}: {name} is {column[index]}; drop or repair the bar")
     return column
+
+
+def _true_range(high: N, low: N, prev_close: N) -> N:
+    """Wilder's true range: the largest of H − L, |C₋₁ − H| and |C₋₁ − L|, by plain
+    comparisons in that order (not max(): the live updater's hot path, and the order
+    decides which of two equal Decimals is kept)."""
+    true_range = high - low
+    from_high = abs(prev_close - high)
+    if from_high > true_range:  # noqa: PLR1730
+        true_range = from_high
+    from_low = abs(prev_close - low)
+    if from_low > true_range:  # noqa: PLR1730
+        true_range = from_low
+    return true_range
