@@ -335,37 +335,30 @@ class App:
         return refused or _from_view(*self.view.report_order(body, principal))
 
     def post_reset(self, principal: Principal, body: bytes) -> Answer:
-        endpoint = self.table["/api/v1/breakers/reset"]["POST"]
-        data, refused = self._checked(endpoint, body)
-        if refused is not None:
-            return refused
-        by = data.get("by") if isinstance(data, dict) else None
-        # Without --auth there is no identity to hold `by` to (every caller is "local"):
-        # the view records the body's `by` then, as before.
-        if self.authenticator is not None and by is not None and by != principal.name:
-            shown = by[:64] if isinstance(by, str) else type(by).__name__
-            message = (
-                f"by: {shown!r} is not the caller ({principal.name}); leave `by` out: "
-                "the record names the token's principal"
-            )
-            return self._body_answer(endpoint, BodyRefused(f"body: {message}", (("by", message),)))
-        return _from_view(*self.view.reset_breaker(body, principal))
+        refused = self._refused_by(self.table["/api/v1/breakers/reset"]["POST"], body, principal)
+        return refused or _from_view(*self.view.reset_breaker(body, principal))
 
     def post_release(self, principal: Principal, body: bytes) -> Answer:
         """A history lock released by an officer (`by`, when sent, must be the caller)."""
-        endpoint = self.table["/api/v1/locks/release"]["POST"]
+        refused = self._refused_by(self.table["/api/v1/locks/release"]["POST"], body, principal)
+        return refused or _from_view(*self.view.release_lock(body, principal))
+
+    def _refused_by(self, endpoint: Endpoint, body: bytes, principal: Principal) -> Answer | None:
+        """The body's refusal, or one for a `by` naming someone other than the caller.
+        Without --auth there is no identity to hold `by` to (every caller is "local"):
+        the view records the body's `by` then."""
         data, refused = self._checked(endpoint, body)
         if refused is not None:
             return refused
         by = data.get("by") if isinstance(data, dict) else None
-        if self.authenticator is not None and by is not None and by != principal.name:
-            shown = by[:64] if isinstance(by, str) else type(by).__name__
-            message = (
-                f"by: {shown!r} is not the caller ({principal.name}); leave `by` out: "
-                "the record names the token's principal"
-            )
-            return self._body_answer(endpoint, BodyRefused(f"body: {message}", (("by", message),)))
-        return _from_view(*self.view.release_lock(body, principal))
+        if self.authenticator is None or by is None or by == principal.name:
+            return None
+        shown = by[:64] if isinstance(by, str) else type(by).__name__
+        message = (
+            f"by: {shown!r} is not the caller ({principal.name}); leave `by` out: "
+            "the record names the token's principal"
+        )
+        return self._body_answer(endpoint, BodyRefused(f"body: {message}", (("by", message),)))
 
     def post_reload(self, principal: Principal, body: bytes) -> Answer:
         endpoint = self.table["/-/reload"]["POST"]
