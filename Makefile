@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install typecheck bench clean schemas docs
+.PHONY: run test install typecheck bench clean schemas docs dist
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,9 +46,16 @@ schemas: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python -m bastion.engine.lint.codes_doc > docs/lint-codes.md
 
+## dist: a wheel and an sdist of bastion-risk in dist/, built from this checkout with the
+## venv's setuptools (no download): `pip install dist/bastion_risk-*.whl` installs it
+dist: $(STAMP)
+	rm -rf dist build/lib build/bdist.*
+	$(BIN)/python -m build --no-isolation --outdir dist/ .
+	@ls -1 dist/
+
 ## bench: every benchmark under bench/
 bench: $(STAMP)
 	@for b in bench/*/run.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist *.egg-info

@@ -14,6 +14,11 @@ values they do not know):
   closing order from ``TradingClient.get_order_by_id`` → ``GET /v2/orders/{id}``.
 - ``StockHistoricalDataClient.get_stock_bars`` / ``get_stock_latest_quote`` →
   ``GET /v2/stocks/bars`` / ``/v2/stocks/quotes/latest`` (feed ``iex`` unless configured).
+- option chains: ``OptionHistoricalDataClient.get_option_chain`` →
+  ``GET /v1beta1/options/snapshots/{underlying}`` (latest quote, implied volatility,
+  greeks per contract; expiries up to ``option_chain_days`` ahead; feed
+  ``option_feed``), read by :mod:`alpaca_options`. An underlying whose chain Alpaca
+  refuses (403 without an options data subscription, say) is left out, not a failed poll.
 
 Tolerance: ``last_equity`` is optional (absent on some account types: the builder then
 tracks the day-start equity itself); a position row that cannot be read comes back with
@@ -46,14 +51,17 @@ import requests
 from alpaca.common.enums import Sort
 from alpaca.common.exceptions import APIError
 from alpaca.common.rest import RESTClient
-from alpaca.data.enums import DataFeed
+from alpaca.data.enums import DataFeed, OptionsFeed
+from alpaca.data.historical.option import OptionHistoricalDataClient
 from alpaca.data.historical.stock import StockHistoricalDataClient
-from alpaca.data.requests import StockBarsRequest, StockLatestQuoteRequest
+from alpaca.data.requests import OptionChainRequest, StockBarsRequest, StockLatestQuoteRequest
 from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 from alpaca.trading.client import TradingClient
 
 from bastion.adapters import payload as p
+from bastion.adapters.alpaca_options import read_chain
 from bastion.adapters.http_errors import error_for_status, error_for_transport, install_timeout
+from bastion.adapters.option_chains import ChainFetch
 from bastion.adapters.retry import call_with_retry
 from bastion.adapters.sources.base import BarRequest, Quote
 from bastion.adapters.sources.clock import Clock, SystemClock
@@ -88,6 +96,8 @@ class AlpacaConfig(VenueConfig):
     trading_url: str | None = None  # None: the SDK's paper (or live) trading endpoint
     data_url: str | None = None  # None: https://data.alpaca.markets
     feed: str = "iex"  # iex is free; sip needs a subscription (Alpaca answers 403 without)
+    option_feed: str | None = None  # indicative (free, delayed) | opra; None: Alpaca's default
+    option_chain_days: int = 90  # list expiries up to this many days ahead
 
 
 def parse_occ_symbol(symbol: str, where: str = "alpaca") -> OptionContract:
@@ -156,6 +166,14 @@ class AlpacaAdapter:
             raise AdapterError(
                 f"alpaca: feed {self._config.feed!r} is not one of {feeds}"
             ) from None
+        try:
+            option_feed = self._config.option_feed
+            self._option_feed = None if option_feed is None else OptionsFeed(option_feed)
+        except ValueError:
+            feeds = ", ".join(feed.value for feed in OptionsFeed)
+            raise AdapterError(
+                f"alpaca: option_feed {self._config.option_feed!r} is not one of {feeds}"
+            ) from None
         key, secret = credentials.values()
         self._trading = TradingClient(
             api_key=key,
@@ -167,7 +185,15 @@ class AlpacaAdapter:
         self._data = StockHistoricalDataClient(
             api_key=key, secret_key=secret, raw_data=True, url_override=self._config.data_url
         )
-        for client in (self._trading, self._data):
+        if self._config.option_chain_days < 1:
+            raise AdapterError(
+                f"alpaca: option_chain_days must be at least 1, got "
+                f"{self._config.option_chain_days}"
+            )
+        self._options = OptionHistoricalDataClient(
+            api_key=key, secret_key=secret, raw_data=True, url_override=self._config.data_url
+        )
+        for client in (self._trading, self._data, self._options):
             _take_over_retries_and_timeouts(client, self._config.timeout_s)
         self._ledger = TradeLedger(allow_short=True, horizon_s=self._config.trade_history_horizon_s)
         self._order_reasons: dict[str, str] = {}  # order id → exit reason
@@ -198,6 +224,7 @@ class AlpacaAdapter:
     def close(self) -> None:
         self._trading._session.close()
         self._data._session.close()
+        self._options._session.close()
 
     # -- account side ------------------------------------------------------------------
 
@@ -440,6 +467,30 @@ class AlpacaAdapter:
             ask=p.decimal(quote, "ap", where),
             timestamp=p.timestamp(quote, "t", where),
         )
+
+    def fetch_option_chains(self, underlyings: Sequence[str]) -> ChainFetch:
+        """The listed chain of each underlying (see the module docstring); an underlying
+        whose request fails (after retries) is left out with the error's words."""
+        chains = {}
+        left_out: list[tuple[str, str]] = []
+        today = self._clock.now().astimezone(_NEW_YORK).date()
+        for underlying in underlyings:
+            where = f"alpaca GET /v1beta1/options/snapshots/{underlying}"
+            query = OptionChainRequest(
+                underlying_symbol=underlying,
+                feed=self._option_feed,
+                expiration_date_gte=today,
+                expiration_date_lte=today + timedelta(days=self._config.option_chain_days),
+            )
+            try:
+                raw = self._call(where, partial(self._options.get_option_chain, query))
+            except AdapterError as error:  # DataError and TransientAdapterError included
+                left_out.append((f"option_chains[{underlying!r}]", str(error)))
+                continue
+            read = read_chain(raw, underlying, self._clock.now(), parse_occ_symbol, where)
+            chains[underlying] = read.chain
+            left_out.extend((f"option_chains[{underlying!r}] {s}", why) for s, why in read.left_out)
+        return ChainFetch(chains, tuple(left_out))
 
     # -- plumbing ----------------------------------------------------------------------
 

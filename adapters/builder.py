@@ -10,21 +10,23 @@ Where each field comes from: ``market`` — bid / ask from the quote, price from
 quote's last trade (else its mid), ATR from the ATR bars (``atr_interval_s``, daily by
 default, period and method from ``atr``), every other metric from the metric bars
 (``bar_interval_s``; formulas in :mod:`market_metrics`), data age from the newest bar
-close or quote, quality from :func:`assess_bars` (the lower score when the ATR bars are a
-separate series). ``order_flow`` — fills per (account, strategy): fills in the last
+close or quote, quality from :func:`assess_bars` (the lower score when the ATR bars are
+a separate series). ``order_flow`` — fills per (account, strategy): fills in the last
 ``orders_window_s`` (each fill counts as an order: a venue that splits an order into
 several fills over-counts, the safe side), mean adverse slippage in bps against the
-fill's expected price over ``slippage_window_s`` (favourable slippage counts as negative,
-a net-favourable mean is reported as 0), consecutive losses from realised P&L
+fill's expected price over ``slippage_window_s`` (favourable slippage counts as
+negative, a net-favourable mean is reported as 0), consecutive losses from realised P&L
 (:func:`builder_state.count_losses`). ``trades`` — the adapter's closed trades
 (``fetch_history`` — one request for fills and trades — or ``fetch_trades``,
-incremental), bounded to ``trade_lookback_s``; ``instruments`` — the
-adapter's, else each position's asset class (:mod:`builder_history`, which also says
-what happens to an inconsistent trade). ``accounts`` — day-start and peak equity from the
-venue when it reports them, else tracked in the state. Option legs — the contract, the
-underlying's market price, and the venue's implied volatility; delta is left to the
-engine. ``system`` — error rate and connectivity from the injected health, data age the
-oldest of the market data and the sources' last successes.
+incremental), bounded to ``trade_lookback_s``; ``instruments`` — the adapter's, else
+each position's asset class (:mod:`builder_history`, which also says what happens to an
+inconsistent trade); ``option_chains`` — the listed chains of the option positions'
+underlyings from an :class:`OptionChainSource` (a contract that breaks a rule is left
+out and listed in the fallbacks: :mod:`option_chains`). ``accounts`` — day-start and
+peak equity from the venue when it reports them, else tracked in the state. Option legs
+— the contract, the underlying's market price, and the venue's implied volatility; delta
+is left to the engine. ``system`` — error rate and connectivity from the injected
+health, data age the oldest of the market data and the sources' last successes.
 
 Missing or unusable data is never zero-filled silently. The rule:
 
@@ -74,6 +76,12 @@ from bastion.adapters.builder_parts import (
     SourceHealth,
 )
 from bastion.adapters.builder_state import BuilderState, EquityMarks, count_losses
+from bastion.adapters.option_chains import (
+    ChainFetch,
+    OptionChainSource,
+    chain_records,
+    underlyings_of,
+)
 from bastion.adapters.sources.base import BarRequest
 from bastion.adapters.venue import (
     HistorySource,
@@ -200,8 +208,23 @@ class SnapshotBuilder:
         instruments = (
             adapter.instruments(positions) if isinstance(adapter, InstrumentSource) else {}
         )
+        underlyings = underlyings_of(positions)
+        chains = (
+            adapter.fetch_option_chains(underlyings)
+            if underlyings and isinstance(adapter, OptionChainSource)
+            else ChainFetch()
+        )
         return Poll(
-            accounts, positions, bars, quotes, fills, atr_bars, unavailable, trades, instruments
+            accounts,
+            positions,
+            bars,
+            quotes,
+            fills,
+            atr_bars,
+            unavailable,
+            trades,
+            instruments,
+            chains,
         )
 
     def build(
@@ -253,6 +276,13 @@ class SnapshotBuilder:
             },
             "instruments": instruments,
         }
+        chains, chains_left_out = chain_records(
+            poll.option_chains, now, self.config.max_clock_skew_s
+        )
+        if chains:
+            document["option_chains"] = chains
+        for where, why in chains_left_out:
+            fallbacks.append(parts.Fallback(where, "left out", why))
         # Every value is checked against the validator's rules (venue and file data are
         # untrusted); cerberus itself only runs to report a problem (engine/snapshot/built).
         snapshot = snapshot_from_built(document, source=f"poll at {now.isoformat()}")

@@ -27,13 +27,18 @@ from typing import Any
 
 from bastion.adapters.venue import VenuePosition
 from bastion.engine.snapshot.consistency import trade_problems
-from bastion.engine.snapshot.fields import INSTRUMENT_ASSET_CLASSES, RECORDS
+from bastion.engine.snapshot.fields import (
+    INSTRUMENT_ASSET_CLASSES,
+    INSTRUMENT_RULE_FIELDS,
+    RECORDS,
+)
 from bastion.engine.snapshot.history import bounded
 from bastion.engine.snapshot.left_out import Unevaluable
 from bastion.engine.snapshot.model import ClosedTrade, Instrument
 from bastion.engine.snapshot.typed import field_problems
 
 _TRADE_FIELDS = tuple(field.name for field in RECORDS["ClosedTrade"].fields)
+_RULE_FIELDS = tuple(field.name for field in INSTRUMENT_RULE_FIELDS)
 
 
 def trade_records(
@@ -93,6 +98,10 @@ def instrument_records(
             record: dict[str, Any] = {"asset_class": instrument.asset_class}
             if instrument.sector:
                 record["sector"] = instrument.sector
+            for name in _RULE_FIELDS:  # the venue's order rules, where it gives them
+                value = getattr(instrument, name)
+                if value is not None:
+                    record[name] = value
             records[symbol] = record
         elif symbol in by_position:
             records[symbol] = {"asset_class": by_position[symbol]}

@@ -16,6 +16,7 @@ from typing import Any
 from bastion.adapters import market_metrics as metrics
 from bastion.adapters.builder_state import BuilderState, StrategyKey
 from bastion.adapters.market_metrics import ReturnsMemo, Windows, quantize
+from bastion.adapters.option_chains import ChainFetch
 from bastion.adapters.sources.base import Quote
 from bastion.adapters.venue import Fill, VenueAccount, VenuePosition
 from bastion.engine.errors import DataError
@@ -68,6 +69,8 @@ class Poll:
     # Closed trades (bounded to the trade lookback) and instruments, where the adapter has them.
     trades: tuple[ClosedTrade, ...] = ()
     instruments: Mapping[str, Instrument] = field(default_factory=dict)
+    # Listed option chains of the option positions' underlyings, where the adapter has them.
+    option_chains: ChainFetch = field(default_factory=ChainFetch)
 
 
 @dataclass(frozen=True, slots=True)

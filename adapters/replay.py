@@ -9,7 +9,10 @@ played through the same ``VenueAdapter`` interface as a live venue.
   market seconds per wall second), starting when every file has ``warmup_bars`` closed
   bars (or at ``start``). The replay's ``now`` is the close of the latest bar the clock
   has passed: bars are delivered whole, as they close, and a replayed quote is never
-  older than its bar — replay tests policies on history, not staleness.
+  older than its bar — replay tests policies on history, not staleness. A service
+  cycle calls :meth:`hold` first: the whole poll is answered at that bar close (the
+  service evaluates at it too, :attr:`market_clock`), so the data age of a replayed bar
+  is measured against the bar interval, never against the wall time a poll takes.
 - **Quotes**: the last closed bar's close, ± half of ``spread_bps``, stamped at its close.
 - **Positions** (:mod:`replay_book` documents the JSON format): marked to the latest
   close; an option with Black–Scholes–Merton at its file's implied volatility
@@ -117,6 +120,8 @@ class ReplayAdapter:
         self._rate = risk_free_rate
         self._positions_at: tuple[datetime, tuple[VenuePosition, ...]] | None = None
         self._now_at: tuple[datetime, datetime] | None = None  # (clock, market time)
+        self._held_at: datetime | None = None  # the moment a service cycle polls at
+        self.market_clock = BarCloseClock(self)
 
     def builder_config(self) -> BuilderConfig:
         """Builder settings for these files: one interval for every metric and the ATR."""
@@ -144,8 +149,20 @@ class ReplayAdapter:
             {close for s in self._series.values() for close in s.closes if start <= close <= end}
         )
 
+    def hold(self) -> datetime:
+        """Answer every fetch at the close of the latest bar passed now, until the next
+        `hold` (the service calls it at the start of each cycle); returns that moment."""
+        self._held_at = None
+        self._held_at = self.now()
+        return self._held_at
+
     def now(self) -> datetime:
-        """The close of the latest bar the clock has passed (the replay's market time)."""
+        """The close of the latest bar the clock has passed (the replay's market time);
+        while held, the moment `hold` fixed."""
+        return self._held_at if self._held_at is not None else self.live_now()
+
+    def live_now(self) -> datetime:
+        """The close of the latest bar the clock has passed now, held or not."""
         moment = self.clock.now()
         if self._now_at is not None and self._now_at[0] == moment:  # one poll asks often
             return self._now_at[1]
@@ -262,6 +279,8 @@ class ReplayAdapter:
     # -- helpers ----------------------------------------------------------------------
 
     def _now_or_finished(self) -> datetime:
+        if self._held_at is not None:  # a held poll sees the data of its moment, whole
+            return self._held_at
         if self.finished:
             last = max(self._series.values(), key=lambda s: s.closes[-1])
             total = sum(len(s.bars) for s in self._series.values())
@@ -346,6 +365,22 @@ class ReplayAdapter:
                     file=series.source,
                 )
         return max(series.closes[index] for series in self._series.values())
+
+
+class BarCloseClock:
+    """The replay's market time as a `Clock` for the service (cycles, order checks,
+    resets): the close of the latest bar the scaled clock has passed, so that the time
+    the service evaluates at is the time of the data it has — a replayed bar is not
+    stale while the next one has not closed."""
+
+    def __init__(self, replay: ReplayAdapter) -> None:
+        self._replay = replay
+
+    def now(self) -> datetime:
+        return self._replay.live_now()
+
+    def monotonic(self) -> float:
+        return self._replay.clock.monotonic()
 
 
 def _read(symbol: str, path: str | Path) -> tuple[str, tuple[Bar, ...]]:

@@ -22,10 +22,14 @@
   sell-off), at least :data:`TAKE_PROFIT_BPS` above is a ``take_profit``, else ``signal``.
 - **Instruments**: asset class and a sector per symbol (:data:`SECTORS`); the SPY put is
   an option in SPY's sector.
+- **Option chains** (:mod:`sim_options`): listed calls and puts on the optionable
+  symbols (:data:`OPTIONABLE`), with a volatility skew and an upward term structure
+  around the market's implied vol, quoted now; deterministic under the seed.
 - **Time**: ``clock`` is the wall clock (a ManualClock in tests); market time is a
   :class:`ScaledClock` over it, ``speed`` market seconds per wall second, starting at
   ``start`` (default: the wall clock's now, to the minute). Polling intervals from the
-  policies are market seconds: at ``speed=60`` a 300 s interval is 5 wall seconds.
+  policies are market seconds: at ``speed=60`` a 300 s interval is 5 wall seconds. A
+  service cycle calls :meth:`SimAdapter.hold` first: its whole poll sees one moment.
 
 Same seed, same market, fills and portfolio, whatever the polling pattern.
 """
@@ -40,7 +44,9 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from bastion.adapters.builder import BuilderConfig, SourceHealth
+from bastion.adapters.option_chains import ChainFetch
 from bastion.adapters.sim_market import CALM, TOUR, Phase, RegimeSpec, SyntheticMarket
+from bastion.adapters.sim_options import synthetic_chain
 from bastion.adapters.sources.base import BarRequest, Quote
 from bastion.adapters.sources.clock import Clock, ScaledClock
 from bastion.adapters.venue import (
@@ -84,6 +90,8 @@ _SCALPERS = (
 STOP_LOSS_BPS = Decimal(15)
 TAKE_PROFIT_BPS = Decimal(10)
 TRADE_HISTORY = timedelta(days=30)
+OPTIONABLE = ("SPY", "QQQ", "AAPL")  # the sim lists options on these
+CHAIN_STRIKE_RANGE_RATIO = Decimal("0.08")  # strikes within ±8 % of spot: ~400 contracts
 SECTORS = {
     "SPY": "broad-market",
     "QQQ": "technology",
@@ -111,6 +119,7 @@ class SimAdapter:
         start = (start or clock.now()).astimezone(UTC).replace(second=0, microsecond=0)
         self.seed = seed
         self.clock = ScaledClock(clock, speed, start)
+        self._held_at: datetime | None = None  # the moment a service cycle polls at
         self.market = SyntheticMarket(start, seed=seed, script=script, switching=switching)
         self.market.listeners.append(self._on_minute)
         self._trades = random.Random(f"{seed}:fills")
@@ -134,7 +143,15 @@ class SimAdapter:
         return tuple(self.market.symbols)
 
     def now(self) -> datetime:
-        return self.clock.now()
+        return self._held_at if self._held_at is not None else self.clock.now()
+
+    def hold(self) -> datetime:
+        """Answer every fetch at market time now until the next `hold` (the service
+        calls it at the start of each cycle): at a high --speed the wall time a poll
+        takes would otherwise stamp its data minutes after the cycle's `now` (a clock
+        skew) or age it; returns that moment."""
+        self._held_at = self.clock.now()
+        return self._held_at
 
     def regime(self) -> Regime:
         spec, changed_at = self.market.regime(self.now())
@@ -179,6 +196,31 @@ class SimAdapter:
         if symbol not in self.market.symbols:
             known = ", ".join(self.market.symbols)
             raise DataError(f"sim has no symbol {symbol!r}; it trades {known}")
+
+    def fetch_option_chains(self, underlyings: Sequence[str]) -> ChainFetch:
+        """The listed chain of each optionable underlying, quoted now (module docstring)."""
+        now = self.now()
+        chains = {}
+        left_out = []
+        for underlying in underlyings:
+            if underlying not in OPTIONABLE:
+                listed = ", ".join(OPTIONABLE)
+                left_out.append(
+                    (f"option_chains[{underlying!r}]", f"sim lists options on {listed}")
+                )
+                continue
+            spot, _ = self.market.last(underlying, now)
+            chains[underlying] = synthetic_chain(
+                underlying,
+                spot=spot,
+                base_vol=self.market.implied_vol(underlying, now),
+                now=now,
+                seed=self.seed,
+                rate=RISK_FREE_RATE,
+                dividend_yield=DIVIDEND_YIELDS.get(underlying, Decimal(0)),
+                strike_range_ratio=CHAIN_STRIKE_RANGE_RATIO,
+            )
+        return ChainFetch(chains, tuple(left_out))
 
     # -- account side -----------------------------------------------------------------
 

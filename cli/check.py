@@ -23,8 +23,27 @@ examples:
       --state state.json --state-out state.json
   bastion check --snapshot snap.json --request order.json --format json | jq .decision.reasons
 
-Exit 0 approved (or downsized: the order may be sent at the approved size), 1 denied,
-2 when an input cannot be read (the file and field are named).
+An order list checks every leg and answers for the list as a whole: the request file
+holds {"id", "contingency": bracket | oco | oto | none, "orders": [order request + "role"]}
+(see README "Order lists and brackets"). A bracket's stop_loss and take_profit are checked
+against the position after its entry, downsized with it, and refused on the wrong side
+of the entry price; if any leg is denied, send none of the list:
+  bastion check --snapshot examples/check/bracket/snapshot.json \\
+      --request examples/check/bracket/request.json
+A modify (action modify, with modified_order_id and the order's new target_size) runs
+the exposure limits on the units it adds and counts against orders.modify_rate:
+  bastion check --snapshot examples/check/modify/snapshot.json \\
+      --request examples/check/modify/request.json
+The instrument's rules (the snapshot's instruments.SYMBOL: tick_size, lot_size,
+min/max_quantity, min/max_notional; stricter ones in the LimitPolicy's `instruments:`)
+and the order's shape (order_type, price, trigger_price, reduce_only, time_in_force gtd
+with expire_at) are checked too: off the lot is rounded down, off the tick, below a
+minimum, a reduce-only order larger than the position or an expired gtd are denied:
+  bastion check --snapshot examples/check/instrument-lot/snapshot.json \\
+      --request examples/check/instrument-lot/request.json
+
+Exit 0 approved (or downsized: the order may be sent at the approved size), 1 denied
+(for a list: any leg denied), 2 when an input cannot be read (the file and field are named).
 """
 
 from __future__ import annotations
@@ -45,7 +64,9 @@ from bastion.engine.authority.check import (
     can_execute,
     resolve_account,
 )
-from bastion.engine.authority.request import OrderRequest, RequestError, load_request
+from bastion.engine.authority.order_list import OrderList, load_document
+from bastion.engine.authority.order_list_check import ListDecision, check_list
+from bastion.engine.authority.request import OrderRequest, RequestError
 from bastion.engine.decision import render_value
 from bastion.engine.errors import UsageError
 from bastion.engine.evaluation.compiled import compile_policy_set
@@ -70,7 +91,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--request",
         required=True,
         metavar="FILE",
-        help="order request JSON (schemas/request.schema.json)",
+        help="order request JSON (schemas/request.schema.json), or an order list "
+        '{"id", "contingency", "orders": [...]}: one decision per leg and one for the list',
     )
     parser.add_argument("--state", metavar="FILE", help="state from a previous run")
     parser.add_argument("--state-out", metavar="FILE", help="write the new state here")
@@ -166,8 +188,12 @@ def render_text(decision: ExecutionDecision, explain: bool) -> str:
 def run(args: argparse.Namespace) -> int:
     policy_set = load_policy_set([args.policies])
     snapshot = load_snapshot(args.snapshot)
-    request = load_request(args.request)
-    check_account(request, snapshot, args.request)
+    document = load_document(args.request)
+    requests = (
+        [leg.request for leg in document.legs] if isinstance(document, OrderList) else [document]
+    )
+    for request in requests:
+        check_account(request, snapshot, args.request)
     state = read_state(args.state)
     now: datetime = parse_now(args.now, snapshot)
     if state.evaluated_at is not None and now < state.evaluated_at:
@@ -178,7 +204,10 @@ def run(args: argparse.Namespace) -> int:
         )
     compiled = compile_policy_set(policy_set)
     try:
-        decision = can_execute(compiled, request, snapshot, state, now)
+        if isinstance(document, OrderList):
+            listed = check_list(compiled, document, snapshot, state, now)
+            return _list_out(args, listed)
+        decision = can_execute(compiled, document, snapshot, state, now)
     finally:
         compiled.close()
     if args.state_out:
@@ -192,3 +221,49 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(render_text(decision, args.explain))
     return EXIT_APPROVED if decision.approved else EXIT_DENIED
+
+
+def _list_out(args: argparse.Namespace, listed: ListDecision) -> int:
+    """An order list's answer: the list's headline, then each leg as a single check's."""
+    if args.state_out:
+        write_json_atomic(args.state_out, listed.state.to_dict())
+    if args.format == "json":
+        payload = {"order_list": listed.to_dict(), "state": listed.state.to_dict()}
+        sys.stdout.write(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(render_list(listed, args.explain))
+    return EXIT_APPROVED if listed.approved else EXIT_DENIED
+
+
+def render_list(listed: ListDecision, explain: bool) -> str:
+    order_list = listed.order_list
+    what = f"{order_list.contingency} {order_list.id} ({len(listed.legs)} orders)"
+    if listed.outcome == DENIED:
+        head = f"DENIED: {what} — denied as a whole: send none of its orders"
+    elif listed.outcome == DOWNSIZED:
+        head = f"DOWNSIZED: {what} — send every order at its approved size"
+    else:
+        head = f"APPROVED: {what}"
+    lines = [head]
+    lines += [f"  because {reason}" for reason in listed.reasons]
+    for leg in listed.legs:
+        lines.append(f"leg {leg.index} {leg.role}: {_leg_line(leg)}")
+        lines += [f"    because {reason}" for reason in leg.reasons]
+        if explain:
+            lines += [
+                "    " + line
+                for line in render_text(leg.result, True).splitlines()
+                if line.startswith(("  ✓", "  ✗", "trace:"))
+            ]
+    lines.append(f"blocking: {', '.join(listed.blocking) or 'none'}")
+    if explain:
+        record = listed.decision
+        lines.append(f"decision {record.id}: list of {len(listed.legs)} leg decisions")
+    return "\n".join(lines) + "\n"
+
+
+def _leg_line(leg: Any) -> str:
+    request = leg.result.request
+    target = leg.approved_size if leg.outcome != DENIED else leg.result.requested_size
+    sizes = f"{_size(request.current_size)} → {_size(target)} units"
+    return f"{leg.outcome.upper()} {request.action} {request.symbol} ({sizes})"

@@ -10,13 +10,20 @@ history locks (`protection` decisions; `bastion locks list` shows them).
 examples:
   bastion eval --snapshot examples/snapshots/atr-breach.json --explain
   bastion eval --snapshot examples/snapshots/trade-history.json   # closed trades, sectors
+  bastion eval --snapshot examples/snapshots/option-chain.json --explain   # roll, listed chain
   bastion eval --snapshot snap.json --state state.json --state-out state.json
   bastion eval --snapshot snap.json --state state.json --state-out state.json \\
       --reset drawdown@account:gen-01 --by alice --reason "loss booked, limits reviewed"
   bastion eval --snapshot snap.json --format json | jq '.decisions[].reasons'
 
+--reset BREAKER@SCOPE:ID takes only a breaker that is tripped or cooling down for that
+subject in the --state given (as POST /api/v1/breakers/reset answers 409): a misspelt
+id, an unknown breaker or one that is armed is exit 2, naming every breaker not armed
+with the exact --reset argument for it. The "breakers not armed" lines of the output
+list them too.
+
 Exit 0 on success (whatever the decisions), 2 when an input cannot be read (the
-file and field are named).
+file and field are named) or a --reset names nothing to reset.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from bastion.engine.evaluation.breakers import ManualReset
 from bastion.engine.evaluation.compiled import compile_policy_set
 from bastion.engine.evaluation.evaluate import evaluate, polling_interval_s
 from bastion.engine.lint.runner import load_policy_set
+from bastion.engine.policy.model import PolicySet
 from bastion.engine.snapshot import Snapshot, load_snapshot
 from bastion.engine.state import State
 
@@ -52,7 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         metavar="FILE",
         help="snapshot JSON (schemas/snapshot.schema.json); optional `trades` and "
-        "`instruments` sections feed the history protections and sector limits",
+        "`instruments` sections feed the history protections and sector limits, "
+        "`option_chains` the roll candidates (listed contracts only)",
     )
     parser.add_argument("--state", metavar="FILE", help="state from a previous run")
     parser.add_argument("--state-out", metavar="FILE", help="write the new state here")
@@ -68,7 +77,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="BREAKER@SUBJECT",
-        help="manually reset a tripped breaker, e.g. drawdown@account:gen-01",
+        help="manually reset a tripped breaker, e.g. drawdown@account:gen-01 (as the "
+        "output's `breakers not armed:` lines spell it); one not tripped or cooling down "
+        "in the --state given is exit 2, naming what is",
     )
     parser.add_argument("--by", help="who resets (required with --reset)")
     parser.add_argument("--reason", help="why (required with --reset)")
@@ -105,6 +116,38 @@ def parse_resets(args: argparse.Namespace) -> list[ManualReset]:
     return resets
 
 
+def check_resets(resets: list[ManualReset], state: State, policy_set: PolicySet) -> None:
+    """Every reset must name a breaker tripped or cooling down for its subject in
+    `state` — else UsageError (exit 2), as the HTTP endpoint's 409: what is not armed,
+    each with the --reset argument that names it, and the known breaker ids when the
+    id itself is unknown."""
+    not_armed = {
+        key.partition(":")[2]: breaker.status
+        for key, breaker in sorted(state.breakers.items())
+        if breaker.status != "armed"
+    }
+    for reset in resets:
+        label = f"{reset.breaker_id}@{reset.subject}"
+        if label in not_armed:
+            continue
+        listed = ", ".join(f"--reset {key} ({status})" for key, status in not_armed.items())
+        known = sorted(
+            {b.id for p in policy_set.of_kind("BreakerPolicy") if p.spec for b in p.spec.breakers}
+        )
+        unknown = (
+            f"; no breaker is named {reset.breaker_id!r} in the policies (known: "
+            f"{', '.join(known)})"
+            if reset.breaker_id not in known
+            else ""
+        )
+        where = "in the --state given" if state.evaluated_at else "(no --state given: all armed)"
+        raise UsageError(
+            f"--reset {label}: {reset.breaker_id} is not tripped or cooling down for "
+            f"{reset.subject} {where}: nothing to reset{unknown}; not armed now: "
+            f"{listed or 'none'}"
+        )
+
+
 def render_text(decisions: tuple[Decision, ...], state: State, interval: Any, explain: bool) -> str:
     lines = []
     for decision in decisions:
@@ -113,7 +156,12 @@ def render_text(decisions: tuple[Decision, ...], state: State, interval: Any, ex
             lines += [f"    {name} = {value}" for name, value in decision.inputs]
             lines.append("")
         else:
-            actions = f" -> {', '.join(decision.actions)}" if decision.actions else ""
+            # Not `HALTED -> halted` nor `roll -> roll`: an action that only repeats the
+            # outcome says nothing more.
+            repeats = [a.lower() for a in decision.actions] == [decision.outcome.lower()]
+            actions = (
+                f" -> {', '.join(decision.actions)}" if decision.actions and not repeats else ""
+            )
             shadow = " [shadow]" if decision.mode == "shadow" else ""
             reason = decision.reasons[0] if decision.reasons else ""
             lines.append(
@@ -155,6 +203,7 @@ def run(args: argparse.Namespace) -> int:
             f"({state.evaluated_at.isoformat()}); time only moves forward — pass a later "
             "--now or a newer snapshot"
         )
+    check_resets(resets, state, policy_set)
     compiled = compile_policy_set(policy_set)
     try:
         decisions, new_state = evaluate(compiled, snapshot, state, now, resets=resets)

@@ -10,6 +10,7 @@ examples:
   bastion lint policies/ --format sarif > bastion.sarif
   bastion lint --explain BST501              # what a code means and the fix
   bastion lint --strict policies/            # warnings fail too: a unit slip (0.03 for 3 %)
+  bastion lint examples/alerts/alerts.yaml   # the --alerts file of bastion serve
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from bastion.engine.errors import UsageError
 from bastion.engine.lint.findings import CODES
 from bastion.engine.lint.reporters import REPORTERS
 from bastion.engine.lint.runner import lint_paths
+from bastion.service.alerting.lint import with_alert_files
 
 HELP = __doc__ or ""
 
@@ -54,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         for info in CODES.values():
             sys.stdout.write(f"{info.code}  {info.severity:<7}  {info.title}\n")
         return 0
-    result = lint_paths(args.paths or ["policies"])
+    paths = args.paths or ["policies"]
+    result = with_alert_files(lint_paths(paths), paths)  # and kind: AlertPolicy (--alerts)
     sys.stdout.write(REPORTERS[args.format](result))
     return 1 if result.failed(strict=args.strict) else 0

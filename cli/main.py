@@ -46,6 +46,7 @@ COMMANDS: dict[str, str] = {
     "audit": "bastion.cli.audit",
     "auth": "bastion.cli.auth",
     "locks": "bastion.cli.locks",
+    "completion": "bastion.cli.completion",
 }
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from bastion.engine.errors import UsageError
 from bastion.engine.schemas import published_schemas, schema_text
+from bastion.service.alerting.schema import ALERTS_SCHEMA
 
 HELP = __doc__ or ""
 
@@ -27,8 +28,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", help="write every schema into DIR")
 
 
+def _schemas() -> dict[str, dict[str, Any]]:
+    """The engine's schemas, and the service's --alerts file (kind: AlertPolicy)."""
+    return {**published_schemas(), "alerts": ALERTS_SCHEMA}
+
+
 def _lookup(name: str) -> dict[str, Any]:
-    schemas = published_schemas()
+    schemas = _schemas()
     for stem, schema in schemas.items():
         if name in (stem, schema.get("title", "").removeprefix("Bastion ")):
             return schema
@@ -40,14 +46,14 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        for stem, schema in published_schemas().items():
+        for stem, schema in _schemas().items():
             (out / f"{stem}.schema.json").write_text(schema_text(schema), encoding="utf-8")
             print(f"wrote {out / f'{stem}.schema.json'}")
         return 0
     if args.kind:
         sys.stdout.write(schema_text(_lookup(args.kind)))
         return 0
-    for stem, schema in published_schemas().items():
+    for stem, schema in _schemas().items():
         title = schema.get("title", "").removeprefix("Bastion ")
         print(f"{title:<18} schemas/{stem}.schema.json")
     return 0

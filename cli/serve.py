@@ -43,6 +43,23 @@ viewer reads, trader checks and reports orders, operator resets breakers and rel
 officer accepts a reload that removes protection and releases history locks.
 --tls-cert/--tls-key serve HTTPS.
 
+The status page is GET / (open it in a browser: http://127.0.0.1:9108/): accounts and
+trading states, breakers not armed with the value they tripped at, threshold, since and
+cooldown, escalated positions, recent decisions, reloads and alerts, with reset (and
+silence) buttons for an operator. With --auth it asks for a token once and shows nothing
+without one. GET /api/v1/snapshot answers the last cycle's snapshot, and --record DIR
+keeps every cycle's snapshot and starting state (the newest --record-keep N) to
+reproduce a cycle with `bastion eval --snapshot F.snapshot.json --state F.state.json`.
+
+Alerts (a rejected reload, a critical breaker trip, a failed evaluation or write) are
+logged as alert_raised. With --alerts FILE (kind: AlertPolicy, checked by `bastion lint
+FILE`) they are also delivered to webhook, slack, email, alertmanager or log receivers,
+routed by severity, kind, account and breaker, grouped (one message per burst),
+deduplicated, repeated, throttled per receiver, and resolved when the breaker re-arms or
+is reset. Delivery runs on its own threads behind a bounded queue: a cycle never waits
+for it. Secrets come from the variables the file names (`*_env`); an unset one is exit 2.
+POST /api/v1/silences (operator, audited) holds back matching alerts until a time.
+
 examples:
   bastion serve                                   # sim feed at 60x, http://127.0.0.1:9108
   bastion serve --once                            # one cycle, print the decisions, exit
@@ -56,6 +73,11 @@ examples:
   curl -s -d '{"lock": "default-protection/stoploss-guard/gen-01/account",
       "by": "alice", "reason": "stops reviewed"}' \\
       http://127.0.0.1:9108/api/v1/locks/release  # release a history lock (officer)
+  bastion serve --record recorded/ --record-keep 500   # keep each cycle's snapshot
+  curl -s http://127.0.0.1:9108/api/v1/snapshot -o SNAPSHOT.json   # the last one
+  bastion serve --alerts examples/alerts/alerts.yaml   # deliver alerts (README "Alerts")
+  curl -s -d '{"matchers": {"breaker": "stale_data"}, "reason": "feed maintenance",
+      "duration_s": 3600}' http://127.0.0.1:9108/api/v1/silences   # silence (operator)
   bastion serve --candidate candidate/            # shadow a candidate policy set
   curl -s -X POST http://127.0.0.1:9108/-/promote # the candidate serves (officer)
   curl -s -X POST http://127.0.0.1:9108/-/rollback  # back to the previous version (officer)
@@ -66,7 +88,17 @@ examples:
 Venue credentials come from environment variables only (see README "Venue adapters").
 --adapter replay ends by itself after the cycle that sees the last bar, printing the
 summary `bastion replay` prints (time ACTIVE / REDUCING / HALTED per account, trips,
-escalations, roll recommendations), and exits 0.
+escalations, roll recommendations), and exits 0. A replay is evaluated at the close of
+its latest bar and the sim is polled at one market moment per cycle: replayed bars are
+never stale against wall time, at any --speed.
+
+The console: one line per change — the subject, the breaker or level id, the value
+against its threshold, the action and the trading state that results (TRIP, HELD,
+REARM, RESET, STATE, ESCALATE, ROLL, REGIME, RELOAD, REFUSED) — in a terminal above a
+live status panel. At Ctrl-C, SIGTERM or the end of a replay: a summary (trips, time per
+trading state, escalations, alerts raised, and the curl that resets each breaker still
+tripped). Without a terminal (piped, --log-format json) stdout is JSON lines only:
+decision_made, regime_changed, replay_summary, run_summary (--once: cycle_evaluated).
 Exit 0 on SIGINT/SIGTERM, 1 when the final save of --state fails (one line names the
 file: what changed since the last good save is lost), 2 when the policies, the
 --candidate (refused as a reload would be), the config, the adapter or the --state
@@ -101,9 +133,12 @@ from bastion.cli.eval import render_text
 from bastion.cli.serve_http import add_http_arguments, http_options, start_http
 from bastion.engine.errors import UsageError
 from bastion.engine.state import StateError
+from bastion.service.alerting.wiring import open_alerts
 from bastion.service.audit import AuditTrail, key_from_env
 from bastion.service.auditor import Auditor
 from bastion.service.candidate import Candidate
+from bastion.service.console import Console, make_console, mode_for, once_fields
+from bastion.service.console_summary import ResetHint
 from bastion.service.feeds import ADAPTERS, make_feed, read_config
 from bastion.service.logs import configure_logging
 from bastion.service.metrics import ServiceMetrics
@@ -112,10 +147,13 @@ from bastion.service.reloader import PolicyReloader
 from bastion.service.replay_end import ReplayEnd
 from bastion.service.runner import Cycle, Service
 from bastion.service.scheduler import CycleScheduler, wait_until
+from bastion.service.snapshot_record import DEFAULT_KEEP as RECORD_KEEP
+from bastion.service.snapshot_record import SnapshotRecorder
 from bastion.service.state_store import ACCEPT_EDITED_FLAG, LoadedState, StateStore
 from bastion.service.versions import DEFAULT_KEEP
 
 HELP = __doc__ or ""
+CHECK_SWITCH_INTERVAL_S = 0.001  # the GIL hand-over bound while a cycle runs (see run)
 log = structlog.get_logger("bastion.service")
 
 
@@ -187,15 +225,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="write no audit trail (logged as a warning at start; for throwaway runs)",
     )
     parser.add_argument(
+        "--alerts",
+        metavar="FILE",
+        help="deliver alerts as this AlertPolicy file says (receivers: webhook, slack, "
+        "email, alertmanager, log; routes, grouping, throttling: README 'Alerts'). "
+        "Linted at start like `bastion lint FILE`: an error, or a *_env variable that is "
+        "not set, is exit 2. Without it alerts are log events only",
+    )
+    parser.add_argument(
+        "--record",
+        metavar="DIR",
+        help="keep every cycle's snapshot and the engine state it started from in DIR "
+        "(made if missing; <cycle>.snapshot.json and <cycle>.state.json, written atomically) "
+        "to reproduce a cycle later with `bastion eval --snapshot ... --state ...`; a failed "
+        "write is counted and logged and never stops a cycle",
+    )
+    parser.add_argument(
+        "--record-keep",
+        type=int,
+        default=RECORD_KEEP,
+        metavar="N",
+        help=f"with --record: keep the newest N cycles, delete older ones (default {RECORD_KEEP})",
+    )
+    parser.add_argument(
         "--once",
         action="store_true",
-        help="one full cycle (poll, evaluate, record), print it, exit",
+        help="one full cycle (poll, evaluate, record), print it (text in a terminal or "
+        "with --log-format console, else one cycle_evaluated JSON line), exit",
     )
     parser.add_argument(
         "--log-format",
         choices=("auto", "json", "console"),
         default="auto",
-        help="auto: console in a terminal, JSON otherwise",
+        help="auto (default): a live console view in a terminal, JSON lines otherwise; "
+        "console: plain console lines (one per change) even when piped; json: JSON lines "
+        "only, never mixed with plain text",
     )
 
 
@@ -228,7 +292,15 @@ def build_service(args: argparse.Namespace, environ: Any = None) -> Service:
     store, saved = _open_state(args)
     if args.keep_versions < 1:
         raise UsageError("--keep-versions must be 1 or more (the serving version is kept)")
-    service = Service(feed, reloader, metrics, store=store, keep_versions=args.keep_versions)
+    alerts, dispatcher = open_alerts(  # --alerts FILE: AlertConfigError (exit 2) when bad
+        getattr(args, "alerts", None), metrics, wall.now, os.environ if environ is None else environ
+    )
+    service = Service(
+        feed, reloader, metrics, alerts=alerts, store=store, keep_versions=args.keep_versions
+    )
+    service.alert_dispatcher = dispatcher
+    if dispatcher is not None:  # its threads; stopped (what is due sent) by _close_audit
+        dispatcher.start()
     service.auditor = _open_audit(args, service, wall.now, environ)
     if saved is not None:
         try:  # the order authority starts from this state's memory too
@@ -287,7 +359,9 @@ def _open_audit(
 
 def _close_audit(service: Service) -> None:
     """service_stopped (with the trail's head: keep it elsewhere as an anchor), then
-    release the directory."""
+    release the directory. The --alerts delivery first sends what it holds, then stops."""
+    if service.alert_dispatcher is not None:
+        service.alert_dispatcher.stop()
     auditor = service.auditor
     if auditor.trail is None:
         return
@@ -314,38 +388,25 @@ def _open_state(args: argparse.Namespace) -> tuple[StateStore | None, LoadedStat
 
 
 def run(args: argparse.Namespace) -> int:
-    console = sys.stdout.isatty() and not args.once
-    if console and args.log_format == "auto":
-        # The console view shows every decision; logs add only warnings and errors.
+    mode = mode_for(args.log_format, sys.stdout.isatty())  # live | text | json (console.py)
+    if mode != "json":
+        # The console lines show every decision; logs add only warnings and errors.
         configure_logging(json=False, level="warning")
-    else:
-        configure_logging(json={"auto": None, "json": True, "console": False}[args.log_format])
+    else:  # JSON lines only on stdout, never mixed with plain text
+        configure_logging(json=True)
     options = None if args.once else http_options(args)  # exit 2 before anything starts
-    service = build_service(args)
+    service, record = _build_recording(args)  # --record DIR: each cycle's snapshot
     if args.once or options is None:
-        cycle = service.cycle()
-        if not cycle.fresh_data:  # nothing was evaluated: never an all-clear (exit 2)
-            _final_save(args, service)
-            _close_audit(service)
-            reason = " ".join(str(service.last_adapter_error or "no data").split())
-            kind = "fatal" if service.last_poll_fatal else "transient, retried"
-            print(
-                f"bastion serve: error: the {args.adapter} poll failed ({kind}), nothing "
-                f"was evaluated: {reason}",
-                file=sys.stderr,
-            )
-            return 2
-        sys.stdout.write(render_text(cycle.decisions, service.state, cycle.interval_s, False))
-        for line in _unevaluable_lines(service):
-            print(line)
-        code = _final_save(args, service)
-        _close_audit(service)
-        return code
+        return _run_once(args, service, record(service.cycle()), mode)
     # What start-up built (policies, rulesets, the snapshot builder) lives as long as the
     # process: moved out of the collector's sight, so that the collections every few
     # thousand allocations of a busy check path do not walk it again and again.
     gc.collect()
     gc.freeze()
+    # A cycle (poll, evaluate, save: tens of ms of CPU) and the checks share the GIL; a
+    # check waiting for it waits up to the switch interval at every turn of the event
+    # loop. 1 ms instead of 5 keeps a check answered during a cycle within milliseconds.
+    sys.setswitchinterval(CHECK_SWITCH_INTERVAL_S)
     http = start_http(args, options, service, service.metrics)
     authenticator = options.authenticator
     stop = threading.Event()
@@ -361,16 +422,16 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=on_sighup, daemon=True).start())
 
+    console = _console(args, mode, service, http.url, token=authenticator is not None)
     # A replay ends at the end of its data: the `bastion replay` summary, then exit 0.
-    replay_end = ReplayEnd(service, on_end=stop.set)
+    replay_end = ReplayEnd(service, on_end=stop.set, report=console.replay_ended)
 
     def after(cycle: Cycle) -> None:
         service.save_state()  # never raises: a failure turns /readyz 503, the cadence goes on
-        if console:
-            _print_console(service, cycle)
+        console.cycle(service, cycle)
         replay_end.after(cycle)  # nothing unless the feed is a replay
 
-    scheduler = CycleScheduler(service, on_cycle=after)
+    scheduler = CycleScheduler(service, on_cycle=lambda cycle: after(record(cycle)))
     service.on_reset_queued = scheduler.run_soon  # a manual reset is applied at once
     _watch(service, start=True)  # the policies (and the --candidate's) from now on
     scheduler.start()
@@ -385,9 +446,29 @@ def run(args: argparse.Namespace) -> int:
         scheduler.stop()
         _watch(service, start=False)
         http.stop()
+        console.stop(service)  # the summary: trips, time per state, how to reset
     code = _final_save(args, service)
     _close_audit(service)
     return code
+
+
+def _build_recording(args: argparse.Namespace) -> tuple[Service, Callable[[Cycle], Cycle]]:
+    """The service, and what each cycle goes through: --record DIR writes its snapshot
+    (never raising: a failure is counted and logged). A DIR that cannot be made or
+    written is refused (UsageError, exit 2) before the service is built."""
+    if args.record_keep < 1:
+        raise UsageError("--record-keep must be 1 or more")
+    recorder = SnapshotRecorder.open(Path(args.record), args.record_keep) if args.record else None
+    service = build_service(args)
+    if recorder is None:
+        return service, lambda cycle: cycle
+
+    def record(cycle: Cycle) -> Cycle:
+        recorder.record(cycle)
+        return cycle
+
+    recorder.register(service.metrics.registry)
+    return service, record
 
 
 def _watch(service: Service, *, start: bool) -> None:
@@ -416,24 +497,39 @@ def _final_save(args: argparse.Namespace, service: Service) -> int:
     return 1
 
 
-def _print_console(service: Service, cycle: Cycle) -> None:
-    """The live console view: one line per cycle, plus the decisions it made."""
-    states = " ".join(f"{k}:{v}" for k, v in sorted(service.state.trading_states.items()))
-    escalated = len(service.state.escalations)
-    wall = service.wall_interval_s(cycle)
-    print(
-        f"{cycle.at:%H:%M:%S} market  poll {'ok' if cycle.fresh_data else 'FAILED'}  "
-        f"next in {cycle.interval_s} s ({wall:g} s wall)  escalated {escalated}  {states}"
-    )
-    if not cycle.fresh_data:  # in words, not only in the JSON log (and /readyz says 503)
-        reason = " ".join(str(service.last_adapter_error or "no data yet").split())
-        kind = "fatal: fix and restart" if service.last_poll_fatal else "transient: retrying"
-        print(f"    poll failed ({kind}): {reason}")
-    for decision in cycle.decisions:
-        actions = f" -> {', '.join(decision.actions)}" if decision.actions else ""
-        print(f"    {decision.kind:<13} {decision.subject.label():<24} {decision.outcome}{actions}")
-    for line in _unevaluable_lines(service):
-        print(f"    {line}")
+def _run_once(args: argparse.Namespace, service: Service, cycle: Cycle, mode: str) -> int:
+    """--once: the cycle printed (text in a terminal, one JSON line otherwise), saved."""
+    if not cycle.fresh_data:  # nothing was evaluated: never an all-clear (exit 2)
+        _final_save(args, service)
+        _close_audit(service)
+        reason = " ".join(str(service.last_adapter_error or "no data").split())
+        kind = "fatal" if service.last_poll_fatal else "transient, retried"
+        print(
+            f"bastion serve: error: the {args.adapter} poll failed ({kind}), nothing "
+            f"was evaluated: {reason}",
+            file=sys.stderr,
+        )
+        return 2
+    if mode == "json":  # the cycle as one JSON line (console.once_fields)
+        log.info("cycle_evaluated", **once_fields(service, cycle))
+    else:
+        sys.stdout.write(render_text(cycle.decisions, service.state, cycle.interval_s, False))
+        for line in _unevaluable_lines(service):
+            print(line)
+    code = _final_save(args, service)
+    _close_audit(service)
+    return code
+
+
+def _console(
+    args: argparse.Namespace, mode: str, service: Service, url: str, *, token: bool
+) -> Console:
+    """What the operator reads (service/console.py): a line per change, reloads, and at
+    stop the summary with the exact request that resets each breaker still tripped."""
+    reset_hint = ResetHint(f"{url}/api/v1/breakers/reset", token, args.state)
+    console = make_console(mode, reset_hint, f"bastion serve: {args.adapter} feed, {url}")
+    service.on_reload = console.reloaded
+    return console
 
 
 def _unevaluable_lines(service: Service) -> list[str]:

@@ -2,7 +2,8 @@
 
 - escalation level per position, with the time it was entered;
 - breaker status per (breaker, subject): armed / tripped / cooldown, trip time,
-  until, trip count, whether a manual reset is awaited;
+  until, trip count, whether a manual reset is awaited, whether an auto breaker past its
+  cooldown waits for its condition to clear;
 - trading state per account: ACTIVE / REDUCING / HALTED, and halted symbols;
 - counters.
 
@@ -42,6 +43,42 @@ class EscalationState:
 
 
 @dataclass(frozen=True, slots=True)
+class ManualEscalation:
+    """An operator's floor under a position's escalation level (POST /api/v1/escalations):
+    the engine holds the position at least at `level` (a level's name in the position's
+    EscalationPolicy) from `since` until `until` (None: until cleared by hand)."""
+
+    level: str
+    by: str
+    reason: str
+    since: datetime
+    until: datetime | None = None
+
+    def active(self, now: datetime) -> bool:
+        return self.until is None or now < self.until
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "level": self.level,
+            "by": self.by,
+            "reason": self.reason,
+            "since": _time(self.since),
+            "until": _time(self.until),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ManualEscalation:
+        """One `to_dict` read back. Raises KeyError, TypeError, ValueError."""
+        return cls(
+            level=str(data["level"]),
+            by=str(data["by"]),
+            reason=str(data["reason"]),
+            since=_parse_time(data["since"]),
+            until=_parse_optional(data.get("until")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class BreakerState:
     status: str  # armed | tripped | cooldown
     tripped_at: datetime | None = None
@@ -50,6 +87,9 @@ class BreakerState:
     awaiting_manual_reset: bool = False
     last_reset_by: str | None = None
     last_reset_reason: str | None = None
+    # reset: auto, cooldown over, condition still holding: stays tripped (said once, by a
+    # `held` decision) and re-arms only once the condition has cleared — never flaps.
+    awaiting_clear: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +108,8 @@ class AuthorityState:
     """What `can_execute` remembers between requests, keyed "account/symbol" or account.
 
     - submits: when orders were approved, per account, in time order (from_dict sorts;
-      code that builds one must too), pruned to the submit-rate window;
+      code that builds one must too), pruned to the submit-rate window; modifications
+      under "modify:" + the account id, pruned to the modify-rate window (authority/modify.py);
     - trades: approved opens and closes per account/symbol, pruned to the whipsaw window;
     - overrides: the last regime override per account/symbol (its cooldown);
     - grace: when a request first showed the symbol's score below the grace floor;
@@ -133,6 +174,9 @@ class State:
     # History-protection locks by lock id (authority/history): made by the evaluation,
     # ended by time or an operator's release; written when non-empty.
     locks: Mapping[str, HistoryLock] = field(default_factory=dict)
+    # Operators' floors under escalation levels, by position id (evaluation/escalation.py):
+    # ended by their ttl, a DELETE, or the position closing; written when non-empty.
+    manual_escalations: Mapping[str, ManualEscalation] = field(default_factory=dict)
 
     def breaker(self, key: str) -> BreakerState:
         return self.breakers.get(key, BreakerState(ARMED))
@@ -156,6 +200,7 @@ class State:
             memory,
             self.high_water,
             self.locks,
+            self.manual_escalations,
         )
 
     def bump(self, **increments: int) -> State:
@@ -179,6 +224,10 @@ class State:
             }
         if self.locks:
             data["locks"] = locks_to_dict(self.locks)
+        if self.manual_escalations:
+            data["manual_escalations"] = {
+                key: value.to_dict() for key, value in sorted(self.manual_escalations.items())
+            }
         return data
 
     def _to_dict(self) -> dict[str, Any]:
@@ -204,6 +253,8 @@ class State:
                     "awaiting_manual_reset": value.awaiting_manual_reset,
                     "last_reset_by": value.last_reset_by,
                     "last_reset_reason": value.last_reset_reason,
+                    # written when set: older files and readers stay as they were
+                    **({"awaiting_clear": True} if value.awaiting_clear else {}),
                 }
                 for key, value in sorted(self.breakers.items())
             },
@@ -246,6 +297,7 @@ class State:
                         awaiting_manual_reset=bool(value.get("awaiting_manual_reset", False)),
                         last_reset_by=value.get("last_reset_by"),
                         last_reset_reason=value.get("last_reset_reason"),
+                        awaiting_clear=bool(value.get("awaiting_clear", False)),
                     )
                     for key, value in data.get("breakers", {}).items()
                 },
@@ -268,6 +320,10 @@ class State:
                     for key, value in data.get("high_water", {}).items()
                 },
                 locks=locks_from_dict(data.get("locks", {})),
+                manual_escalations={
+                    str(key): ManualEscalation.from_dict(value)
+                    for key, value in data.get("manual_escalations", {}).items()
+                },
             )
         except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as error:
             raise StateError(f"state file is malformed: {error!r}") from error

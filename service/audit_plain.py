@@ -23,6 +23,11 @@ MAX_ITEMS = 1_000
 MAX_RECORD_BYTES = 64 * 1024
 TRUNCATED_KEY = "_truncated"
 OVERSIZE_KEY = "_oversize"
+# JSON-plain data (text, whole numbers, true / false / null, objects, lists) is at most
+# this many times longer as canonical JSON than its Python repr: a character of text is
+# one character or more in the repr, 12 bytes at most escaped to ASCII (an astral
+# character: two \\uXXXX escapes); numbers and literals are as long; separators shorter.
+_ASCII_JSON_GROWTH = 12
 
 
 def bounded(data: Mapping[str, Any], cuts: list[str]) -> dict[str, Any]:
@@ -32,6 +37,8 @@ def bounded(data: Mapping[str, Any], cuts: list[str]) -> dict[str, Any]:
     except _NeedsPaths:
         plain_data = plain(data, "data", cuts)
     assert isinstance(plain_data, dict)
+    if not cuts and len(repr(plain_data)) * _ASCII_JSON_GROWTH <= MAX_RECORD_BYTES:
+        return plain_data  # surely under the limit: not serialised twice (the seal does it)
     if cuts:
         plain_data[TRUNCATED_KEY] = cuts[:20] + (
             [f"… {len(cuts) - 20} more"] if len(cuts) > 20 else []
@@ -116,20 +123,32 @@ def _plain_uncut(value: Any) -> Any:
         for key, item in value.items():
             if type(key) is not str or len(key) > MAX_LABEL_CHARS:
                 raise _NeedsPaths
-            result[key] = _plain_uncut(item)
+            # Short text and literals inline (most values of a record): no call each.
+            item_kind = type(item)
+            short_text = item_kind is str and len(item) <= MAX_STRING_CHARS
+            literal = item is None or item_kind is bool or item_kind is int
+            result[key] = item if short_text or literal else _plain_uncut(item)
         return result
     if kind is list or kind is tuple:
         if len(value) > MAX_ITEMS:
             raise _NeedsPaths
-        return [_plain_uncut(item) for item in value]
+        return [
+            item if type(item) is str and len(item) <= MAX_STRING_CHARS else _plain_uncut(item)
+            for item in value
+        ]
     raise _NeedsPaths
 
 
 def canonical(value: Any) -> bytes:
     """The one serialisation: sorted keys, compact, ASCII only, no NaN."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
-    ).encode("ascii")
+    return _CANONICAL.encode(value).encode("ascii")
+
+
+# One encoder for every record; audit data is plain data (`plain`), never cyclic: a
+# cycle fails as RecursionError rather than ValueError, and is still not written.
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False, check_circular=False
+)
 
 
 def format_time(at: datetime) -> str:

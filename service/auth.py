@@ -4,7 +4,8 @@ Roles are ordered, each including the one before:
 
     viewer    GET status, policies (and metrics with --auth-metrics)
     trader    POST /api/v1/check, POST /api/v1/orders
-    operator  breaker resets, manual escalation (no endpoint for it yet), POST /-/reload
+    operator  breaker resets, manual escalation (POST/DELETE /api/v1/escalations),
+              POST /-/reload, silences
     officer   accepting a policy change that removes protection
 
 Without `--auth` the service binds loopback only and every caller is `LOCAL`, an

@@ -24,6 +24,7 @@ from bastion.engine.authority.request import (
 )
 from bastion.engine.decision import render_value
 from bastion.engine.evaluation.breakers import ManualReset
+from bastion.service import order_lists
 from bastion.service.alerts import AlertRaised
 from bastion.service.auth import LOCAL, Principal
 from bastion.service.orders import (
@@ -61,6 +62,8 @@ class Desk:
             return self._refused(
                 principal, started, 422, "body: empty; send one order request as JSON"
             )
+        if order_lists.is_list_body(body):  # an order list: one decision per leg and the list's
+            return order_lists.check_list(self, body, principal)
         try:
             text = body.decode("utf-8")
             if problems := body_problems(text):
@@ -88,8 +91,13 @@ class Desk:
             path, _, message = str(error).partition(": ")
             errors = [{"path": path, "message": message}]
             return self._refused(principal, started, 422, f"body: {error}", request, errors=errors)
-        result = self.service.order_authority().check(request, snapshot, self.service.feed.now())
-        # Written before anything else says it was answered: no trail, no answer.
+        result = self.service.order_authority().check(
+            request, snapshot, self.service.feed.now(), explain=True
+        )
+        # The answer first (its decision's content is worded and hashed once, for it and
+        # the id the trail names), but written before anything says it was answered: no
+        # trail, no answer.
+        answer = result.to_dict()
         if not self.service.auditor.order_checked(
             principal.name, status=200, request=request, result=result
         ):
@@ -113,7 +121,8 @@ class Desk:
             policy_version=policy_version[:19],
             principal=principal.name,  # the one info line of a check answered (see http)
         )
-        return 200, {**result.to_dict(), "policy_version": policy_version}
+        answer["policy_version"] = policy_version
+        return 200, answer
 
     def _refused(
         self,
@@ -154,6 +163,8 @@ class Desk:
         (nothing recorded: report it again) or when the state cannot be saved (recorded
         in memory, `saved: false`; a retry of the same id answers 200 once saved).
         """
+        if order_lists.is_list_body(body):  # an order list sent: every leg remembered
+            return order_lists.report_list(self, body, principal)
         try:
             order_id, request = parse_report(body)
         except RequestError as error:

@@ -51,6 +51,8 @@ from bastion.engine.errors import TransientAdapterError, UsageError
 from bastion.engine.snapshot import Regime
 
 ADAPTERS = ("sim", "replay", "alpaca", "binance", "kraken")
+# What a replay --config may hold besides `regime` (examples/replay/replay.yaml).
+REPLAY_SETTINGS = ("bars", "positions")
 # Each venue's default benchmark: a symbol that venue lists (issue #12).
 DEFAULT_BENCHMARKS = {"alpaca": "SPY", "binance": "BTCUSDT", "kraken": "XBTUSD"}
 DEFAULT_CALENDARS: dict[str, str | None] = {"alpaca": "XNYS", "binance": None, "kraken": None}
@@ -72,6 +74,16 @@ class Feed:
 
     def now(self) -> datetime:
         return self.market_clock.now()
+
+    def cycle_now(self) -> datetime:
+        """The market moment a cycle polls and evaluates at. A simulated feed (sim,
+        replay) answers the whole poll at it (the adapter's `hold`): data is never
+        stamped after it, nor aged by the wall time the poll takes at a high --speed."""
+        hold = getattr(self.adapter, "hold", None)
+        if callable(hold):
+            moment: datetime = hold()
+            return moment
+        return self.now()
 
     def regime(self, since: datetime) -> Regime:
         live = getattr(self.adapter, "regime", None)
@@ -120,6 +132,12 @@ def make_feed(
     if name == "replay":
         from bastion.adapters.replay import ReplayAdapter  # noqa: PLC0415
 
+        unknown = sorted(set(settings) - set(REPLAY_SETTINGS))
+        if unknown:  # a misspelt `positions:` would replay an empty book without a word
+            raise UsageError(
+                f"replay config: unknown setting {unknown[0]!r}; the settings are "
+                f'{", ".join(REPLAY_SETTINGS)} and regime (README "Feeds")'
+            )
         bars = settings.get("bars")
         if not isinstance(bars, dict) or not bars:
             raise UsageError("--adapter replay needs a --config with `bars: {SYMBOL: file.csv}`")
@@ -129,7 +147,7 @@ def make_feed(
             speed=speed,
             positions_file=settings.get("positions"),
         )
-        return Feed(replay, replay.builder_config(), replay.clock, speed, **extra)
+        return Feed(replay, replay.builder_config(), replay.market_clock, speed, **extra)
     if name in ("alpaca", "binance", "kraken"):
         benchmark = benchmark_setting(name, settings.pop("benchmark", DEFAULT_BENCHMARKS[name]))
         calendar = calendar_setting(name, settings.pop("market_calendar", DEFAULT_CALENDARS[name]))

@@ -8,6 +8,9 @@
     GET  /api/v1/status      trading states, escalations, tripped breakers, resets queued
                              for the next cycle (`pending_resets`), history locks
                              blocking now (`locks`), last evaluation
+    GET  /api/v1/overview    what the status page (GET /) shows (service.status_page)
+    GET  /api/v1/snapshot    the last cycle's snapshot, as `bastion eval --snapshot`
+                             reads it (cycle, time, policy version in X-Bastion-* headers)
     POST /api/v1/check       may this order be sent? (trader)
     POST /api/v1/orders      an order was sent: remember it (trader)
     POST /api/v1/breakers/reset
@@ -19,6 +22,10 @@
     POST /api/v1/locks/release
                              release a history-protection lock (officer): {"lock": ID,
                              "reason": ...}; `by`, when sent, must name the caller
+    GET  /api/v1/silences    alert silences, active and recently expired
+    POST /api/v1/silences    silence alerts matching labels until a time, with a reason
+                             (operator; audited)
+    DELETE /api/v1/silences  end a silence now: {"id": ..., "reason": ...} (operator)
 
 Who may call what is `endpoints()` (the README's role table): without an authenticator
 every caller is `LOCAL`; with one, a request without a known `Authorization: Bearer`
@@ -79,6 +86,7 @@ from bastion.service.http_app import (
 from bastion.service.http_protocol import bounded_protocol
 from bastion.service.logs import new_correlation_id
 from bastion.service.metrics import ServiceMetrics
+from bastion.service.status_page import page as status_page
 
 logger = structlog.get_logger("bastion.service")
 
@@ -105,6 +113,10 @@ class ServiceView(Protocol):
 
     def status(self) -> dict[str, Any]: ...
 
+    def overview(self, principal: Principal) -> dict[str, Any]: ...
+
+    def snapshot(self) -> tuple[int, dict[str, Any]]: ...
+
     def reload(
         self, principal: Principal, accept_removal: Sequence[str]
     ) -> tuple[int, dict[str, Any]]: ...
@@ -117,9 +129,19 @@ class ServiceView(Protocol):
 
     def release_lock(self, body: bytes, principal: Principal) -> tuple[int, dict[str, Any]]: ...
 
+    def escalate(self, body: bytes, principal: Principal) -> tuple[int, dict[str, Any]]: ...
+
+    def clear_escalation(self, body: bytes, principal: Principal) -> tuple[int, dict[str, Any]]: ...
+
     def promote(self, body: bytes, principal: Principal) -> tuple[int, dict[str, Any]]: ...
 
     def rollback(self, body: bytes, principal: Principal) -> tuple[int, dict[str, Any]]: ...
+
+    def silences(self) -> dict[str, Any]: ...
+
+    def silence(self, body: bytes, principal: Principal) -> tuple[int, dict[str, Any]]: ...
+
+    def expire_silence(self, body: bytes, principal: Principal) -> tuple[int, dict[str, Any]]: ...
 
     def auth_refused(
         self, *, principal: str | None, method: str, path: str, status: int, reason: str
@@ -227,7 +249,11 @@ def build_app(
     # The same routes as the table, so that Starlette redirects a trailing slash to them
     # and answers 404 for the rest, in JSON; a request for a table path never gets here.
     other = Starlette(
-        routes=[Route(path, serve, methods=_ANY_METHOD) for path in app.table],
+        routes=[
+            *(Route(path, serve, methods=_ANY_METHOD) for path in app.table),
+            # GET /: the status page's files (open: no data; it reads the API with a token)
+            *status_page.routes(auth=authenticator is not None),
+        ],
         exception_handlers={404: not_found, HTTPException: http_error},
     )
     return _Edge(_Routes(app, other))

@@ -69,6 +69,9 @@ class Endpoint:
     refused: Mapping[str, Any] = field(default_factory=dict)  # in every refusal's body
 
 
+_ESCALATIONS = "/api/v1/escalations"  # POST sets a manual escalation, DELETE clears it
+
+
 def endpoints(*, auth_metrics: bool = False) -> tuple[Endpoint, ...]:
     """Every endpoint and the least role that may call it (the README's role table)."""
     probe = Role.VIEWER if auth_metrics else None
@@ -79,6 +82,9 @@ def endpoints(*, auth_metrics: bool = False) -> tuple[Endpoint, ...]:
         Endpoint("GET", "/api/v1/openapi.json", Role.VIEWER, "get_openapi"),
         Endpoint("GET", "/api/v1/policies", Role.VIEWER, "get_policies"),
         Endpoint("GET", "/api/v1/status", Role.VIEWER, "get_status"),
+        # The status page's data (service.status_page), and the last cycle's snapshot.
+        Endpoint("GET", "/api/v1/overview", Role.VIEWER, "get_overview"),
+        Endpoint("GET", "/api/v1/snapshot", Role.VIEWER, "get_snapshot"),
         Endpoint("POST", "/api/v1/check", Role.TRADER, "post_check", True, {"approved": False}),
         Endpoint("POST", "/api/v1/orders", Role.TRADER, "post_order", True, {"recorded": False}),
         Endpoint(
@@ -92,6 +98,21 @@ def endpoints(*, auth_metrics: bool = False) -> tuple[Endpoint, ...]:
         Endpoint("POST", "/-/promote", Role.OFFICER, "post_promote", True, {"promoted": False}),
         Endpoint(
             "POST", "/-/rollback", Role.OFFICER, "post_rollback", True, {"rolled_back": False}
+        ),
+        # Manual escalations (service.escalations): audited, like resets.
+        Endpoint(
+            "POST", _ESCALATIONS, Role.OPERATOR, "post_escalation", True, {"escalated": False}
+        ),
+        Endpoint(
+            "DELETE", _ESCALATIONS, Role.OPERATOR, "delete_escalation", True, {"cleared": False}
+        ),
+        # Silences of alert delivery (service.alerting.api): audited, like resets.
+        Endpoint("GET", "/api/v1/silences", Role.VIEWER, "get_silences"),
+        Endpoint(
+            "POST", "/api/v1/silences", Role.OPERATOR, "post_silence", True, {"created": False}
+        ),
+        Endpoint(
+            "DELETE", "/api/v1/silences", Role.OPERATOR, "delete_silence", True, {"expired": False}
         ),
     )
 
@@ -113,7 +134,7 @@ class Answer:
 
 
 def json_response(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Response:
-    body = json.dumps(payload, default=_plain, ensure_ascii=False) + "\n"
+    body = _ENCODER.encode(payload) + "\n"
     return Response(body.encode(), status, dict(headers or {}), _JSON)
 
 
@@ -124,6 +145,12 @@ def _plain(value: Any) -> Any:
     if isinstance(value, set | frozenset):
         return sorted(value, key=str)
     return str(value)  # Decimal, Path, enums: their text
+
+
+# `json.dumps(payload, default=_plain, ensure_ascii=False)`, without building an encoder
+# per answer (one per check) nor tracking containers for cycles (answers are plain data
+# the views build; a cycle would fail as RecursionError, a 500): the same bytes.
+_ENCODER = json.JSONEncoder(default=_plain, ensure_ascii=False, check_circular=False)
 
 
 class _BodyProblem(Exception):
@@ -326,6 +353,24 @@ class App:
     def get_status(self, _principal: Principal, _body: bytes) -> Answer:
         return Answer(200, self.view.status())
 
+    def get_overview(self, principal: Principal, _body: bytes) -> Answer:
+        """What the status page shows, with the buttons the caller may use."""
+        return Answer(200, self.view.overview(principal))
+
+    def get_snapshot(self, _principal: Principal, _body: bytes) -> Answer:
+        """The last cycle's snapshot as `bastion eval --snapshot` reads it; its cycle
+        number, time and policy version in headers (the body is the bare document)."""
+        status, payload = self.view.snapshot()
+        if status != 200:
+            return _from_view(status, payload)
+        headers = {
+            "X-Bastion-Cycle": str(payload["cycle"]),
+            "X-Bastion-Cycle-At": str(payload["at"]),
+            "X-Bastion-Policy-Version": str(payload["policy_version"]),
+            "X-Bastion-Fresh-Data": "true" if payload["fresh_data"] else "false",
+        }
+        return Answer(200, payload["snapshot"], headers=headers)
+
     def post_check(self, principal: Principal, body: bytes) -> Answer:
         _data, refused = self._checked(self.table["/api/v1/check"]["POST"], body)
         return refused or _from_view(*self.view.check(body, principal))
@@ -342,6 +387,16 @@ class App:
         """A history lock released by an officer (`by`, when sent, must be the caller)."""
         refused = self._refused_by(self.table["/api/v1/locks/release"]["POST"], body, principal)
         return refused or _from_view(*self.view.release_lock(body, principal))
+
+    def post_escalation(self, principal: Principal, body: bytes) -> Answer:
+        """A position held at least at a level by an operator (`by` must be the caller)."""
+        refused = self._refused_by(self.table["/api/v1/escalations"]["POST"], body, principal)
+        return refused or _from_view(*self.view.escalate(body, principal))
+
+    def delete_escalation(self, principal: Principal, body: bytes) -> Answer:
+        """A manual escalation cleared by an operator (`by` must be the caller)."""
+        refused = self._refused_by(self.table["/api/v1/escalations"]["DELETE"], body, principal)
+        return refused or _from_view(*self.view.clear_escalation(body, principal))
 
     def _refused_by(self, endpoint: Endpoint, body: bytes, principal: Principal) -> Answer | None:
         """The body's refusal, or one for a `by` naming someone other than the caller.
@@ -382,6 +437,19 @@ class App:
         """A kept earlier version serves again (officer; through the reload guard)."""
         _data, refused = self._checked(self.table["/-/rollback"]["POST"], body)
         return refused or _from_view(*self.view.rollback(body, principal))
+
+    def get_silences(self, _principal: Principal, _body: bytes) -> Answer:
+        return Answer(200, self.view.silences())
+
+    def post_silence(self, principal: Principal, body: bytes) -> Answer:
+        """Hold back matching alerts (operator; `by`, when sent, must be the caller)."""
+        refused = self._refused_by(self.table["/api/v1/silences"]["POST"], body, principal)
+        return refused or _from_view(*self.view.silence(body, principal))
+
+    def delete_silence(self, principal: Principal, body: bytes) -> Answer:
+        """End a silence now (operator; `by`, when sent, must be the caller)."""
+        refused = self._refused_by(self.table["/api/v1/silences"]["DELETE"], body, principal)
+        return refused or _from_view(*self.view.expire_silence(body, principal))
 
 
 def _accept_removal(data: Any) -> list[str] | BodyRefused:

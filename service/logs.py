@@ -5,13 +5,19 @@ an ISO-8601 UTC timestamp, a level, and the context bound with
 `structlog.contextvars.bound_contextvars` (`request_id`, `policy`, `policy_version`, ...).
 Records from the standard `logging` module (APScheduler, urllib3, ...) go through the
 same renderer, so the stream stays one format.
+
+Every line is written whole under one lock (`write_line`), shared by structlog, the
+stdlib handler and the console (`service.console`): threads (cycles, HTTP workers,
+the reloader) never interleave two JSON objects on one line.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import threading
 import uuid
+from typing import Any
 
 import structlog
 from structlog.typing import Processor
@@ -27,8 +33,53 @@ LEVELS = {
 CHATTY_LIBRARIES = ("apscheduler", "urllib3", "watchfiles")
 
 
+# One lock for every line written to stdout (re-entrant: a handler may log).
+STDOUT_LOCK = threading.RLock()
+
+
+def write_line(line: str) -> None:
+    """Write one whole line to the current sys.stdout, never interleaved with another."""
+    with STDOUT_LOCK:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
+class LineLogger:
+    """structlog's logger: each rendered event is one line through `write_line`."""
+
+    def msg(self, message: str) -> None:
+        write_line(message)
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = msg
+
+
+def _line_logger(*_args: Any) -> LineLogger:
+    return LineLogger()
+
+
 class _BastionHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Marks the root handler this module installed, so reconfiguring replaces it."""
+    """Marks the root handler this module installed, so reconfiguring replaces it.
+    Writes under `STDOUT_LOCK`, as structlog does."""
+
+    def createLock(self) -> None:  # logging's name for it
+        self.lock = STDOUT_LOCK
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """To the current sys.stdout (the console's live view redirects it), whole."""
+        try:
+            write_line(self.format(record))
+        except Exception:
+            self.handleError(record)
+
+
+def _not_coalesced_run(record: logging.LogRecord) -> bool:
+    """False for APScheduler's note that a run was skipped or late: the cycle job is
+    coalesced on purpose (one cycle at a time; service.scheduler), not a fault."""
+    message = str(record.msg)
+    return not (
+        record.name == "apscheduler.scheduler"
+        and ("maximum number of running instances" in message or "was missed by" in message)
+    )
 
 
 def configure_logging(*, json: bool | None = None, level: str = "info") -> None:
@@ -56,7 +107,7 @@ def configure_logging(*, json: bool | None = None, level: str = "info") -> None:
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(threshold),
-        logger_factory=structlog.PrintLoggerFactory(),  # the current sys.stdout, per logger
+        logger_factory=_line_logger,  # the current sys.stdout, a whole line at a time
         # Not cached: a module-level logger used before this call (or before a test
         # reconfigures) must follow the new configuration; a few events a second is cheap.
         cache_logger_on_first_use=False,
@@ -66,6 +117,8 @@ def configure_logging(*, json: bool | None = None, level: str = "info") -> None:
 
 def _configure_stdlib(shared: list[Processor], renderer: Processor, threshold: int) -> None:
     handler = _BastionHandler(sys.stdout)
+    if threshold > logging.DEBUG:
+        handler.addFilter(_not_coalesced_run)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],

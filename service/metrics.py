@@ -70,6 +70,12 @@ REPORT_OUTCOMES = ("approved", "downsized", "denied", "duplicate", "error")
 ADAPTER_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 BREAKER_STATE_VALUE = {ARMED: 0, COOLDOWN: 1, TRIPPED: 2}
+# Alert delivery (--alerts, service.alerting): a message sent, failed after its retries,
+# over the receiver's per-minute budget, or pushed out of a full outbox.
+ALERT_OUTCOMES = ("ok", "failed", "throttled", "dropped")
+ALERT_SEVERITIES = ("info", "warning", "critical", "emergency")
+# From the alert raised to the message accepted by the receiver: critical ones within 5 s.
+ALERT_DELIVERY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
 
 
 class ServiceMetrics:
@@ -91,6 +97,7 @@ class ServiceMetrics:
         self._policy_labels: set[tuple[str, str]] = set()
         self._policy_set_labels: set[str] = set()
         self._define(registry)
+        self._define_alert_metrics(registry)
 
     def _define(self, registry: CollectorRegistry) -> None:
         self.decisions = Counter(
@@ -388,6 +395,42 @@ class ServiceMetrics:
         self.reloads.labels(result="failure").inc()
         self.reload_refusals.labels(reason=reason).inc()
         self.reload_last_failure.set(at.timestamp())
+
+    # -- alert delivery (--alerts) ---------------------------------------------------------
+
+    def _define_alert_metrics(self, registry: CollectorRegistry) -> None:
+        self.alerts_sent = Counter(
+            "bastion_alerts_sent",
+            "Alert messages by receiver and outcome: ok, failed (after its retries), "
+            "throttled (over the receiver's max_per_minute), dropped (its outbox was full).",
+            ["receiver", "outcome"],
+            registry=registry,
+        )
+        self.alert_delivery_seconds = Histogram(
+            "bastion_alert_delivery_seconds",
+            "From the oldest alert in a message being raised to the receiver accepting it.",
+            ["receiver"],
+            buckets=ALERT_DELIVERY_BUCKETS_S,
+            registry=registry,
+        )
+        self.alerts_dropped = _labelled_counter(
+            "bastion_alerts_dropped",
+            "Alerts dropped from the full delivery queue (the oldest of the lowest "
+            "severity first), by severity: never sent.",
+            "severity",
+            ALERT_SEVERITIES,
+            registry,
+        )
+
+    def alert_sent(self, receiver: str, outcome: str, seconds: float | None = None) -> None:
+        """Record one alert message (`outcome`: one of ALERT_OUTCOMES)."""
+        self.alerts_sent.labels(receiver=receiver, outcome=outcome).inc()
+        if seconds is not None:
+            self.alert_delivery_seconds.labels(receiver=receiver).observe(seconds)
+
+    def alert_dropped(self, severity: str) -> None:
+        """Record one alert dropped from the full delivery queue."""
+        self.alerts_dropped.labels(severity=severity).inc()
 
     # -- exposition -------------------------------------------------------------------------
 

@@ -28,7 +28,11 @@ def record_reload(service: Service, event: PolicyReloaded | ReloadRejected) -> N
     before / after, changed policies and their files, removals, principal, and the
     new set's lint warnings, each also logged as `policy_lint_warning`)."""
     metrics, reloader = service.metrics, service.reloader
-    service.auditor.reload(audit_record(event), files=_policy_files(service, event.changed))
+    files = _policy_files(service, event.changed)
+    service.auditor.reload(audit_record(event), files=files)
+    if service.on_reload is not None:  # the console's RELOAD / REFUSED line
+        service.on_reload(event, files)
+    service.activity.reloaded(event)  # the status page's reload history
     if isinstance(event, PolicyReloaded):
         metrics.reload_succeeded(event.at, event.version, reloader.current.versions())
         log.info(
@@ -36,6 +40,7 @@ def record_reload(service: Service, event: PolicyReloaded | ReloadRejected) -> N
             version=event.version,
             previous=event.previous_version,
             changed=list(event.changed),
+            files=files,  # "Kind/name" -> its file, for the changed policies served
             took_s=round(event.took_s, 4),
             trigger=event.trigger,
             principal=event.principal,
@@ -43,6 +48,8 @@ def record_reload(service: Service, event: PolicyReloaded | ReloadRejected) -> N
             warnings=len(event.warnings),
         )
         log_lint_warnings(event.warnings, event.version)
+        if service.alerts is not None:  # the rejections before it: resolved
+            service.alerts.resolve_kind("reload_rejected", event.at)
         if event.accepted_removals and service.alerts is not None:
             keys = [r.key for r in event.accepted_removals]
             service.alerts.raise_alert(

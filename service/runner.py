@@ -52,8 +52,10 @@ from bastion.engine.policy.model import PolicySet
 from bastion.engine.snapshot import Snapshot
 from bastion.engine.state import ARMED, State, StateError
 from bastion.service import candidate as shadow
-from bastion.service import locks
-from bastion.service.alerts import AlertRaised, Alerts, LogAlerts
+from bastion.service import escalations, locks
+from bastion.service.alerting import api as alerting_api
+from bastion.service.alerting.silences import Silences
+from bastion.service.alerts import AlertRaised, AlertResolved, Alerts, LogAlerts, utc_now
 from bastion.service.auditor import Auditor
 from bastion.service.auth import LOCAL, Principal, Role
 from bastion.service.candidate import Candidate
@@ -71,6 +73,8 @@ from bastion.service.reloader import (
 )
 from bastion.service.resets import PendingReset, reset_fields
 from bastion.service.state_store import StateSaveFailed, StateStore
+from bastion.service.status_page import overview as status_overview
+from bastion.service.status_page.activity import Activity
 from bastion.service.versions import DEFAULT_KEEP, PolicyVersions
 
 log = structlog.get_logger("bastion.service")
@@ -89,6 +93,11 @@ class Cycle:
     interval_s: Decimal  # market seconds until the next cycle
     policy_version: str
     fresh_data: bool
+    # What it evaluated, for GET /api/v1/snapshot and `serve --record` (None: no data yet),
+    # the state it started from, and its number since the process started (1, 2, ...).
+    snapshot: Snapshot | None = None
+    state_before: State | None = None
+    number: int = 0
 
 
 @dataclass(slots=True)
@@ -108,6 +117,8 @@ class Service:
     unevaluable: tuple[Unevaluable, ...] = ()  # positions left out of the last snapshot
     started_at: datetime | None = None
     on_reset_queued: Callable[[], None] | None = None  # run the next cycle now (scheduler)
+    on_reload: Callable[[Any, Mapping[str, str]], None] | None = None  # the console's line
+    _fallbacks_said: set[str] = field(default_factory=set)  # logged, and still in force
     builder: SnapshotBuilder = field(init=False)
     authority: DecisionAuthority = field(init=False)  # answers orders; see `check`
     desk: Desk = field(init=False)  # answers checks, sent orders and resets
@@ -133,6 +144,11 @@ class Service:
     candidate: Candidate | None = None
     keep_versions: int = DEFAULT_KEEP
     versions: PolicyVersions = field(init=False)
+    # The recent past the status page shows (decisions, trips, alerts, reloads; bounded).
+    activity: Activity = field(default_factory=Activity)
+    cycles: int = 0  # cycles run since the process started
+    # The --alerts delivery (service.alerting.dispatcher.AlertDispatcher), for status.
+    alert_dispatcher: Any = None
 
     def __post_init__(self) -> None:
         self.versions = PolicyVersions(self.keep_versions)
@@ -144,17 +160,21 @@ class Service:
         self.desk = Desk(self)
         if self.alerts is None:
             self.alerts = Alerts([LogAlerts()], self.metrics.registry)
+        if self.alerts.silences is None:  # POST /api/v1/silences (wall time: operators')
+            self.alerts.silences = Silences(utc_now)
+        self.activity.watch(self.alerts)  # the status page lists the alerts raised
 
     # -- one cycle --------------------------------------------------------------------
 
     def cycle(self) -> Cycle:
         """Poll, build, evaluate (with the policy set current at the start), record."""
         with self._lock, structlog.contextvars.bound_contextvars(cycle_id=new_correlation_id()):
-            now = self.feed.now()
+            now = self.feed.cycle_now()  # sim / replay: the whole poll at this moment
             self.started_at = self.started_at or now
             loaded = self.reloader.current  # one read: this cycle sees one policy set
             self._fit_trade_lookback(loaded.compiled)
             snapshot, fresh = self._snapshot(now)
+            state_before = self.state
             pending = self.pending_resets()  # what was asked for until now: this cycle's
             started = time.perf_counter()
             if snapshot is None:  # no data to evaluate: the resets wait for a cycle with some
@@ -183,7 +203,11 @@ class Service:
             self.auditor.decisions(decisions)  # a failure turns /readyz 503 (persist_failed)
             assert self.alerts is not None
             self.alerts.from_decisions(now, decisions)
-            self.last_cycle = Cycle(now, decisions, interval, loaded.version, fresh)
+            self.cycles += 1
+            self.last_cycle = Cycle(
+                now, decisions, interval, loaded.version, fresh, snapshot, state_before, self.cycles
+            )
+            self.activity.cycle_done(self.last_cycle)  # the status page's recent past
             return self.last_cycle
 
     def _shadow(
@@ -245,8 +269,9 @@ class Service:
             )
             return self._aged(now), False
         self.metrics.adapter_call(adapter, "poll", True, time.perf_counter() - started)
-        for fallback in built.fallbacks:
-            log.warning("snapshot_fallback", adapter=adapter, detail=str(fallback))
+        said, self._fallbacks_said = self._fallbacks_said, {str(f) for f in built.fallbacks}
+        for detail in sorted(self._fallbacks_said - said):  # once while it lasts, not per poll
+            log.warning("snapshot_fallback", adapter=adapter, detail=detail)
         self._record_unevaluable(now, built.unevaluable)
         self.builder_state = built.state
         self.last_snapshot, self.last_success_at = built.snapshot, now
@@ -423,6 +448,47 @@ class Service:
         """POST /api/v1/locks/release (officer): `service.locks.release`."""
         return locks.release(self, body, principal)
 
+    def escalate(self, body: bytes, principal: Principal = LOCAL) -> tuple[int, dict[str, Any]]:
+        """POST /api/v1/escalations (operator): `service.escalations.escalate`."""
+        return escalations.escalate(self, body, principal)
+
+    def clear_escalation(
+        self, body: bytes, principal: Principal = LOCAL
+    ) -> tuple[int, dict[str, Any]]:
+        """DELETE /api/v1/escalations (operator): `service.escalations.clear`."""
+        return escalations.clear(self, body, principal)
+
+    def overview(self, principal: Principal = LOCAL) -> dict[str, Any]:
+        """GET /api/v1/overview (viewer): what the status page shows (`status_page`)."""
+        return status_overview.overview(self, principal)
+
+    def snapshot(self) -> tuple[int, dict[str, Any]]:
+        """GET /api/v1/snapshot (viewer): the last cycle's snapshot (`status_page`)."""
+        return status_overview.last_snapshot(self)
+
+    # -- silences (service.alerting.api): operator, audited ------------------------------
+
+    def silence(self, body: bytes, principal: Principal = LOCAL) -> tuple[int, dict[str, Any]]:
+        """POST /api/v1/silences: hold back matching alerts until a time, with a reason."""
+        assert self.alerts is not None
+        record = alerting_api.audit_recorder(self.auditor.record)
+        return alerting_api.create_silence(self.alerts_silences(), record, body, principal)
+
+    def expire_silence(
+        self, body: bytes, principal: Principal = LOCAL
+    ) -> tuple[int, dict[str, Any]]:
+        """DELETE /api/v1/silences: end a silence now."""
+        record = alerting_api.audit_recorder(self.auditor.record)
+        return alerting_api.expire_silence(self.alerts_silences(), record, body, principal)
+
+    def silences(self) -> dict[str, Any]:
+        """GET /api/v1/silences: active and recently expired silences."""
+        return alerting_api.list_silences(self.alerts_silences())
+
+    def alerts_silences(self) -> Silences | None:
+        silences = None if self.alerts is None else self.alerts.silences
+        return silences if isinstance(silences, Silences) else None
+
     @property
     def cycle_lock(self) -> threading.Lock:
         """Held by a cycle from its poll to its new state: a history-lock release takes it,
@@ -512,6 +578,16 @@ class Service:
             failed = self._persist_failures.pop(what, None)
         if failed is not None:
             log.warning("persist_recovered", what=what, failed_with=failed[:1000])
+            if self.alerts is not None:  # the persist_failed alert: resolved
+                self.alerts.resolve(
+                    AlertResolved(
+                        self.feed.now(),
+                        "persist_failed",
+                        "critical",
+                        f"{what} writes work again",
+                        {"what": what},
+                    )
+                )
 
     def persist_failures(self) -> list[str]:
         """The /readyz reasons of the writes failing now, e.g. "state save failed: ..."."""
@@ -570,6 +646,7 @@ class Service:
             "breakers_not_armed": self.breakers_not_armed(),
             "pending_resets": [pending.to_dict() for pending in self.pending_resets()],
             "locks": locks.locks_status(self),  # history locks blocking now (by id)
+            "manual_escalations": escalations.active(self),  # operators' floors, by position
             # Orders reported since the snapshot, counted as exposure until one shows them.
             "pending_orders": self.authority.state.authority.pending.summary(
                 self.feed.now(), self.last_snapshot.as_of if self.last_snapshot else None
@@ -598,6 +675,24 @@ class Service:
             # The shadow candidate (--candidate) and the versions kept for a rollback.
             "candidate": None if self.candidate is None else self.candidate.status(),
             "policy_versions": self.versions.to_dict(),
+            # Alerts firing, silences, and the --alerts delivery's queue and receivers.
+            "alerts": self._alerts_status(),
+        }
+
+    def _alerts_status(self) -> dict[str, Any]:
+        firing = [] if self.alerts is None else self.alerts.firing()
+        return {
+            "firing": [
+                {
+                    "at": a.at.isoformat(),
+                    "kind": a.kind,
+                    "severity": a.severity,
+                    "summary": a.summary[:500],
+                }
+                for a in firing[-50:]
+            ],
+            "silences": self.silences()["silences"],
+            "delivery": None if self.alert_dispatcher is None else self.alert_dispatcher.status(),
         }
 
 

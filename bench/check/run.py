@@ -51,6 +51,7 @@ from typing import Any, NamedTuple, cast
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import lists
 from snapshots import Workload, make_requests, make_snapshot
 
 from bastion.engine.authority.check import can_execute
@@ -727,6 +728,7 @@ def main() -> int:
         "(seed documents)"
     )
     print(f"  {verdict(fed > SEED_RATE)}  {fed:,.0f} decisions/s > {SEED_RATE:,} (seed documents)")
+    lists.report(policies, snapshot, work.state, work.times[0], count)
     if args.profile:
         profile(policies, work)
     policies.close()

@@ -98,7 +98,7 @@ class PhaseResult:
     def with_scheduler_warnings(self, count: int) -> PhaseResult:
         return replace(self, cycles=replace(self.cycles, scheduler_warnings=count))
 
-    def to_dict(self, floor_rate: float) -> dict[str, Any]:
+    def to_dict(self, floor_rate: float, floor_cpu_rate: float = 0.0) -> dict[str, Any]:
         tally = self.tally
         return {
             "mode": self.plan.mode,
@@ -135,6 +135,11 @@ class PhaseResult:
                 None if self.evaluation_mean_s is None else self.evaluation_mean_s * 1000
             ),
             "server_cpu_per_check_ms": _round(self.server_cpu_per_check_ms),
+            "server_cpu_per_check_over_in_process": (
+                round(self.server_cpu_per_check_ms * floor_cpu_rate / 1000, 3)
+                if self.server_cpu_per_check_ms is not None and floor_cpu_rate
+                else None
+            ),
             "cpu_share_of_one_core": {
                 "load_generator": round(self.cpu.generator, 3),
                 "server": round(self.cpu.server, 3),

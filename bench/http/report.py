@@ -87,6 +87,15 @@ def verdicts(phases: Sequence[PhaseResult], floor: FloorResult) -> list[Verdict]
     return found
 
 
+def cpu_over_floor(phase: PhaseResult, floor: FloorResult) -> float | None:
+    """The service's CPU time per check over the in-process (floor) CPU time per check:
+    what the HTTP front, the event loop and the cycles add, as a ratio (other processes
+    barely move it, unlike checks/s)."""
+    if phase.server_cpu_per_check_ms is None or not floor.cpu_rate:
+        return None
+    return phase.server_cpu_per_check_ms / (1000 / floor.cpu_rate)
+
+
 def _ms(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
@@ -129,7 +138,7 @@ def render_text(
     header = (
         f"  {'run':<28} {'checks/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
         f"{'errors':>6} {'t/o':>4} {'cycles':>10} {'missed':>6} {'/floor':>7} "
-        f"{'CPU gen':>7} {'srv':>5} {'other':>5}"
+        f"{'CPU gen':>7} {'srv':>5} {'other':>5} {'srv ms/chk':>10} {'x floor':>7}"
     )
     lines += [header, "  " + "-" * (len(header) - 2)]
     for p in phases:
@@ -137,11 +146,14 @@ def render_text(
         cycles = f"{p.cycles.done}/{p.cycles.expected:.0f}" if p.cycles.measured else "n/a"
         missed = str(p.cycles.missed) if p.cycles.measured else "n/a"
         ratio = p.rate / floor.rate if floor.rate else 0.0
+        cpu_ratio = cpu_over_floor(p, floor)
         lines.append(
             f"  {label:<28} {p.rate:>9,.0f} {_ms(p.percentile_ms(0.5)):>7} "
             f"{_ms(p.percentile_ms(0.99)):>7} {_ms(p.percentile_ms(1.0)):>7} "
             f"{p.errors:>6} {p.tally.timeouts:>4} {cycles:>10} {missed:>6} "
-            f"{ratio:>7.3f} {p.cpu.generator:>7.0%} {p.cpu.server:>5.0%} {p.cpu.others:>5.0%}"
+            f"{ratio:>7.3f} {p.cpu.generator:>7.0%} {p.cpu.server:>5.0%} {p.cpu.others:>5.0%} "
+            f"{_ms(p.server_cpu_per_check_ms):>10} "
+            f"{'n/a' if cpu_ratio is None else f'{cpu_ratio:.2f}':>7}"
         )
     lines += [
         "",
@@ -150,7 +162,9 @@ def render_text(
         "  errors: non-200 answers + broken or refused connections (+ open loop: dropped "
         "unsent); t/o: no answer within the timeout;",
         "  cycles: evaluations done/expected from the polling interval in force; CPU: share "
-        "of one core (load generator, service, others).",
+        "of one core (load generator, service, others);",
+        "  srv ms/chk: the service's CPU time (/proc/<pid>/stat, user + system, cycles "
+        "included) per check answered; x floor: that over the in-process CPU time a check.",
     ]
     for p in phases:
         extra = ""
@@ -197,6 +211,6 @@ def document(
         "benchmark": "bench/http",
         "meta": dict(meta),
         "in_process": floor.to_dict(),
-        "phases": [p.to_dict(floor.rate) for p in phases],
+        "phases": [p.to_dict(floor.rate, floor.cpu_rate) for p in phases],
         "targets": [v.to_dict() for v in found],
     }

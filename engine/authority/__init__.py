@@ -2,6 +2,8 @@
 
 - `request`: the OrderRequest model, validated from JSON like a snapshot;
 - `check`: can_execute(policies, request, snapshot, state, now) -> ExecutionDecision;
+- `order_list`, `order_list_check`: order lists and brackets, one decision per leg and
+  one for the list (check_list); `modify`: the modify action's sizes and rate memory;
 - `rules`: ProtectionPolicy + LimitPolicy compiled to durable-rules;
 - `book`: per-snapshot exposures and risk, built once, read by every request;
 - `plan`: strategy intents -> ExecutionPlan of RiskAdjustedActions; RiskStatus;
@@ -25,6 +27,11 @@ _EXPORTS = {
     "load_request": "request",
     "parse_request": "request",
     "request_from_dict": "request",
+    "OrderList": "order_list",
+    "OrderLeg": "order_list",
+    "order_list_from_dict": "order_list",
+    "check_list": "order_list_check",
+    "ListDecision": "order_list_check",
     "DecisionAuthority": "authority",
     "Statistics": "authority",
     "StrategyIntent": "plan",
@@ -39,6 +46,9 @@ __all__ = [
     "DecisionAuthority",
     "ExecutionDecision",
     "ExecutionPlan",
+    "ListDecision",
+    "OrderLeg",
+    "OrderList",
     "OrderRequest",
     "PortfolioContext",
     "PositionContext",
@@ -48,7 +58,9 @@ __all__ = [
     "Statistics",
     "StrategyIntent",
     "can_execute",
+    "check_list",
     "load_request",
+    "order_list_from_dict",
     "parse_request",
     "plan_intents",
     "request_from_dict",

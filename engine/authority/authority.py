@@ -21,6 +21,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from bastion.engine.authority.check import DENIED, DOWNSIZED, ExecutionDecision, can_execute
+from bastion.engine.authority.order_list import OrderList
+from bastion.engine.authority.order_list_check import ListDecision, check_list
 from bastion.engine.authority.plan import ExecutionPlan, StrategyIntent, plan_intents
 from bastion.engine.authority.request import OrderRequest
 from bastion.engine.evaluation.compiled import CompiledPolicySet
@@ -109,11 +111,20 @@ class DecisionAuthority:
             self._statistics = self._statistics.counted(result)
         return result
 
-    def check(self, request: OrderRequest, snapshot: Snapshot, now: datetime) -> ExecutionDecision:
+    def check(
+        self, request: OrderRequest, snapshot: Snapshot, now: datetime, *, explain: bool = False
+    ) -> ExecutionDecision:
         """The answer, remembering nothing: a question about an order that may never be
-        sent (the service's POST /api/v1/check). Only `record_sent` changes the memory."""
+        sent (the service's POST /api/v1/check). Only `record_sent` changes the memory.
+        `explain`: the decision's record will be read (see `can_execute`)."""
         result = can_execute(
-            self._policies, request, snapshot, self._state, now, clock_ns=self._clock_ns
+            self._policies,
+            request,
+            snapshot,
+            self._state,
+            now,
+            clock_ns=self._clock_ns,
+            explain=explain,
         )
         with self._lock:
             self._statistics = self._statistics.counted(result)
@@ -136,6 +147,37 @@ class DecisionAuthority:
             )
             self._state = result.state
             self._statistics = self._statistics.counted(result)
+        return result
+
+    def check_list(self, order_list: OrderList, snapshot: Snapshot, now: datetime) -> ListDecision:
+        """An order list, as a question: every leg's answer and the list's; remembers
+        nothing (`record_list_sent` does)."""
+        result = check_list(
+            self._policies, order_list, snapshot, self._state, now, clock_ns=self._clock_ns
+        )
+        with self._lock:
+            for leg in result.legs:
+                self._statistics = self._statistics.counted(leg.result)
+        return result
+
+    def record_list_sent(
+        self, order_list: OrderList, snapshot: Snapshot, now: datetime
+    ) -> ListDecision:
+        """An order list the caller reports sent: decided, and every leg remembered
+        whatever the answer (as `record_sent` for one order)."""
+        with self._lock:
+            result = check_list(
+                self._policies,
+                order_list,
+                snapshot,
+                self._state,
+                now,
+                clock_ns=self._clock_ns,
+                sent=True,
+            )
+            self._state = result.state
+            for leg in result.legs:
+                self._statistics = self._statistics.counted(leg.result)
         return result
 
     def plan(

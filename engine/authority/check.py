@@ -34,8 +34,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from bastion.engine.authority import controls
+from bastion.engine.authority import controls, instrument_rules
 from bastion.engine.authority import memory as memory_of
+from bastion.engine.authority import modify as modify_of
 from bastion.engine.authority import pending as pending_exposure
 from bastion.engine.authority.answer import APPROVED, DENIED, DOWNSIZED, ExecutionDecision, Fixed
 from bastion.engine.authority.book import HUNDRED, ZERO, AccountBook, book_of
@@ -61,6 +62,7 @@ __all__ = [
 
 
 _NO_CLOCK = Clock(None)  # stateless without a clock: shared
+_NO_SUBMIT = frozenset({"cancel", "modify"})  # not counted by the submit rate
 
 
 def can_execute(
@@ -72,16 +74,19 @@ def can_execute(
     *,
     clock_ns: Callable[[], int] | None = None,
     sent: bool = False,
+    explain: bool = False,
 ) -> ExecutionDecision:
     """May this order be sent? Approve, downsize or deny, with every reason. Never raises.
 
     The state returned remembers the order (its submit, open / close, override) when it
     is approved — a caller that sends what is approved — or, with `sent`, whatever the
-    answer: the order was sent (reported after the fact), so it counts."""
+    answer: the order was sent (reported after the fact), so it counts. `explain`: the
+    caller will read the decision's record (the service answers and audits it), so the
+    trace is recorded as the checks run rather than replayed when first read."""
     clock = Clock(clock_ns) if clock_ns is not None else _NO_CLOCK
     started = clock.last
     try:
-        result = _decide(policies, request, snapshot, state, now, clock, sent)
+        result = _decide(policies, request, snapshot, state, now, clock, sent, explain)
     except Exception as error:  # fail safe: an error is a denial, never an approval
         result = _error(policies, request, state, now, error)
     if clock_ns is not None:
@@ -97,6 +102,7 @@ def _decide(
     now: datetime,
     clock: Clock,
     sent: bool = False,
+    explain: bool = False,
 ) -> ExecutionDecision:
     books = book_of(snapshot).accounts
     named = request.account_id
@@ -112,11 +118,14 @@ def _decide(
     limits = governing.limits.spec if governing.limits else None
     # Orders approved since the snapshot count as held (authority/pending.py).
     book = pending_exposure.applied(book, state.authority.pending, snapshot, now, limits)
+    if request.action == "modify":  # adds units or not: measured against the book read
+        request = modify_of.with_current(request, book)
     ctx = _context(request, snapshot, state, now, account_id, book, governing)
     fact = _fact(ctx, governing, protection, limits)
     # Without a clock nothing is timed, so the trace is not recorded now: the audit
-    # record replays the same walk (same inputs, same result) when it is first read.
-    record = clock.clock is not None
+    # record replays the same walk (same inputs, same result) when it is first read —
+    # unless the caller will read it anyway (`explain`): then the one walk records.
+    record = explain or clock.clock is not None
     facts_lap = clock.lap() if record else None
     fired = governing.rules.match_one(fact)
     # The tripped reduce_size breakers covering the order (controls/breaker_size.py).
@@ -177,8 +186,11 @@ def _context(
     elif action == "cancel":
         requested = current
     elif requested is None and request.increasing and limits is not None:
+        # Sized in whole lots of the instrument too (authority/instrument_rules.py).
+        lot = instrument_rules.rules_for(symbol, snapshot, limits)
+        increment = instrument_rules.order_increment(request.size_increment, lot)
         requested = _volatility_size(
-            book, market.atr_usd if market else None, limits, current, request.size_increment
+            book, market.atr_usd if market else None, limits, current, increment
         )
         sized = requested is not None
     target = requested if requested is not None else current
@@ -187,7 +199,7 @@ def _context(
     if grace_since is None and protection is not None and _below_floor(request, protection):
         grace_since = now
     last_override = memory.overrides.get(key)
-    return Context(  # positional, in field order: the order hot path
+    ctx = Context(  # positional, in field order: the order hot path
         request,
         account_id,
         book,
@@ -205,14 +217,17 @@ def _context(
         if action == "open"
         else 0,
         NEVER_S if last_override is None else seconds(last_override, now),
-        # The submit rate applies to every order but a cancel.
+        # The submit rate applies to every order but a cancel and a modify.
         memory_of.submits(memory, account_id, now, governing.submit_window)
-        if action != "cancel"
+        if action not in _NO_SUBMIT
         else 0,
         key,
         now,
         snapshot,
     )
+    if action == "modify":
+        ctx.modifies = modify_of.modifies(memory, account_id, now, governing.modify_window)
+    return ctx
 
 
 def _below_floor(request: OrderRequest, protection: ProtectionSpec) -> bool:
@@ -242,7 +257,8 @@ def _fact(
     Only the controls whose rules can hold for this action fill in their fields."""
     request = ctx.request
     action = request.action
-    increasing = action in INCREASING  # request.increasing, read once
+    # request.increasing, read once (a modify adds units or not: the property says)
+    increasing = action in INCREASING or (action == "modify" and request.increasing)
     fact: dict[str, Any] = {
         "action": action,
         "increasing": increasing,

@@ -7,6 +7,7 @@ from bisect import bisect_right, insort
 from datetime import datetime, timedelta
 
 from bastion.engine.authority.controls.base import Context
+from bastion.engine.authority.modify import modify_key
 from bastion.engine.evaluation.compiled import AuthorityRules
 from bastion.engine.state import AuthorityState, State
 
@@ -70,11 +71,15 @@ def remember(
             del grace[key]
     submits, trades, overrides = memory.submits, memory.trades, memory.overrides
     if counts and request.action != "cancel":
-        if governing.submit_window is not None:
-            times = submits.get(ctx.account_id, ())
-            kept = list(times[bisect_right(times, now - governing.submit_window) :])
+        # A modify counts against the modify rate, kept apart (authority/modify.py).
+        modify = request.action == "modify"
+        window = governing.modify_window if modify else governing.submit_window
+        if window is not None:
+            counted = modify_key(ctx.account_id) if modify else ctx.account_id
+            times = submits.get(counted, ())
+            kept = list(times[bisect_right(times, now - window) :])
             insort(kept, now)
-            submits = {**submits, ctx.account_id: tuple(kept)}
+            submits = {**submits, counted: tuple(kept)}
         if request.action in ("open", "close") and governing.whipsaw_window is not None:
             horizon = now - governing.whipsaw_window
             recent = tuple(t for t in trades.get(key, ()) if t[1] > horizon)

@@ -353,7 +353,7 @@ def _order(
         market.atr_usd,
         now,
         sent,
-        request.id,
+        request.modified_order_id or request.id,  # a modify adds to the order it changes
     )
 
 

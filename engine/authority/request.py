@@ -18,6 +18,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from bastion.engine.authority.request_fast import plainly_valid
 from bastion.engine.errors import BastionError
 from bastion.engine.policy.vocabulary import ORDER_ACTIONS
 from bastion.engine.snapshot.fields import (
@@ -28,12 +29,14 @@ from bastion.engine.snapshot.fields import (
     amount,
     choice,
     count,
+    flag,
     moment,
     nested,
     pct,
     positive,
     text,
 )
+from bastion.engine.snapshot.messages import format_time
 from bastion.engine.snapshot.schema import document_schema
 from bastion.engine.snapshot.validate import (
     FieldError,
@@ -80,6 +83,43 @@ def _score(name: str, description: str) -> Field:
     return Field(name, FieldKind.DECIMAL, description, required=False)
 
 
+# The order as the venue sees it (all optional; absent: a market order, good till cancelled).
+ORDER_TYPES = ("market", "limit", "stop", "stop_limit")
+TIMES_IN_FORCE = ("gtc", "day", "ioc", "fok", "gtd")
+_PRICED = frozenset({"limit", "stop_limit"})  # carry a limit price
+_TRIGGERED = frozenset({"stop", "stop_limit"})  # carry a trigger price
+ORDER_SHAPE_FIELDS = (
+    _optional(
+        choice(
+            "order_type",
+            "market (default), limit, stop or stop_limit; limit and stop_limit need `price`, "
+            "stop and stop_limit need `trigger_price`.",
+            *ORDER_TYPES,
+        )
+    ),
+    _score(
+        "price",
+        "Limit price per unit, USD; must be on the instrument's tick_size and above 0 "
+        "(≤ 0 only for futures and options).",
+    ),
+    _score("trigger_price", "Stop trigger price per unit, USD; same rules as price."),
+    _optional(
+        flag(
+            "reduce_only",
+            "The order may only reduce the position (default false): denied when it would "
+            "add exposure or trade more than is held.",
+        )
+    ),
+    _optional(
+        choice(
+            "time_in_force",
+            "gtc (default), day, ioc, fok or gtd; gtd needs `expire_at`.",
+            *TIMES_IN_FORCE,
+        )
+    ),
+    _optional(moment("expire_at", "When a gtd order expires; denied when it is not after now.")),
+)
+
 RECORDS: dict[str, Record] = {
     record.name: record
     for record in (
@@ -116,12 +156,21 @@ RECORDS: dict[str, Record] = {
                 _optional(text("strategy_id", "Strategy placing the order.")),
                 _optional(text("reason", "Why the order is wanted (recorded).")),
                 _optional(
+                    text(
+                        "modified_order_id",
+                        "For action modify (required there, refused elsewhere): the id of "
+                        "the open order being changed; target_size is the size it now goes "
+                        "to, current_size the size it went to before the change.",
+                    )
+                ),
+                _optional(
                     positive(
                         "size_increment",
                         "Smallest size step the venue accepts (1 for whole shares); "
                         "a downsized order is rounded down to it. Default 0.00000001.",
                     )
                 ),
+                *ORDER_SHAPE_FIELDS,
                 nested(
                     "position",
                     FieldKind.RECORD,
@@ -215,15 +264,30 @@ class OrderRequest:
     target_score: Decimal | None = None
     strategy_id: str | None = None
     reason: str = ""
+    modified_order_id: str = ""  # action modify: the open order being changed
     size_increment: Decimal = DEFAULT_INCREMENT
+    order_type: str = "market"  # market | limit | stop | stop_limit
+    price: Decimal | None = None  # limit price (limit, stop_limit)
+    trigger_price: Decimal | None = None  # stop trigger (stop, stop_limit)
+    reduce_only: bool = False
+    time_in_force: str = "gtc"  # gtc | day | ioc | fok | gtd
+    expire_at: datetime | None = None  # gtd only
     position: PositionContext = PositionContext()
     portfolio: PortfolioContext = PortfolioContext()
     metadata: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def increasing(self) -> bool:
-        """True for open / increase: the order adds exposure."""
-        return self.action in INCREASING
+        """True for open / increase, and for a modify that raises the order's size: the
+        order adds exposure. (A modify's current_size is filled in by the check.)"""
+        if self.action in INCREASING:
+            return True
+        return (
+            self.action == "modify"
+            and self.current_size is not None
+            and self.target_size is not None
+            and self.target_size > self.current_size
+        )
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"symbol": self.symbol, "action": self.action, "side": self.side}
@@ -236,16 +300,33 @@ class OrderRequest:
             "target_score",
             "strategy_id",
             "reason",
+            "modified_order_id",
         ):
             value = getattr(self, name)
             if value not in (None, ""):
                 data[name] = str(value) if isinstance(value, Decimal) else value
+        if self.order_type != "market":
+            data["order_type"] = self.order_type
+        for name in ("price", "trigger_price"):
+            value = getattr(self, name)
+            if value is not None:
+                data[name] = str(value)
+        if self.reduce_only:
+            data["reduce_only"] = True
+        if self.time_in_force != "gtc":
+            data["time_in_force"] = self.time_in_force
+        if self.expire_at is not None:
+            data["expire_at"] = format_time(self.expire_at)
         return data
 
 
 def request_from_dict(data: object, *, source: str = "") -> OrderRequest:
     """Validate and build; raises RequestInvalid listing every problem."""
-    problems, document = check_document(data, REQUEST_TABLE, _RULES)
+    # A plainly valid request is read from the table directly; anything else, cerberus.
+    document = plainly_valid(data, REQUEST_TABLE)
+    problems: list[FieldError] = []
+    if document is None:
+        problems, document = check_document(data, REQUEST_TABLE, _RULES)
     if not problems:
         problems = [FieldError(path, message) for path, message in _cross_checks(document)]
     if problems:
@@ -264,7 +345,14 @@ def request_from_dict(data: object, *, source: str = "") -> OrderRequest:
         target_score=document.get("target_score"),
         strategy_id=document.get("strategy_id"),
         reason=document.get("reason", ""),
+        modified_order_id=document.get("modified_order_id", ""),
         size_increment=document.get("size_increment", DEFAULT_INCREMENT),
+        order_type=document.get("order_type", "market"),
+        price=document.get("price"),
+        trigger_price=document.get("trigger_price"),
+        reduce_only=document.get("reduce_only", False),
+        time_in_force=document.get("time_in_force", "gtc"),
+        expire_at=document.get("expire_at"),
         position=PositionContext(**position),
         portfolio=PortfolioContext(**portfolio),
         metadata=MappingProxyType(dict(document.get("metadata", {}))),
@@ -297,4 +385,47 @@ def _cross_checks(document: Mapping[str, Any]) -> list[tuple[str, str]]:
             problems.append(("target_size", f"a decrease must be below current_size {current}"))
     if action in ("open", "increase") and target is not None and target == 0:
         problems.append(("target_size", f"{action} to 0 adds nothing: leave it out to size it"))
+    problems.extend(_modify_problems(document))
+    problems.extend(_order_shape_problems(document))
+    return problems
+
+
+def _order_shape_problems(document: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Prices that contradict the order type, an expiry that contradicts the time in force."""
+    order_type = document.get("order_type", "market")
+    problems: list[tuple[str, str]] = []
+    if order_type in _PRICED and "price" not in document:
+        problems.append(("price", f"is required for a {order_type} order (its limit price)"))
+    if order_type not in _PRICED and "price" in document:
+        problems.append(
+            ("price", f"a {order_type} order has no limit price: leave it out or use limit")
+        )
+    if order_type in _TRIGGERED and "trigger_price" not in document:
+        problems.append(("trigger_price", f"is required for a {order_type} order"))
+    if order_type not in _TRIGGERED and "trigger_price" in document:
+        problems.append(
+            ("trigger_price", f"a {order_type} order has no trigger: leave it out or use stop")
+        )
+    gtd = document.get("time_in_force", "gtc") == "gtd"
+    if gtd and "expire_at" not in document:
+        problems.append(("expire_at", "is required for time_in_force gtd (when the order expires)"))
+    if not gtd and "expire_at" in document:
+        problems.append(
+            ("expire_at", "only a gtd order expires: set time_in_force: gtd or leave it out")
+        )
+    return problems
+
+
+def _modify_problems(document: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """A modify names the order it changes and the size it now goes to; no other
+    action names an order to change."""
+    if document["action"] != "modify":
+        if "modified_order_id" in document:
+            return [("modified_order_id", "only a modify changes an open order: leave it out")]
+        return []
+    problems: list[tuple[str, str]] = []
+    if not document.get("modified_order_id"):
+        problems.append(("modified_order_id", "is required for modify (the open order's id)"))
+    if document.get("target_size") is None:
+        problems.append(("target_size", "is required for modify (the size the order now goes to)"))
     return problems

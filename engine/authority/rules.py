@@ -22,18 +22,25 @@ from typing import Any
 from bastion.engine.authority import controls
 from bastion.engine.authority.controls import (
     core_asset_immunity,
+    expiry,
     exposure_groups,
     grace_period,
     holding_period,
+    instrument_lot,
+    instrument_notional,
+    instrument_price,
+    instrument_quantity,
     kill_drawdown,
     kill_drift,
     liquidity,
     margin,
+    modify_rate,
     open_positions,
     order_notional,
     per_asset,
     per_strategy,
     portfolio_risk,
+    reduce_only,
     regime_override,
     shorting,
     size_increment,
@@ -65,6 +72,7 @@ MARGIN = margin.ID
 LIQUIDITY = liquidity.ID
 OPEN_POSITIONS = open_positions.ID
 SUBMIT_RATE = submit_rate.ID
+MODIFY_RATE = modify_rate.ID
 TRADE_RISK = trade_risk.ID
 PORTFOLIO_RISK = portfolio_risk.ID
 PER_ASSET = per_asset.ID
@@ -74,6 +82,25 @@ PER_ASSET_CLASS = exposure_groups.ASSET_CLASS.id
 ORDER_NOTIONAL = order_notional.ID
 SYMBOL_POSITION = symbol_position.ID
 SIZE_INCREMENT = size_increment.ID
+EXPIRY = expiry.ID
+REDUCE_ONLY = reduce_only.ID
+INSTRUMENT_PRICE = instrument_price.ID
+MIN_QUANTITY = instrument_quantity.MIN_ID
+MAX_QUANTITY = instrument_quantity.MAX_ID
+MIN_NOTIONAL = instrument_notional.MIN_ID
+MAX_NOTIONAL = instrument_notional.MAX_ID
+LOT_SIZE = instrument_lot.ID
+# The true / false fact fields of the instrument and order-shape controls.
+ORDER_SHAPE_FLAGS = (
+    "expired",
+    "reduce_only_breached",
+    "bad_price",
+    "below_min_quantity",
+    "below_min_notional",
+    "above_max_notional",
+    "above_max_quantity",
+    "off_lot",
+)
 TRADING_STATE = trading_state.ID
 
 # Limits that block outright, and limits an order can meet by being smaller (downsize),
@@ -91,7 +118,7 @@ DEFAULT_ALLOWED = DEFAULT_ALLOWED_ACTIONS
 # The fields every fact carries; each control adds the ones it reads (`Control.fields`).
 BASE_FIELDS = {
     "action": "the request's action",
-    "increasing": "open or increase",
+    "increasing": "open or increase, or a modify that raises the order's size",
     "reducing": "close or decrease",
     "strategy": "the request's strategy id ('' when none)",
 }
@@ -194,6 +221,8 @@ def specialized(specs: Sequence[RuleSpec], action: str) -> list[RuleSpec]:
         "increasing": action in INCREASING,
         "reducing": action in REDUCING,
     }
+    if action == "modify":  # adds exposure when it raises the order's size: known per fact
+        del known["increasing"]
     kept = []
     for spec in specs:
         condition = specialize(spec.condition, known)

@@ -11,7 +11,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from bastion.engine.authority import controls
+from bastion.engine.authority import controls, instrument_rules
 from bastion.engine.authority import rules as r
 from bastion.engine.authority.answer import APPROVED, DENIED, DOWNSIZED, VERB, ExecutionDecision
 from bastion.engine.authority.book import ZERO
@@ -390,17 +390,34 @@ class Walk:
         ctx = self.ctx
         if not self.size_limits:
             return APPROVED, ctx.target
-        room = floor_to(min(cap for _, cap, _ in self.size_limits), ctx.request.size_increment)
         # A shadow-mode LimitPolicy enforces nothing, its on_breach neither (what is left
         # here then is a breaker's size cut, which the breakers enforce).
         enforced = self.governing.limits is not None and self.governing.limits.mode == "enforce"
+        # Floored to the size increment and the instrument's lot; an order cut below the
+        # instrument's minimum quantity or value is denied (authority/instrument_rules.py):
+        # instrument rules, like every limit, only where an enforced LimitPolicy governs.
+        request = ctx.request
+        rules = (
+            instrument_rules.rules_for(request.symbol, ctx.snapshot, limits)
+            if enforced
+            else instrument_rules.Rules(request.symbol)
+        )
+        increment = instrument_rules.order_increment(request.size_increment, rules)
+        room = floor_to(min(cap for _, cap, _ in self.size_limits), increment)
+        price = instrument_rules.order_price(request.price, request.trigger_price, ctx.price)
+        small = instrument_rules.too_small(rules, room, price) if room > 0 else None
         deny = limits is not None and limits.on_breach == "deny" and enforced
         # Denied by the policy where it could have been downsized: say what the cut was.
         refused = deny and room > 0 and not self.blocking
-        if self.blocking or room <= 0 or deny:  # name every size limit the order breaks
+        # Cut below the instrument's minimum: what the cut would leave cannot be sent.
+        too_small = small is not None and not self.blocking and not deny
+        if self.blocking or room <= 0 or deny or too_small:  # name every size limit it breaks
             for name, _, detail in self.size_limits:
                 self.blocking.append(name)
                 self.why.append(detail)
+            if too_small and small is not None:
+                self.blocking.append(small[0])
+                self.why.append(f"what the limits leave ({_cut(ctx, room)}) is {small[1]}: denied")
             if refused:
                 self.why.append(f"on_breach is deny: denied rather than {_cut(ctx, room)}")
             return DENIED, None

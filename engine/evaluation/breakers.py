@@ -4,9 +4,16 @@ States per (policy, breaker, subject):
 
     armed --condition holds--> tripped (until = now + cooldown; trip_count + 1)
     tripped --condition clears, cooldown running--> cooldown (action still in force)
-    tripped/cooldown --now >= until--> reset: auto  -> armed (re-trips at once if it holds)
+    tripped/cooldown --now >= until--> reset: auto, condition cleared -> armed (`rearm`)
+                                        reset: auto, condition holds -> stays tripped,
+                                            said once (`held`: value vs threshold), and
+                                            re-arms at the first cycle it has cleared
                                         reset: manual -> stays, awaiting a ManualReset
     any --ManualReset(by, reason)--> armed (re-trips at once if the condition holds)
+
+No flapping: an auto breaker re-arms only once its cooldown is over *and* its condition
+has cleared, so two trips (two alerts) of one breaker for one subject are at least a
+cooldown apart, however long the condition holds.
 
 A breaker whose metric is missing for a subject cannot be evaluated: that is
 reported as outcome `unevaluable` with action `reduce_only` (fail safe: no new
@@ -108,11 +115,14 @@ def step(
             state,
             status=ARMED,
             awaiting_manual_reset=False,
+            awaiting_clear=False,
             last_reset_by=reset.by,
             last_reset_reason=reset.reason,
         )
     if state.status != ARMED and state.until is not None and now >= state.until:
-        if breaker.reset == "auto":
+        if breaker.reset == "manual":
+            state = replace(state, awaiting_manual_reset=True)
+        elif not observation.fired:
             decisions.append(
                 _decision(
                     policy,
@@ -122,12 +132,24 @@ def step(
                     now,
                     "rearm",
                     (),
-                    [f"cooldown of {breaker.cooldown_s} s elapsed"],
+                    [_rearm_reason(breaker, observation, state.awaiting_clear)],
                 )
             )
-            state = replace(state, status=ARMED, awaiting_manual_reset=False)
-        else:
-            state = replace(state, awaiting_manual_reset=True)
+            state = replace(state, status=ARMED, awaiting_manual_reset=False, awaiting_clear=False)
+        elif not state.awaiting_clear:  # cooldown over, the condition still holds: say so once
+            decisions.append(
+                _decision(
+                    policy,
+                    breaker,
+                    subject,
+                    observation,
+                    now,
+                    "held",
+                    (breaker.action,),
+                    [_held_reason(breaker, observation)],
+                )
+            )
+            state = replace(state, status=TRIPPED, awaiting_clear=True)
     if state.status == ARMED:
         if observation.fired:
             until = now + timedelta(seconds=float(breaker.cooldown_s))
@@ -146,6 +168,8 @@ def step(
                 if breaker.action == "close_position"
                 else f"{breaker.action} for at least {breaker.cooldown_s} s, then resume"
             )
+            if breaker.reset == "auto":  # and never while the condition holds (no flapping)
+                resume = "automatically once the condition has cleared"
             decisions.append(
                 _decision(
                     policy,
@@ -206,6 +230,22 @@ def unevaluable(
         mode=policy.mode,
         details=(("severity", breaker.severity),),
     )
+
+
+def _held_reason(breaker: kind.Breaker, observation: Observation) -> str:
+    return (
+        f"still tripped: {_shown(observation.values)} vs threshold "
+        f"{describe(breaker.condition)}; the cooldown of {breaker.cooldown_s} s is over but "
+        f"the condition holds: {breaker.action} stays in force, and the breaker re-arms "
+        "once the condition has cleared"
+    )
+
+
+def _rearm_reason(breaker: kind.Breaker, observation: Observation, held: bool) -> str:
+    cleared = f"{describe(breaker.condition)} no longer holds ({_shown(observation.values)})"
+    if held:
+        return f"{cleared}: re-armed (its cooldown of {breaker.cooldown_s} s was already over)"
+    return f"cooldown of {breaker.cooldown_s} s elapsed and {cleared}: re-armed"
 
 
 def _shown(values: dict[str, Decimal]) -> str:

@@ -53,6 +53,7 @@ class AuthorityRules:
     # The windows as timedeltas, once (the order hot path subtracts them from `now`).
     whipsaw_window: timedelta | None = field(init=False, default=None)
     submit_window: timedelta | None = field(init=False, default=None)
+    modify_window: timedelta | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         if self.protection is not None:
@@ -61,6 +62,8 @@ class AuthorityRules:
         if self.limits is not None:
             seconds = float(self.limits.spec.submit_rate.window_s)
             object.__setattr__(self, "submit_window", timedelta(seconds=seconds))
+            modify_s = float(self.limits.spec.modify_rate.window_s)
+            object.__setattr__(self, "modify_window", timedelta(seconds=modify_s))
 
 
 GOVERNING_CACHE = 65_536  # (account type, symbol, strategy) keys kept per policy set
@@ -82,6 +85,8 @@ class CompiledPolicySet:
     assignments: dict[tuple[object, ...], tuple[str, ...]] = field(
         default_factory=dict, compare=False, repr=False
     )
+    # The set's version, once: every order check names it (a hash over every member).
+    _version: list[str] = field(default_factory=list, init=False, compare=False, repr=False)
 
     def governing_order_rules(
         self, account_type: str, symbol: str, strategy: str | None
@@ -108,7 +113,9 @@ class CompiledPolicySet:
 
     @property
     def version(self) -> str:
-        return self.policy_set.version
+        if not self._version:
+            self._version.append(self.policy_set.version)
+        return self._version[0]
 
     def of_kind(self, kind: str) -> tuple[CompiledPolicy, ...]:
         found = self._by_kind.get(kind)

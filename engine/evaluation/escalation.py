@@ -8,7 +8,10 @@ matched into a transition:
 - de-escalate one level at a time, only when the breach is below the current
   level's threshold minus the hysteresis AND the position has been at its level
   for at least the minimum dwell time;
-- favourable moves never escalate (the breach is clamped at 0 before matching).
+- favourable moves never escalate (the breach is clamped at 0 before matching);
+- an operator's manual escalation (`State.manual_escalations`) is a floor: while it
+  is active the level is max(computed, manual), and the decision that raises a
+  position to it says who asked, why and until when.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from bastion.engine.decision import Check, Decision, Subject, render_value, valu
 from bastion.engine.policy.kinds.escalation import EscalationLevel, EscalationSpec
 from bastion.engine.policy.model import Policy
 from bastion.engine.rules import AllOf, Compare, RuleSpec
-from bastion.engine.state import EscalationState
+from bastion.engine.state import EscalationState, ManualEscalation
 
 _CENT = Decimal("0.01")
 BREACH_FIELD = "position.breach_atr"
@@ -107,10 +110,15 @@ def step(
     matched: frozenset[str],
     previous: EscalationState | None,
     now: datetime,
+    manual: ManualEscalation | None = None,
 ) -> tuple[EscalationState, Decision | None]:
-    """The position's new escalation state, and a decision when its level changes."""
+    """The position's new escalation state, and a decision when its level changes.
+
+    `manual`: an operator's floor, applied while active at `now` (the caller passes
+    only the position's own; a level name the policy lacks is no floor)."""
     spec: EscalationSpec = policy.spec
     levels = spec.levels
+    held_at = manual_floor(spec, manual, now)
     current = previous.level if previous is not None else 0
     current = min(current, len(levels) - 1)  # a policy edit may have removed levels
     since = previous.since if previous is not None else now
@@ -140,6 +148,8 @@ def step(
             ]
     else:
         target = current
+    forced = held_at > target  # the operator's floor, not the breach, sets the level
+    target = max(target, held_at)
     if target == current and previous is not None:
         return previous, None  # holding: the state records the breach of the last change
     state = EscalationState(
@@ -162,9 +172,26 @@ def step(
         for index, level in enumerate(levels)
     ]
     trace += stepping_down
+    why = None
+    if forced and manual is not None:
+        trace.append(Check(f"manual escalation to at least {manual.level}", True))
+        why = manual_text(manual)
     return state, _decision(
-        policy, subject, breach, breach_text, levels[current], levels[target], trace, now
+        policy, subject, breach, breach_text, levels[current], levels[target], trace, now, why
     )
+
+
+def manual_floor(spec: EscalationSpec, manual: ManualEscalation | None, now: datetime) -> int:
+    """The level number an active manual escalation holds the position at, else 0."""
+    if manual is None or not manual.active(now):
+        return 0
+    return next((i for i, level in enumerate(spec.levels) if level.name == manual.level), 0)
+
+
+def manual_text(manual: ManualEscalation) -> str:
+    """How a decision explains a manual escalation: who, why, until when."""
+    until = manual.until.isoformat() if manual.until is not None else "cleared by hand"
+    return f"manual escalation by {manual.by}: {manual.reason}, until {until}"
 
 
 @lru_cache(maxsize=1024)  # a handful per policy; a crash day writes thousands of traces
@@ -183,6 +210,7 @@ def _decision(
     new: EscalationLevel,
     trace: list[Check],
     now: datetime,
+    manual: str | None = None,
 ) -> Decision:
     direction = "escalate" if new.number > old.number else "deescalate"
     against = "entry" if breach.reference == "entry_price" else "the previous close"
@@ -194,6 +222,11 @@ def _decision(
         f"{threshold.breach_atr}): {direction} {old.name} → {new.name}, "
         f"poll every {new.interval_s} s"
     )
+    if manual is not None:  # the breach did not set this level: the operator did
+        reason = (
+            f"{subject.id}: {manual} ({breach.breach_atr.quantize(_CENT)} ATR against "
+            f"{against}): {direction} {old.name} → {new.name}, poll every {new.interval_s} s"
+        )
     return Decision(
         time=now,
         kind="escalation",

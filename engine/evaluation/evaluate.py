@@ -98,6 +98,7 @@ def _evaluate(
         merged.halted_symbols |= result.halted_symbols
         merged.reducing_symbols |= result.reducing_symbols
     accounts = sorted({account.id for account in snapshot.accounts} | _accounts_of(left_out))
+    snapshot_positions = {position.id for position in snapshot.positions}
     trading_states, changes = _trading_states(accounts, merged, state, now, policies.version)
     locks, locked = evolve_locks(policies, snapshot, state.locks, now)
     decisions = tuple(sorted([*merged.decisions, *changes, *locked], key=_order))
@@ -117,6 +118,12 @@ def _evaluate(
         authority=state.authority,
         high_water=marks,
         locks=locks,
+        # Kept while active and the position is held: a ttl or a closed position ends one.
+        manual_escalations={
+            key: manual
+            for key, manual in state.manual_escalations.items()
+            if manual.active(now) and (key in held_out or key in snapshot_positions)
+        },
     ).bump(evaluations=1, decisions=len(decisions))
     return decisions, new_state
 

@@ -8,7 +8,7 @@ A pass returns its decisions and the pieces of the new state it owns.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -22,9 +22,16 @@ from bastion.engine.indicators.greeks import OptionType
 from bastion.engine.policy.kinds.breakers import Breaker
 from bastion.engine.policy.model import Policy
 from bastion.engine.policy.select import governing
-from bastion.engine.roll import OptionLeg, RollAnalysis, Side, analyse_roll, leg_abs_delta
+from bastion.engine.roll import (
+    OptionLeg,
+    RollAnalysis,
+    Side,
+    analyse_roll,
+    find_chain,
+    leg_abs_delta,
+)
 from bastion.engine.snapshot import Position, Snapshot
-from bastion.engine.state import ARMED, BreakerState, EscalationState, State
+from bastion.engine.state import ARMED, BreakerState, EscalationState, ManualEscalation, State
 
 _NO_GROUP: dict[str, object] = {}
 ASSIGNMENT_CACHE = 65_536  # (kind, account type, symbol, strategy) keys per policy set
@@ -121,6 +128,10 @@ def escalation_pass(
         entry_rules, change_rules = compiled.entry_rules, compiled.change_rules
         assert rules is not None and entry_rules is not None and change_rules is not None
         enforce, escalated = policy.mode == "enforce", state.escalations
+        # Operators' floors (enforce only: a shadow policy never moves the real level).
+        manual = (
+            {k: m for k, m in state.manual_escalations.items() if m.active(now)} if enforce else {}
+        )
         from_entry = policy.spec.reference == "entry_price"
         top = len(policy.spec.levels) - 1
         held: list[_Held] = []  # positions with a level in the state
@@ -152,12 +163,12 @@ def escalation_pass(
         )
         moving = []
         for entry, flags in zip(held, screen, strict=True):
-            if flags:
+            if flags or entry[3] in manual:  # a floor may hold or lift it: stepped
                 moving.append(entry)
             elif entry[4].level > 0:
                 result.escalations[entry[3]] = entry[4]
-        _step_escalations(result, policy, snapshot, moving, rules.match, now)
-        _step_escalations(result, policy, snapshot, fresh, entry_rules.match, now)
+        _step_escalations(result, policy, snapshot, moving, rules.match, now, manual)
+        _step_escalations(result, policy, snapshot, fresh, entry_rules.match, now, manual)
         if enforce:
             _halt_new_positions(result, policy, [entry[1] for entry in (*held, *fresh)])
     return result
@@ -199,14 +210,16 @@ def _step_escalations(
     group: Sequence[_Entry],
     match: Callable[[list[Fact]], list[frozenset[str]]],
     now: datetime,
+    manual: Mapping[str, ManualEscalation],
 ) -> None:
     # The position's own fact carries position.breach_atr: no copy needed.
     matches = match([entry[0].fact for entry in group])
     for (item, position, value, key, previous), matched in zip(group, matches, strict=True):
-        if not matched and previous is None:
+        floor = manual.get(key)
+        if not matched and previous is None and floor is None:
             continue  # at level 0 and no threshold reached: nothing changes
         record = _breach_record(policy, position, snapshot, value)
-        new, change = escalation.step(policy, item.subject, record, matched, previous, now)
+        new, change = escalation.step(policy, item.subject, record, matched, previous, now, floor)
         if new.level > 0:  # level 0 needs no memory: nothing to step down from
             result.escalations[key] = new
         if change is not None:
@@ -310,7 +323,9 @@ def roll_pass(
             urgency = roll_rules.urgency_of(policy.spec, matched)
             result.roll_urgencies[key] = urgency
             if urgency != "none" and urgency != state.roll_urgencies.get(key, "none"):
-                analysis = analyse_roll(leg, policy.spec, now, urgency=urgency)
+                # Listed candidates when the snapshot has the underlying's chain.
+                chain = find_chain(snapshot.option_chains, leg.symbol)
+                analysis = analyse_roll(leg, policy.spec, now, urgency=urgency, chain=chain)
                 result.decisions.append(
                     _roll_decision(policy, item.subject, analysis, urgency, matched, source, now)
                 )
@@ -352,6 +367,7 @@ def _roll_decision(
             {
                 "abs_delta": analysis.abs_delta,
                 "delta_source": str(source),
+                "priced_by": analysis.priced_by.value,
                 "normal_abs_delta": spec.normal_abs_delta,
                 "emergency_abs_delta": spec.emergency_abs_delta,
             }

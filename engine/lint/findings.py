@@ -517,6 +517,46 @@ CODES: dict[str, Code] = {
             "sector cap is the one meant.",
         ),
         _c(
+            "BST506",
+            "limits-asset-cap-above-equity",
+            "error",
+            "max_per_asset_pct is above 100 % of equity while risk.borrowing is not allowed, "
+            "or above 100 × risk.borrowing.max_leverage where it is. Exposure above equity "
+            "needs borrowed cash; without borrowing allowed the check caps the symbol at 100 "
+            "% anyway, so the number written is not the one enforced.",
+            "Lower max_per_asset_pct to at most 100, or allow borrowing "
+            "(risk.borrowing: {allowed: true, max_leverage: N}) with 100 × N at least the cap.",
+        ),
+        _c(
+            "BST507",
+            "limits-borrowing-without-margin",
+            "warning",
+            "risk.borrowing is allowed but region.margin_allowed is false: the margin check "
+            "keeps every order within the account's cash, so exposure above equity is never "
+            "reached.",
+            "Set region.margin_allowed: true where the venue lends, or drop borrowing.",
+        ),
+        _c(
+            "BST508",
+            "instrument-min-notional-unreachable",
+            "error",
+            "An `instruments` entry's min_notional_usd is above its max_notional_usd (set "
+            'there or inherited from "*"), or above orders.max_notional_per_order_usd: no '
+            "order value meets both, so every order for those instruments is denied (or cut "
+            "below the minimum and denied).",
+            "Lower the minimum or raise the maximum so that min ≤ max.",
+        ),
+        _c(
+            "BST509",
+            "instrument-quantity-unreachable",
+            "error",
+            "An `instruments` entry's quantity rules leave no valid order: min_quantity above "
+            "max_quantity, or a lot_size whose smallest whole number of lots at or above "
+            "min_quantity is above max_quantity.",
+            "Make max_quantity at least the smallest order on the lot (and min_quantity at "
+            "most max_quantity), or lower the lot size.",
+        ),
+        _c(
             "BST511",
             "unit-slip-threshold",
             "warning",
@@ -611,6 +651,56 @@ CODES: dict[str, Code] = {
             "warning",
             "The policy is in shadow mode: it is evaluated and recorded but never blocks.",
             "Set mode: enforce when it is ready.",
+        ),
+        # --- the --alerts file (kind: AlertPolicy; service/alerting/lint.py) ------------
+        _c(
+            "BST801",
+            "alert-unknown-receiver",
+            "error",
+            "A route of the AlertPolicy names a receiver that spec.receivers does not "
+            "define: the alerts it takes would go nowhere.",
+            "Fix the name (see the suggestion) or define the receiver under spec.receivers.",
+        ),
+        _c(
+            "BST802",
+            "alert-secret-in-clear",
+            "error",
+            "A credential is written in the AlertPolicy file (password:, secret:, a Slack "
+            "webhook URL, a user:password URL, an Authorization header): files end up in "
+            "git, backups and screenshots.",
+            "Write the `*_env` form (password_env: SMTP_PASSWORD, url_env: SLACK_URL, "
+            "secret_env: WEBHOOK_KEY) and export the variable where bastion serve runs.",
+        ),
+        _c(
+            "BST803",
+            "alert-duplicate-receiver",
+            "error",
+            "Two receivers of the AlertPolicy have the same name: which one a route means "
+            "would be arbitrary.",
+            "Rename one of them and fix the routes that name it.",
+        ),
+        _c(
+            "BST804",
+            "alert-timing",
+            "warning",
+            "A route's repeat_interval_s is shorter than its group_wait_s: its groups would "
+            "repeat before their first message.",
+            "Make repeat_interval_s longer than group_wait_s (hours, usually).",
+        ),
+        _c(
+            "BST805",
+            "alert-unused-receiver",
+            "warning",
+            "A receiver of the AlertPolicy is used by no route: nothing is ever sent to it.",
+            "Route alerts to it, or remove it.",
+        ),
+        _c(
+            "BST806",
+            "alert-unknown-match",
+            "warning",
+            "A route matches a severity or an alert kind that Bastion never raises: it "
+            "takes nothing (a misspelling?).",
+            "Use a known value: the message lists them (and suggests the closest).",
         ),
     )
 }

@@ -298,6 +298,7 @@ _RULES: tuple[tuple[str, str, Rule], ...] = (
     ("LimitPolicy", "spec.region.*_allowed", flag(False, "allowed by the region")),
     ("LimitPolicy", "spec.region.code", neutral("region code, for people")),
     ("LimitPolicy", "spec.orders.submit_rate", _rate),
+    ("LimitPolicy", "spec.orders.modify_rate", _rate),
     (
         "LimitPolicy",
         "spec.orders.pending_ttl_s",
@@ -309,6 +310,18 @@ _RULES: tuple[tuple[str, str, Rule], ...] = (
         ranked(("deny", "downsize"), "approves a smaller order", "denies instead of downsizing"),
     ),
     ("LimitPolicy", "spec.sizing*", neutral("how a size is computed: review")),
+    ("LimitPolicy", "spec.risk.borrowing.allowed", flag(False, "exposure above equity allowed")),
+    (
+        "LimitPolicy",
+        "spec.risk.borrowing.max_leverage",
+        higher(True, "more exposure above equity allowed", "less exposure above equity"),
+    ),
+    ("LimitPolicy", "spec.risk.borrowing", lambda d: presence(d, inverted=True)),
+    (
+        "LimitPolicy",
+        "spec.instruments.*.*_size",
+        higher(False, "a coarser grid: fewer prices or sizes pass", "a finer grid"),
+    ),
     ("ProtectionPolicy", "spec.regime_override", lambda d: presence(d, inverted=True)),
     ("ProtectionPolicy", "spec.regime_override.enabled", flag(False, "overrides bypass")),
     ("ProtectionPolicy", "spec.regime_override.may_bypass", members(LOOSENS, "bypassable")),

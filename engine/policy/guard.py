@@ -82,6 +82,10 @@ def _limit_items(policy: Policy) -> Iterator[tuple[str, str]]:
     for mapped in (STRATEGY_LIMITS, *GROUP_LIMITS):
         for name, cap in sorted((_lookup(spec, mapped) or {}).items()):
             yield f"limit/{mapped}.{name}", f"limit {mapped}.{name} ({cap})"
+    # An instrument rule per key and rule ("*", an asset class or a symbol).
+    for key, rules in sorted((spec.get("instruments") or {}).items()):
+        for rule, value in sorted((rules or {}).items()):
+            yield f"limit/instruments.{key}.{rule}", f"limit instruments.{key}.{rule} ({value})"
 
 
 def _items(policy: Policy) -> Iterator[tuple[str, str]]:

@@ -33,6 +33,12 @@ POLICY_SUFFIXES = (".yaml", ".yml")
 # A policy test (`bastion test`) names its kind on a top-level line; read this far.
 _TEST_KIND_LINE = re.compile(rf"^kind:[ \t]*[\"']?{TEST_KIND}[\"']?[ \t]*(#.*)?$", re.MULTILINE)
 _TEST_HEAD_BYTES = 16_384
+# Service configuration read by `bastion serve` (not a policy): `bastion lint` checks it
+# with its own rules (service.alerting.lint), the policy loader passes it by.
+SERVICE_CONFIG_KINDS = ("AlertPolicy",)
+_CONFIG_KIND_LINE = re.compile(
+    rf"^kind:[ \t]*[\"']?(?:{'|'.join(SERVICE_CONFIG_KINDS)})[\"']?[ \t]*(#.*)?$", re.MULTILINE
+)
 
 
 def is_test_file(path: str | Path) -> bool:
@@ -45,6 +51,16 @@ def is_test_file(path: str | Path) -> bool:
     except OSError:
         return False
     return _TEST_KIND_LINE.search(head) is not None
+
+
+def is_service_config(path: str | Path) -> bool:
+    """Whether a YAML file is a service configuration (kind: AlertPolicy), not a policy."""
+    try:
+        with Path(path).open("rb") as handle:
+            head = handle.read(_TEST_HEAD_BYTES).decode("utf-8", errors="replace")
+    except OSError:
+        return False
+    return _CONFIG_KIND_LINE.search(head) is not None
 
 
 @dataclass(slots=True)
@@ -95,7 +111,7 @@ def read_documents(files: Iterable[Path], result: LoadResult) -> list[SourceDocu
     """Every readable document whose envelope is sound; the rest become findings."""
     documents: list[SourceDocument] = []
     for path in files:
-        if is_test_file(path):
+        if is_test_file(path) or is_service_config(path):
             continue
         result.files += 1
         try:

@@ -56,7 +56,7 @@ HISTORY_ID_PATTERN = "^[a-z0-9][a-z0-9_-]*$"
 STOP_EXITS = ("stop_loss", "liquidation")
 EXIT_REASONS = ("stop_loss", "take_profit", "signal", "manual", "liquidation")
 
-ORDER_ACTIONS = ("open", "close", "increase", "decrease", "cancel")
+ORDER_ACTIONS = ("open", "close", "increase", "decrease", "cancel", "modify")
 TRADING_STATES = ("ACTIVE", "REDUCING", "HALTED")
 ACCOUNT_TYPES = ("gen", "rev", "com")
 

@@ -14,13 +14,18 @@ One call does it all::
    |delta| is rounded half-even to 4 decimals before any comparison.
 2. **Urgency** — :func:`classify_urgency`: the first of emergency / high / medium /
    low whose minimum |delta| is reached (≥), else ``none``.
-3. **Candidates** — a synthetic chain (the snapshot has none; see
-   :mod:`bastion.engine.roll.chain`): Friday expiries in the policy's DTE window,
+3. **Candidates** — from the snapshot's listed chain for the underlying when there is
+   one (``chain=``; :mod:`bastion.engine.roll.listed`: listed strikes and expiries
+   only, priced at their listed bid/ask, crossed / bid-less / stale quotes left out,
+   every candidate ``priced_by: listed``). Without one, a synthetic chain (see
+   :mod:`bastion.engine.roll.chain`, every candidate ``priced_by: model``): Friday
+   expiries in the policy's DTE window,
    ``strikes_per_expiry`` strikes on the standard increment around the strike whose
    |delta| is nearest the target, same option type, BSM at the leg's implied vol (flat:
    no skew, no term structure). Quotes: the model value ± the current leg's relative
    spread, else ± 1 % (a 2 % spread), rounded outward to the cent, at least $0.01 wide.
-   At least 10 candidates, always.
+   At least 10 synthetic candidates, always; a listed chain may offer none (then
+   nothing is recommended, and the reasons say why).
 4. **Economics** per share — a short leg buys back the current option and sells the
    candidate, a long leg sells the current and buys the candidate, both at mid; then
    ``net = proceeds − cost − spread_cost_ratio × (both spreads) − 2 × (commission +
@@ -48,11 +53,13 @@ from __future__ import annotations
 from bastion.engine.indicators.greeks import OptionType
 from bastion.engine.roll.analysis import analyse_roll, leg_abs_delta, rank_key
 from bastion.engine.roll.chain import MIN_CANDIDATES, net_credit_usd
+from bastion.engine.roll.listed import MAX_QUOTE_AGE_S, find_chain
 from bastion.engine.roll.model import (
     NO_URGENCY,
     URGENCIES,
     DeltaSource,
     OptionLeg,
+    PricedBy,
     Quote,
     QuoteSource,
     RollAnalysis,
@@ -62,12 +69,14 @@ from bastion.engine.roll.model import (
 from bastion.engine.roll.urgency import accepts, classify_urgency
 
 __all__ = [
+    "MAX_QUOTE_AGE_S",
     "MIN_CANDIDATES",
     "NO_URGENCY",
     "URGENCIES",
     "DeltaSource",
     "OptionLeg",
     "OptionType",
+    "PricedBy",
     "Quote",
     "QuoteSource",
     "RollAnalysis",
@@ -76,6 +85,7 @@ __all__ = [
     "accepts",
     "analyse_roll",
     "classify_urgency",
+    "find_chain",
     "leg_abs_delta",
     "net_credit_usd",
     "rank_key",

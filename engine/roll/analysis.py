@@ -1,4 +1,8 @@
-"""analyse_roll: delta → urgency → synthetic candidates → ranking → a recommendation.
+"""analyse_roll: delta → urgency → candidates → ranking → a recommendation.
+
+Candidates come from the snapshot's listed chain for the underlying when the caller
+passes one (:mod:`listed`: listed strikes and expiries only, listed quotes, ``priced_by:
+listed``), else from the synthetic chain (:mod:`chain`, ``priced_by: model``).
 
 Pure and deterministic: time comes in as ``now``, and all Decimal arithmetic runs in a
 fixed local context (34 digits, half-even), so the caller's context cannot change a
@@ -20,16 +24,24 @@ from decimal import (
 
 from bastion.engine.policy.kinds.roll import RollSpec
 from bastion.engine.roll import pricing
-from bastion.engine.roll.chain import build_chain
+from bastion.engine.roll.chain import Chain, build_chain
+from bastion.engine.roll.listed import (
+    MAX_QUOTE_AGE_S,
+    ListedCandidates,
+    build_listed,
+    listed_current_quote,
+)
 from bastion.engine.roll.model import (
     URGENCIES,
     DeltaSource,
     OptionLeg,
+    PricedBy,
     RollAnalysis,
     RollCandidate,
 )
 from bastion.engine.roll.reasons import explain
 from bastion.engine.roll.urgency import classify_urgency
+from bastion.engine.snapshot.model import OptionChain
 
 _DECIMAL_CONTEXT = Context(
     prec=34, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow]
@@ -39,12 +51,21 @@ RankKey = tuple[int, Decimal, Decimal, Decimal, datetime, Decimal]
 
 
 def analyse_roll(
-    leg: OptionLeg, spec: RollSpec, now: datetime, *, urgency: str | None = None
+    leg: OptionLeg,
+    spec: RollSpec,
+    now: datetime,
+    *,
+    urgency: str | None = None,
+    chain: OptionChain | None = None,
+    max_quote_age_s: int = MAX_QUOTE_AGE_S,
 ) -> RollAnalysis:
     """Whether ``leg`` should be rolled as of ``now``, into what, and why.
 
     ``urgency``: the rules engine's verdict on the same thresholds, so that one
     authority decides it; when omitted, :func:`classify_urgency` decides.
+    ``chain``: the snapshot's listed chain for the leg's underlying
+    (:func:`~bastion.engine.roll.listed.find_chain`); when given, candidates come only
+    from it and listed quotes older than ``max_quote_age_s`` are not used.
     Raises ValueError only for a naive ``now`` or an unknown urgency (programmer
     errors); an invalid leg cannot be built (:class:`OptionLeg` raises SnapshotError).
     """
@@ -52,7 +73,7 @@ def analyse_roll(
     if urgency is not None and urgency not in URGENCIES:
         raise ValueError(f"urgency must be one of {', '.join(URGENCIES)}, got {urgency!r}")
     with localcontext(_DECIMAL_CONTEXT):
-        return _analyse(leg, spec, now, urgency)
+        return _analyse(leg, spec, now, urgency, chain, max_quote_age_s)
 
 
 def leg_abs_delta(leg: OptionLeg, spec: RollSpec, now: datetime) -> tuple[Decimal, DeltaSource]:
@@ -85,17 +106,26 @@ def rank_key(candidate: RollCandidate, target_abs_delta: Decimal) -> RankKey:
 
 
 def _analyse(
-    leg: OptionLeg, spec: RollSpec, now: datetime, given_urgency: str | None
+    leg: OptionLeg,
+    spec: RollSpec,
+    now: datetime,
+    given_urgency: str | None,
+    listed_chain: OptionChain | None,
+    max_quote_age_s: int,
 ) -> RollAnalysis:
     valuation = _value_current(leg, spec, now)
     abs_delta, delta_source = _abs_delta(leg, valuation)
     urgency = classify_urgency(abs_delta, spec) if given_urgency is None else given_urgency
     current = pricing.current_quote(leg, pricing.to_decimal(valuation.value))
-    chain = build_chain(leg, spec, now, urgency, current)
+    if listed_chain is None:
+        chain: Chain | ListedCandidates = build_chain(leg, spec, now, urgency, current)
+    else:
+        current = listed_current_quote(leg, listed_chain, now, current, max_quote_age_s)
+        chain = build_listed(leg, spec, now, urgency, current, listed_chain, max_quote_age_s)
     ranked = tuple(
         sorted(chain.candidates, key=lambda candidate: rank_key(candidate, spec.target_abs_delta))
     )
-    recommended = ranked[0] if ranked[0].acceptable else None
+    recommended = ranked[0] if ranked and ranked[0].acceptable else None
     reasons = explain(
         leg,
         spec,
@@ -118,6 +148,8 @@ def _analyse(
         candidates=ranked,
         recommended=recommended,
         reasons=reasons,
+        priced_by=PricedBy.MODEL if listed_chain is None else PricedBy.LISTED,
+        chain_as_of=None if listed_chain is None else listed_chain.as_of,
     )
 
 

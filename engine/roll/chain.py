@@ -1,7 +1,8 @@
 """A synthetic, deterministic option chain of roll candidates, with each roll's economics.
 
-A snapshot carries no option chain, so the candidates are made up the way listed
-options are laid out:
+Used when the snapshot carries no option chain for the underlying (else
+:mod:`listed`); the candidates are made up the way listed options are laid out, and
+each is marked ``priced_by: model``:
 
 - **expiries**: every Friday whose days-to-expiry (calendar days from ``now``'s date in
   the current expiry's time zone) lies in [min_dte_days, max_dte_days], at the current
@@ -35,7 +36,7 @@ from decimal import Decimal
 from bastion.engine.indicators.greeks import OptionType
 from bastion.engine.policy.kinds.roll import RollSpec
 from bastion.engine.roll import pricing
-from bastion.engine.roll.model import OptionLeg, Quote, RollCandidate, Side
+from bastion.engine.roll.model import OptionLeg, PricedBy, Quote, RollCandidate, Side
 from bastion.engine.roll.urgency import accepts
 
 MIN_CANDIDATES = 10
@@ -163,29 +164,72 @@ def _priced_candidate(
     valuation: pricing.Valuation,
 ) -> RollCandidate:
     model_value = pricing.to_decimal(valuation.value)
-    quote = pricing.model_quote(model_value, spread_ratio)
-    net = net_credit_usd(leg.side, current, quote, spec)
-    abs_delta = pricing.to_decimal(abs(valuation.delta))
-    in_band = spec.min_abs_delta <= abs_delta <= spec.max_abs_delta
-    spot = leg.underlying_price
-    is_call = leg.option_type is OptionType.CALL
-    intrinsic = max(spot - strike if is_call else strike - spot, Decimal(0))
-    return RollCandidate(
-        symbol=leg.symbol,
-        option_type=leg.option_type,
-        expiry=expiry,
-        strike=strike,
-        dte_days=dte_days,
-        abs_delta=abs_delta,
+    return judged_candidate(
+        leg,
+        spec,
+        urgency,
+        current,
+        Terms(leg.symbol, expiry, strike, dte_days),
+        abs_delta=pricing.to_decimal(abs(valuation.delta)),
         model_value_usd=model_value,
-        quote=quote,
-        time_value_usd=(model_value - intrinsic).quantize(pricing.QUANTUM),
+        quote=pricing.model_quote(model_value, spread_ratio),
         theta_per_day_usd=pricing.to_decimal(valuation.theta_per_day),
         probability_itm_ratio=pricing.to_decimal(valuation.probability_itm),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Terms:
+    """Which contract a candidate is: underlying, expiry, strike; and the listed symbol."""
+
+    symbol: str
+    expiry: datetime
+    strike: Decimal
+    dte_days: int
+    contract_symbol: str | None = None  # None: a synthetic (model) contract
+
+
+def judged_candidate(
+    leg: OptionLeg,
+    spec: RollSpec,
+    urgency: str,
+    current: Quote,
+    terms: Terms,
+    *,
+    abs_delta: Decimal,
+    model_value_usd: Decimal,
+    quote: Quote,
+    theta_per_day_usd: Decimal,
+    probability_itm_ratio: Decimal,
+) -> RollCandidate:
+    """A priced candidate with its economics and flags; ``priced_by`` follows from the
+    terms (listed when they name a listed contract). Time value is the model value's for
+    a model quote, the mid's for a listed one, less intrinsic value."""
+    net = net_credit_usd(leg.side, current, quote, spec)
+    in_band = spec.min_abs_delta <= abs_delta <= spec.max_abs_delta
+    spot, strike = leg.underlying_price, terms.strike
+    is_call = leg.option_type is OptionType.CALL
+    intrinsic = max(spot - strike if is_call else strike - spot, Decimal(0))
+    listed = terms.contract_symbol is not None
+    value = quote.mid_usd if listed else model_value_usd
+    return RollCandidate(
+        symbol=terms.symbol,
+        option_type=leg.option_type,
+        expiry=terms.expiry,
+        strike=strike,
+        dte_days=terms.dte_days,
+        abs_delta=abs_delta,
+        model_value_usd=model_value_usd,
+        quote=quote,
+        time_value_usd=(value - intrinsic).quantize(pricing.QUANTUM),
+        theta_per_day_usd=theta_per_day_usd,
+        probability_itm_ratio=probability_itm_ratio,
         net_credit_usd=net,
         net_credit_per_position_usd=net * spec.contract_multiplier * leg.quantity,
         in_band=in_band,
         economic=net >= spec.min_net_credit_usd,
         within_debit_limit=net >= -spec.max_net_debit_usd,
         acceptable=accepts(urgency, in_band=in_band, net_credit_usd=net, spec=spec),
+        priced_by=PricedBy.LISTED if listed else PricedBy.MODEL,
+        contract_symbol=terms.contract_symbol,
     )

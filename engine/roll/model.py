@@ -38,7 +38,15 @@ class DeltaSource(StrEnum):
 
 class QuoteSource(StrEnum):
     SNAPSHOT = "snapshot"  # the leg's own bid/ask
+    LISTED = "listed"  # the contract's bid/ask in the snapshot's option chain
     MODEL = "model"  # model value ± an assumed spread
+
+
+class PricedBy(StrEnum):
+    """Where a candidate comes from: the snapshot's listed chain, or the synthetic one."""
+
+    LISTED = "listed"  # a listed contract, priced with its listed bid/ask
+    MODEL = "model"  # a made-up contract (no chain for the underlying), priced by BSM
 
 
 def contract_label(symbol: str, option_type: OptionType, expiry: datetime, strike: Decimal) -> str:
@@ -192,14 +200,19 @@ class RollCandidate:
     economic: bool  # net credit ≥ the policy's min_net_credit_usd
     within_debit_limit: bool  # net ≥ −max_net_debit_usd
     acceptable: bool  # in band and allowed at the position's urgency
+    priced_by: PricedBy = PricedBy.MODEL
+    contract_symbol: str | None = None  # the listed contract's own symbol (OCC)
 
     @property
     def label(self) -> str:
         return contract_label(self.symbol, self.option_type, self.expiry, self.strike)
 
     def to_dict(self) -> dict[str, Any]:
+        listed = {} if self.contract_symbol is None else {"contract_symbol": self.contract_symbol}
         return {
             "contract": self.label,
+            **listed,
+            "priced_by": self.priced_by.value,
             "expiry": self.expiry.isoformat(),
             "strike": str(self.strike),
             "dte_days": self.dte_days,
@@ -232,11 +245,15 @@ class RollAnalysis:
     candidates: tuple[RollCandidate, ...]  # ranked, best first
     recommended: RollCandidate | None
     reasons: tuple[str, ...]
+    priced_by: PricedBy = PricedBy.MODEL  # listed: every candidate from the snapshot's chain
+    chain_as_of: datetime | None = None  # when the listed chain was read
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "leg": self.leg.to_dict(),
             "as_of": self.as_of.isoformat(),
+            "priced_by": self.priced_by.value,
+            "chain_as_of": None if self.chain_as_of is None else self.chain_as_of.isoformat(),
             "expired": self.expired,
             "abs_delta": str(self.abs_delta),
             "delta_source": self.delta_source.value,

@@ -37,7 +37,8 @@ LARGEST_STRIKE_INCREMENT = Decimal(10)
 
 @dataclass(frozen=True, slots=True)
 class Market:
-    """The flat-volatility market one leg and all of its candidates are priced in."""
+    """The market an option is priced in: one volatility (flat for the leg and its
+    synthetic candidates; each listed candidate gets its own listed implied vol)."""
 
     spot: float
     volatility: float

@@ -12,7 +12,14 @@ from decimal import Decimal
 from bastion.engine.policy.kinds.roll import RollSpec
 from bastion.engine.roll import pricing
 from bastion.engine.roll.chain import Chain, days_to_expiry
-from bastion.engine.roll.model import NO_URGENCY, DeltaSource, OptionLeg, RollCandidate
+from bastion.engine.roll.listed import ListedCandidates
+from bastion.engine.roll.model import (
+    NO_URGENCY,
+    DeltaSource,
+    OptionLeg,
+    QuoteSource,
+    RollCandidate,
+)
 
 _CENT = Decimal("0.01")
 
@@ -25,17 +32,24 @@ def explain(
     abs_delta: Decimal,
     delta_source: DeltaSource,
     urgency: str,
-    chain: Chain,
+    chain: Chain | ListedCandidates,
     ranked: tuple[RollCandidate, ...],
     recommended: RollCandidate | None,
 ) -> tuple[str, ...]:
     reasons = [
         _delta_sentence(leg, spec, now, abs_delta, delta_source),
         _urgency_sentence(spec, abs_delta, urgency),
-        _chain_sentence(leg, spec, now, chain),
+        _chain_sentence(leg, spec, now, chain)
+        if isinstance(chain, Chain)
+        else _listed_sentence(spec, now, chain),
     ]
     if recommended is not None:
         reasons.append(_recommendation_sentence(leg, spec, urgency, recommended))
+    elif urgency != NO_URGENCY and not ranked:
+        reasons.append(
+            "no roll recommended: the listed chain offers no usable candidate, and an "
+            "unlisted contract is never recommended — refresh the chain or roll by hand"
+        )
     elif urgency != NO_URGENCY:
         reasons.append(_no_roll_sentence(spec, urgency, ranked))
     return tuple(reasons)
@@ -96,8 +110,10 @@ def _chain_sentence(leg: OptionLeg, spec: RollSpec, now: datetime, chain: Chain)
         "the current quote's" if leg.bid is not None and leg.ask is not None else "assumed"
     )
     sentence = (
-        f"{len(chain.candidates)} synthetic candidates: {len(chain.expiries)} Friday "
-        f"expiries {first}–{last} DTE × {chain.strikes_per_expiry} strikes every "
+        "no listed option chain for the underlying in the snapshot, so "
+        f"{len(chain.candidates)} synthetic candidates priced by the model (priced_by: "
+        f"model): {len(chain.expiries)} Friday expiries {first}–{last} DTE × "
+        f"{chain.strikes_per_expiry} strikes every "
         f"${_number(chain.increment)} around |Δ| {_delta(spec.target_abs_delta)}, priced with "
         f"Black–Scholes–Merton at a flat IV {float(leg.implied_vol):.2%}; spreads "
         f"{float(chain.relative_spread):.2%} of value ({spread_from})"
@@ -108,6 +124,66 @@ def _chain_sentence(leg: OptionLeg, spec: RollSpec, now: datetime, chain: Chain)
             f"one ({first} DTE) is used"
         )
     return sentence
+
+
+def _listed_sentence(spec: RollSpec, now: datetime, listed: ListedCandidates) -> str:
+    source = f"the {listed.underlying} chain as of {listed.as_of.isoformat()}"
+    current = {
+        QuoteSource.SNAPSHOT: "the current contract at its own bid/ask",
+        QuoteSource.LISTED: "the current contract at its listed bid/ask",
+        QuoteSource.MODEL: "the current contract at a model quote (the chain has no usable "
+        "quote for it)",
+    }[listed.current_quote_source]
+    if listed.candidates:
+        first, last = (days_to_expiry(now, listed.expiries[i]) for i in (0, -1))
+        computed = len(listed.candidates) - listed.greeks_from_chain
+        greeks = (
+            "|Δ| from the chain"
+            if not computed
+            else "|Δ| computed from the listed IV"
+            if not listed.greeks_from_chain
+            else f"|Δ| from the chain for {listed.greeks_from_chain}, computed from the "
+            f"listed IV for {computed}"
+        )
+        sentence = (
+            f"{len(listed.candidates)} listed candidates from {source} (priced_by: listed): "
+            f"{len(listed.expiries)} listed expiries {first}–{last} DTE, up to "
+            f"{spec.strikes_per_expiry} listed strikes each nearest |Δ| "
+            f"{_delta(spec.target_abs_delta)}, priced at their listed bid/ask; {greeks}; "
+            f"{current}"
+        )
+        if listed.outside_window:
+            sentence += (
+                f"; no usable listed expiry lies {spec.min_dte_days}–{spec.max_dte_days} days "
+                f"out, so the next one ({first} DTE) is used"
+            )
+    else:
+        sentence = (
+            f"no usable listed candidate in {source} (priced_by: listed): no "
+            f"{spec.min_dte_days}–{spec.max_dte_days} DTE contract (or a later one) with a "
+            "usable quote"
+        )
+    if listed.unusable:
+        parts = [
+            f"{len(symbols)} {_UNUSABLE_WORDS[reason].format(age=listed.max_quote_age_s)} "
+            f"({_examples(symbols)})"
+            for reason, symbols in listed.unusable.items()
+        ]
+        sentence += "; not used: " + ", ".join(parts)
+    return sentence
+
+
+_UNUSABLE_WORDS = {
+    "crossed": "crossed (bid above ask)",
+    "no bid": "with no bid",
+    "stale": "stale, quoted over {age} s before now",
+    "no volatility": "with no implied volatility, none listed and none implied by the mid",
+}
+
+
+def _examples(symbols: tuple[str, ...]) -> str:
+    shown = ", ".join(symbols[:3])
+    return shown + (f" and {len(symbols) - 3} more" if len(symbols) > 3 else "")
 
 
 def _recommendation_sentence(

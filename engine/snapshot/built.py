@@ -57,6 +57,17 @@ def snapshot_from_built(document: Mapping[str, Any], *, source: str = "") -> Sna
     return build_snapshot(normalized)
 
 
+def record_refused(record: str, values: object) -> bool:
+    """Whether a field rule of ``RECORDS[record]`` refuses one record assembled in code
+    (the builder leaves such a venue record out — a broken option contract — and asks
+    :func:`typed.field_problems` why). Cross-references are not checked here."""
+    try:
+        _CHECKS[record](values)
+    except Exception:  # _Refused, or a value a coercion chokes on
+        return True
+    return False
+
+
 def normalized_document(document: object) -> dict[str, Any] | None:
     """The normalised document (as the validator returns it), or None when a field rule
     refuses a value. Cross-references are not checked here."""

@@ -26,7 +26,22 @@ def check_references(document: Mapping[str, Any]) -> list[Problem]:
         *_markets(document["market"]),
         *_not_after_as_of(("regime", "changed_at"), document["regime"]["changed_at"], document),
         *_trades(document),
+        *_option_chains(document),
+        *_instrument_rules(document),
     ]
+
+
+def _instrument_rules(document: Mapping[str, Any]) -> Iterator[Problem]:
+    """An instrument whose minimum is above its maximum allows no order: the venue data is
+    wrong, and a check against it would deny everything for unclear reasons."""
+    for symbol, instrument in document.get("instruments", {}).items():
+        for low, high in (("min_quantity", "max_quantity"), ("min_notional", "max_notional")):
+            if low in instrument and high in instrument and instrument[low] > instrument[high]:
+                yield (
+                    path_text(("instruments", symbol, low)),
+                    f"{instrument[low]} is above {high} ({instrument[high]}): no order fits; "
+                    "fix the venue's instrument data",
+                )
 
 
 # A trade's realised profit_pct is its price move after fees: fees only lower it, and by
@@ -88,6 +103,57 @@ def _trades(document: Mapping[str, Any]) -> Iterator[Problem]:
             )
         for name, problem in trade_problems(trade, document["as_of"], accounts):
             yield path_text(("trades", index, name)), problem
+
+
+def _option_chains(document: Mapping[str, Any]) -> Iterator[Problem]:
+    for underlying, chain in document.get("option_chains", {}).items():
+        yield from _not_after_as_of(
+            ("option_chains", underlying, "as_of"), chain["as_of"], document
+        )
+        yield from chain_problems(underlying, chain, document["as_of"])
+
+
+def chain_problems(underlying: str, chain: Mapping[str, Any], as_of: datetime) -> Iterator[Problem]:
+    """(path, problem) for every inconsistent contract of one field-valid option chain:
+    a crossed quote, an expiry not after the chain's ``as_of``, a quote time after the
+    snapshot's, a symbol or a (type, strike, expiry) listed twice."""
+    symbols: dict[str, int] = {}
+    terms: dict[tuple[str, Decimal, datetime], int] = {}
+    for index, contract in enumerate(chain["contracts"]):
+        where = ("option_chains", underlying, "contracts", index)
+        if contract["bid_usd"] > contract["ask_usd"]:
+            yield (
+                path_text((*where, "bid_usd")),
+                f"{contract['bid_usd']} is above the ask ({contract['ask_usd']}): a crossed "
+                "quote; leave the contract out or fix the quote",
+            )
+        if contract["expires_at"] <= chain["as_of"]:
+            yield (
+                path_text((*where, "expires_at")),
+                f"{format_time(contract['expires_at'])} is not after the chain's as_of "
+                f"({format_time(chain['as_of'])}): an expired contract is not listed",
+            )
+        quoted_at = contract.get("quoted_at")
+        if quoted_at is not None and quoted_at > as_of:
+            yield (
+                path_text((*where, "quoted_at")),
+                f"{format_time(quoted_at)} is after as_of ({format_time(as_of)})",
+            )
+        earlier = symbols.setdefault(contract["symbol"], index)
+        if earlier != index:
+            yield (
+                path_text((*where, "symbol")),
+                f"{show(contract['symbol'])} is also contracts[{earlier}].symbol",
+            )
+            continue
+        key = (contract["option_type"], contract["strike_usd"], contract["expires_at"])
+        earlier = terms.setdefault(key, index)
+        if earlier != index:
+            yield (
+                path_text((*where, "strike_usd")),
+                f"contracts[{earlier}] is the same {key[0]} (strike {key[1]}, expiry "
+                f"{format_time(key[2])}) under another symbol",
+            )
 
 
 def _unique_ids(name: str, records: Sequence[Mapping[str, Any]]) -> Iterator[Problem]:

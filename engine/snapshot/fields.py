@@ -141,6 +141,87 @@ SEVERITIES = ("low", "medium", "high", "critical")
 INSTRUMENT_ASSET_CLASSES = ("equity", "crypto", "option", "future", "fx", "other")
 EXIT_REASONS = ("stop_loss", "take_profit", "signal", "manual", "liquidation")
 
+# The venue's order rules for an instrument (authority/controls/instrument_*.py); the
+# LimitPolicy's `instruments` section may add stricter ones (authority/instrument_rules.py).
+INSTRUMENT_RULE_FIELDS = (
+    positive(
+        "tick_size",
+        "Price increment: a limit or trigger price must be a multiple of it.",
+        required=False,
+    ),
+    positive(
+        "lot_size",
+        "Quantity increment: an order's quantity must be a multiple of it.",
+        required=False,
+    ),
+    positive("min_quantity", "Smallest order quantity, in units.", required=False),
+    positive("max_quantity", "Largest order quantity, in units.", required=False),
+    positive("min_notional", "Smallest order value, in USD.", required=False),
+    positive("max_notional", "Largest order value, in USD.", required=False),
+)
+
+# The option-chain records, apart so that they read as one block.
+OPTION_CHAIN_RECORDS = (
+    Record(
+        "OptionChain",
+        "The listed option contracts of one underlying, with their quotes.",
+        (
+            moment("as_of", "When the venue's chain was read; not after the snapshot's `as_of`."),
+            nested(
+                "contracts",
+                FieldKind.LIST,
+                "ListedOption",
+                "Every listed contract (calls and puts, all expiries) the source gave.",
+            ),
+        ),
+    ),
+    Record(
+        "ListedOption",
+        "One listed option contract and its latest quote, per share (not per contract).",
+        (
+            text("symbol", "The contract's symbol (OCC, e.g. SPY261218P00591000)."),
+            choice("option_type", "call or put.", *OPTION_TYPES),
+            positive("strike_usd", "Strike price."),
+            moment("expires_at", "Expiry time of the contract; after the chain's `as_of`."),
+            amount("bid_usd", "Best bid per share; 0 when nobody bids; not above the ask."),
+            positive("ask_usd", "Best ask per share."),
+            Field(
+                "quoted_at",
+                FieldKind.TIME,
+                "When the bid/ask was quoted; the chain's `as_of` when absent.",
+                required=False,
+            ),
+            amount("last_usd", "Last trade price per share.", required=False),
+            Field(
+                "implied_volatility",
+                FieldKind.DECIMAL,
+                "Implied volatility, annualised, as a fraction (0.25 = 25 vol points).",
+                required=False,
+                positive=True,
+                maximum=Decimal(10),
+            ),
+            bounded("delta", "Delta per share, as the venue reports it.", -1, 1, required=False),
+            amount("gamma", "Gamma: change of delta per $1 of the underlying.", required=False),
+            Field(
+                "theta_per_day_usd",
+                FieldKind.DECIMAL,
+                "Theta: change of value per calendar day, USD per share (usually negative).",
+                required=False,
+            ),
+            amount(
+                "vega_usd", "Vega: change of value per 1 vol point, USD per share.", required=False
+            ),
+            Field(
+                "open_interest",
+                FieldKind.INTEGER,
+                "Open contracts, as the venue last reported them.",
+                required=False,
+                minimum=_ZERO,
+            ),
+        ),
+    ),
+)
+
 RECORDS: dict[str, Record] = {
     record.name: record
     for record in (
@@ -183,6 +264,15 @@ RECORDS: dict[str, Record] = {
                     FieldKind.BY_SYMBOL,
                     "Instrument",
                     "What each symbol is (asset class, sector); optional (none by default).",
+                    required=False,
+                ),
+                nested(
+                    "option_chains",
+                    FieldKind.BY_SYMBOL,
+                    "OptionChain",
+                    "Listed option contracts with their quotes, keyed by underlying symbol; "
+                    "roll analysis picks candidates only from these when one is present. "
+                    "Optional (none by default).",
                     required=False,
                 ),
             ),
@@ -413,7 +503,8 @@ RECORDS: dict[str, Record] = {
         ),
         Record(
             "Instrument",
-            "What one symbol is, for exposure by asset class and sector.",
+            "What one symbol is, for exposure by asset class and sector, and the venue's "
+            "order rules for it (each absent when the venue sets none).",
             (
                 choice(
                     "asset_class",
@@ -426,7 +517,9 @@ RECORDS: dict[str, Record] = {
                     'Sector, free text (e.g. "technology"); absent when unknown.',
                     required=False,
                 ),
+                *INSTRUMENT_RULE_FIELDS,
             ),
         ),
+        *OPTION_CHAIN_RECORDS,
     )
 }

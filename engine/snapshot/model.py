@@ -137,6 +137,43 @@ class Instrument:
     symbol: str
     asset_class: str  # equity | crypto | option | future | fx | other
     sector: str | None = None  # free text, e.g. "technology"; None when unknown
+    # The venue's order rules (controls/instrument_*.py); None: the venue sets none.
+    tick_size: Decimal | None = None
+    lot_size: Decimal | None = None
+    min_quantity: Decimal | None = None
+    max_quantity: Decimal | None = None
+    min_notional: Decimal | None = None  # USD
+    max_notional: Decimal | None = None  # USD
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListedOption:
+    """One listed option contract and its latest quote, USD per share."""
+
+    symbol: str  # the contract's own symbol (OCC)
+    option_type: str  # call | put
+    strike_usd: Decimal
+    expires_at: datetime
+    bid_usd: Decimal  # 0: nobody bids
+    ask_usd: Decimal
+    quoted_at: datetime | None = None  # None: the chain's as_of
+    last_usd: Decimal | None = None
+    implied_volatility: Decimal | None = None
+    delta: Decimal | None = None
+    gamma: Decimal | None = None
+    theta_per_day_usd: Decimal | None = None
+    vega_usd: Decimal | None = None
+    open_interest: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OptionChain:
+    """The listed contracts of one underlying; in the JSON the underlying is the key under
+    ``option_chains``."""
+
+    underlying: str
+    as_of: datetime
+    contracts: tuple[ListedOption, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -153,6 +190,9 @@ class Snapshot:
     instruments: Mapping[str, Instrument] = dataclass_field(
         default_factory=lambda: MappingProxyType({})
     )  # by symbol, read-only
+    option_chains: Mapping[str, OptionChain] = dataclass_field(
+        default_factory=lambda: MappingProxyType({})
+    )  # by underlying symbol, read-only
 
     @classmethod
     def from_dict(cls, data: object, *, source: str = "") -> Snapshot:
@@ -177,12 +217,14 @@ CLASSES: dict[str, type] = {
     "Regime": Regime,
     "ClosedTrade": ClosedTrade,
     "Instrument": Instrument,
+    "OptionChain": OptionChain,
+    "ListedOption": ListedOption,
 }
 # Where a dataclass and its field table differ on purpose (tests/snapshot knows these):
 # a record keyed by symbol carries its key in a field the JSON does not repeat, and an
 # optional text field whose absence reads as "" has no dataclass default, to keep the
 # agreed field order.
-KEY_FIELDS: dict[str, str] = {"Instrument": "symbol"}
+KEY_FIELDS: dict[str, str] = {"Instrument": "symbol", "OptionChain": "underlying"}
 ABSENT_AS_EMPTY: frozenset[tuple[str, str]] = frozenset({("ClosedTrade", "strategy_id")})
 
 

@@ -269,8 +269,17 @@ class _SnapshotValidator(cerberus.Validator):  # type: ignore[misc]
 
 
 def _within(value: Any, constraint: Mapping[str, Any]) -> bool:
-    low, high = constraint["minimum"], constraint["maximum"]
-    return (low is None or value >= low) and (high is None or value <= high)
+    return within(value, constraint["minimum"], constraint["maximum"])
+
+
+def within(value: Any, minimum: Any, maximum: Any) -> bool:
+    """`value` is within the field's bounds (None: no bound)."""
+    return (minimum is None or value >= minimum) and (maximum is None or value <= maximum)
+
+
+# The coercions, by name, for the cerberus-free reading of plainly valid requests
+# (engine/authority/request_fast.py): one definition serves both readers.
+coerce_decimal, coerce_integer, coerce_time = _to_decimal, _to_int, _to_utc
 
 
 def _field_rules(field: Field, records: Mapping[str, Record]) -> dict[str, Any]:

@@ -58,10 +58,16 @@ def test_registry_when_listed_then_the_check_order_of_the_limits_is_kept() -> No
     assert r.LIMIT_ORDER == (
         r.KILL_DRAWDOWN,
         r.KILL_DRIFT,
+        r.EXPIRY,
+        r.REDUCE_ONLY,
+        r.INSTRUMENT_PRICE,
         r.SHORTING,
         r.LIQUIDITY,
         r.OPEN_POSITIONS,
         r.SUBMIT_RATE,
+        r.MODIFY_RATE,
+        r.MIN_QUANTITY,
+        r.MIN_NOTIONAL,
         r.TRADE_RISK,
         r.PORTFOLIO_RISK,
         r.PER_ASSET,
@@ -69,9 +75,12 @@ def test_registry_when_listed_then_the_check_order_of_the_limits_is_kept() -> No
         r.PER_SECTOR,
         r.PER_ASSET_CLASS,
         r.ORDER_NOTIONAL,
+        r.MAX_NOTIONAL,
+        r.MAX_QUANTITY,
         r.SYMBOL_POSITION,
         r.MARGIN,
         r.SIZE_INCREMENT,
+        r.LOT_SIZE,
     )
     assert set(r.BLOCKING_LIMITS) == {c.id for c in controls.LIMITS if c.blocking}
 
@@ -135,6 +144,7 @@ def test_sector_rules_when_specialised_then_same_answers_as_written(
     base.update(strategy="", trading_state="ACTIVE", off_increment=False, core=False)
     base.update(drift=False, opens_short=False, has_score=False, has_entry=False)
     base.update(sector_unknown=False, asset_class_unknown=False, asset_class="equity")
+    base.update(dict.fromkeys(r.ORDER_SHAPE_FLAGS, False))
     with compile_rules(specs) as written:
         for action, sector, pct, unknown in itertools.product(
             ("open", "increase", "decrease"),

@@ -128,7 +128,11 @@ def test_request_when_defaults_then_long_no_sizes_tiny_increment() -> None:
         ("current_score", True, "must be a number, got true"),
         ("current_score", "nan", 'must be a number, got "nan"'),
         ("size_increment", 0, "must be a positive number, got 0"),
-        ("action", "buy", 'must be one of open, close, increase, decrease, cancel, got "buy"'),
+        (
+            "action",
+            "buy",
+            'must be one of open, close, increase, decrease, cancel, modify, got "buy"',
+        ),
         ("side", "flat", 'must be one of long, short, got "flat"'),
     ],
 )

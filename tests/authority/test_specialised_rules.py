@@ -27,7 +27,8 @@ def _fact(draw: Any) -> dict[str, Any]:
     action = draw(st.sampled_from(ORDER_ACTIONS))
     fact: dict[str, Any] = {
         "action": action,
-        "increasing": action in INCREASING,
+        # a modify adds exposure or not by its sizes: the fact says which
+        "increasing": action in INCREASING or (action == "modify" and draw(st.booleans())),
         "reducing": action in REDUCING,
         "trading_state": draw(st.sampled_from(TRADING_STATES)),
         "strategy": draw(st.sampled_from(["", "mean_reversion_v1", "trend_following_v1", "x"])),
@@ -47,6 +48,7 @@ def _fact(draw: Any) -> dict[str, Any]:
         "off_increment",
         "sector_unknown",
         "asset_class_unknown",
+        *r.ORDER_SHAPE_FLAGS,
     ):
         fact[name] = draw(st.booleans())
     for name in r.FIELDS:
@@ -87,7 +89,10 @@ def test_rules_per_action_when_action_cannot_break_a_limit_then_fact_is_smaller(
     pair = default_policies.governing_order_rules("gen", "SPY", None)
     fields = {action: set(pair.rules.by_action[action].field_keys) for action in ORDER_ACTIONS}
     assert "asset_pct" in fields["open"] and "asset_pct" not in fields["decrease"]
-    assert not {"action", "increasing", "reducing"} & set().union(*fields.values())
+    fixed = [names for action, names in fields.items() if action != "modify"]
+    assert not {"action", "increasing", "reducing"} & set().union(*fixed)
+    # A modify adds units or not by its sizes: its fact says which, and it reads its rate.
+    assert {"increasing", "modifies"} <= fields["modify"] and "submits" not in fields["modify"]
     assert len(fields["cancel"]) < len(fields["decrease"]) < len(fields["open"])
 
 

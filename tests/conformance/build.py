@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from bastion.engine.authority.order_list import OrderList, order_list_from_dict
 from bastion.engine.authority.request import OrderRequest, request_from_dict
 from bastion.engine.evaluation.compiled import CompiledPolicySet, compile_policy_set
 from bastion.engine.lint.runner import load_policy_set
@@ -244,6 +245,12 @@ def advanced(spec: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, A
 
 def order(spec: Mapping[str, Any]) -> OrderRequest:
     return request_from_dict(json.loads(json.dumps(spec, default=str)), source="scenario")
+
+
+def order_list(spec: Mapping[str, Any]) -> OrderList:
+    """An order list step: `id` defaults to "L-1", `contingency` to none."""
+    document = {"id": "L-1", **json.loads(json.dumps(spec, default=str))}
+    return order_list_from_dict(document, source="scenario")
 
 
 def state(spec: Mapping[str, Any]) -> State:

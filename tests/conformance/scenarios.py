@@ -18,6 +18,9 @@ Steps run in order, threading the engine state:
   submit rate, pending exposure); `ask`: one that is not (a question, like
   Authority.check: nothing remembered); `repeat` asks N times, each answer checked,
   target_size growing by `grow` each time;
+- `list` / `ask_list`: an order list (`id`, `contingency`, `orders` with their `role`)
+  checked by check_list, sent or asked; `expect` names the list's outcome, each leg's
+  (`legs`) and the list's blocking (`orders[i]:name`);
 - `evaluate`: an evaluation cycle (breakers, history-protection locks);
 - `load`: a policy set that the loader must refuse or accept.
 
@@ -38,6 +41,7 @@ import yaml
 
 from bastion.engine.authority import can_execute
 from bastion.engine.authority.check import ExecutionDecision
+from bastion.engine.authority.order_list_check import ListDecision, check_list
 from bastion.engine.decision import Decision
 from bastion.engine.errors import PolicyError
 from bastion.engine.evaluation.evaluate import evaluate
@@ -134,13 +138,21 @@ def replay(scenario: Scenario, policies: build.PolicyCache) -> None:
                 _check_answer(result, expect, f"{where}, attempt {attempt + 1}")
                 if "check" in step:  # an order sent: remembered (rate, pending exposure)
                     memory = result.state
+        elif "list" in step or "ask_list" in step:
+            document = step.get("list", step.get("ask_list"))
+            listed = check_list(compiled, build.order_list(document), snap, memory, at)
+            _check_list(listed, expect, where)
+            if "list" in step:  # sent: every leg remembered when the list is approved
+                memory = listed.state
         elif "evaluate" in step:
             decisions, memory = evaluate(compiled, snap, memory, at)
             _check_evaluation(decisions, memory, expect, where)
         elif "load" in step:
             _check_load(policies, step["load"], expect, where)
         else:
-            raise ValueError(f"{where}: a step needs `check`, `ask`, `evaluate` or `load`")
+            raise ValueError(
+                f"{where}: a step needs `check`, `ask`, `list`, `ask_list`, `evaluate` or `load`"
+            )
 
 
 def _grown(request: Mapping[str, Any], grow: Any, attempt: int) -> dict[str, Any]:
@@ -164,6 +176,22 @@ def _check_answer(result: ExecutionDecision, expect: Mapping[str, Any], where: s
         assert any(part in name for name in result.blocking), said
     for part in _listed(expect.get("reason_contains")):
         assert part in result.reason, said
+
+
+def _check_list(listed: ListDecision, expect: Mapping[str, Any], where: str) -> None:
+    """An order list: the list's outcome, each leg's, the list's blocking names."""
+    legs = [leg.outcome for leg in listed.legs]
+    said = f"{where}: {listed.outcome} legs {legs} {listed.blocking} {listed.reasons}"
+    if "outcome" in expect:
+        assert listed.outcome == expect["outcome"], said
+    if "legs" in expect:
+        assert legs == list(expect["legs"]), said
+    if "blocking" in expect:
+        assert listed.blocking == tuple(expect["blocking"]), said
+    for part in _listed(expect.get("blocking_contains")):
+        assert any(part in name for name in listed.blocking), said
+    for part in _listed(expect.get("reason_contains")):
+        assert any(part in reason for reason in listed.reasons), said
 
 
 def _check_evaluation(

@@ -14,7 +14,8 @@ The convention (README "Development"):
   started, waited for until its ``/readyz`` answers 200 — ``ready=/healthz`` to wait for
   another path — and kept running for the following blocks of its ``##`` section, then
   stopped with SIGTERM and must exit 0).
-- ``make run`` and ``make test`` are not run: they are what CI itself runs.
+- ``make run`` and ``make test`` are not run: they are what CI itself runs; nor is
+  ``make dist`` (tests/deploy/test_wheel.py builds and installs the wheel).
 - ```sh, ```bash, ```shell and ```zsh blocks are refused: a command there would escape
   the test. Use ```console (run) or ```text (shown only).
 
@@ -32,7 +33,9 @@ from pathlib import Path
 
 RUN_LANGUAGES = frozenset({"console"})
 REFUSED_LANGUAGES = frozenset({"sh", "bash", "shell", "zsh", "shell-session"})
-NOT_RUN = ("make run", "make test")
+# What CI runs itself (`make run`, `make test`), and `make dist`, whose build
+# tests/deploy/test_wheel.py runs (a make target here could reinstall the shared venv).
+NOT_RUN = ("make run", "make test", "make dist")
 PROMPT = "$ "
 WILDCARD = "..."
 
@@ -61,7 +64,8 @@ class Command:
 
     @property
     def excluded(self) -> bool:
-        """True for `make run` / `make test`: CI runs those, not the docs test."""
+        """True for `make run` / `make test` (CI runs those, not the docs test) and
+        `make dist` (tests/deploy/test_wheel.py does)."""
         words = self.text.split("#", 1)[0].split()
         return " ".join(words[:2]) in NOT_RUN
 

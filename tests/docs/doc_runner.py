@@ -45,6 +45,7 @@ COPIED = (
     "CHANGELOG.md",
     "pyproject.toml",
     ".pre-commit-hooks.yaml",
+    "deploy",
 )
 BLOCK_TIMEOUT_S = 60.0
 READY_TIMEOUT_S = 30.0

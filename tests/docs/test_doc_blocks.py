@@ -125,11 +125,14 @@ def test_parse_background_block_when_two_commands_then_error() -> None:
 
 
 def test_exclude_command_when_make_run_or_test_then_not_run() -> None:
-    """`make run` / `make test` are what CI runs; other make targets are not excluded."""
+    """`make run` / `make test` are what CI runs, `make dist` what tests/deploy builds;
+    other make targets are not excluded."""
     [block] = parse_text(
-        _doc("```console", "$ make run   # serve", "$ make test", "$ make schemas", "```"), "R.md"
-    )
-    assert [c.excluded for c in block.commands] == [True, True, False]
+        _doc("```console", "$ make run   # serve", "$ make test", "$ make dist", "$ make schemas",
+             "```"),
+        "R.md",
+    )  # fmt: skip
+    assert [c.excluded for c in block.commands] == [True, True, True, False]
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,8 @@ from tests.docs.doc_runner import (
 )
 
 DOCUMENTS = ("README.md", "PLAYBOOKS.md")
+# System tools the documents' commands run, and the Debian package that has each.
+SYSTEM_TOOLS = {"curl": "curl", "promtool": "prometheus"}
 # Sections run side by side: each is a few processes waiting on each other, one at a time.
 WORKERS = max(2, min(4, os.cpu_count() or 2))
 
@@ -60,9 +62,13 @@ def _run_section(blocks: list[Block], scratch: Path) -> list[str]:
     env = offline_environ(scratch)
     failures: list[str] = []
     servers: list[Server] = []
-    curls = [c for b in blocks for c in b.commands if re.search(r"\bcurl\b", c.text)]
-    if curls and shutil.which("curl", path=env["PATH"]) is None:
-        return [f"{curls[0].where}: curl is not installed (CI's .ci/run installs it)"]
+    for tool, package in SYSTEM_TOOLS.items():
+        uses = [c for b in blocks for c in b.commands if re.search(rf"\b{tool}\b", c.text)]
+        if uses and shutil.which(tool, path=env["PATH"]) is None:
+            return [
+                f"{uses[0].where}: {tool} is not installed (Debian package {package}; "
+                "CI's .ci/run installs it)"
+            ]
     try:
         for block in blocks:
             if block.format_error is not None:

@@ -173,6 +173,8 @@ def test_diff_when_mode_set_to_shadow_then_loosens(tmp_path: Path) -> None:
          "spec.liquidity.min_liquidity_24h_usd", "tightens"),
         ("limits.yaml", "submit_rate: 100/1s", "submit_rate: 50/1s",
          "spec.orders.submit_rate", "tightens"),
+        ("limits.yaml", "modify_rate: 100/1s", "modify_rate: 200/1s",
+         "spec.orders.modify_rate", "loosens"),
         ("limits.yaml", "HALTED: [cancel]", "HALTED: [cancel, close]",
          "spec.trading_states.HALTED", "loosens"),
         ("limits.yaml", "      mean_reversion_v1: 30\n", "",

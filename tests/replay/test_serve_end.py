@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -47,7 +48,9 @@ def test_serve_when_replay_reaches_the_last_bar_then_summary_and_exit_0(tmp_path
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    summary = done.stdout[done.stdout.index("replay: ") :]
+    events = [json.loads(line) for line in done.stdout.splitlines()]  # JSON lines only
+    (replayed,) = [event for event in events if event["event"] == "replay_summary"]
+    summary = "\n".join(replayed["lines"])
     assert "steps from 2024-03-" in summary
     assert "gen-01" in summary and "rev-01" in summary
     assert "breaker trips: policies" in summary

@@ -34,8 +34,8 @@ TOKENS = {name: f"token-{name}" for name in PRINCIPALS}
 ORDER = {"account_id": "gen-01", "symbol": "QQQ", "action": "open", "target_size": 10}
 # A valid body of each POST endpoint, and its request schema in service/openapi.json.
 REQUEST_BODIES: dict[str, tuple[str, dict[str, Any]]] = {
-    "/api/v1/check": ("OrderRequest", ORDER),
-    "/api/v1/orders": ("OrderReport", {"order_id": "A-1", **ORDER}),
+    "/api/v1/check": ("CheckRequest", ORDER),  # or an order list
+    "/api/v1/orders": ("ReportRequest", {"order_id": "A-1", **ORDER}),
     "/api/v1/breakers/reset": (
         "ResetRequest",
         {"breaker": "daily_loss_usd", "subject": "account:gen-01", "reason": "loss booked"},
@@ -47,6 +47,14 @@ REQUEST_BODIES: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "/-/promote": ("PromoteRequest", {"accept_removal": []}),
     "/-/rollback": ("RollbackRequest", {"version": "sha256:0123abcd"}),
+    "/api/v1/escalations": (
+        "EscalationRequest",
+        {"position_id": "SPY-101", "level": "recovery", "reason": "earnings", "ttl_s": 3600},
+    ),
+    "/api/v1/silences": (
+        "SilenceRequest",
+        {"matchers": {"breaker": "stale_data"}, "reason": "feed maintenance", "duration_s": 3600},
+    ),
 }
 CHECK_ANSWER = {
     "approved": True,
@@ -172,6 +180,18 @@ class FakeView:
     def status(self) -> dict[str, Any]:
         return self.status_payload
 
+    def overview(self, principal: Principal) -> dict[str, Any]:
+        return {"you": {"name": principal.name, "role": principal.role.label}}
+
+    def snapshot(self) -> tuple[int, dict[str, Any]]:
+        return 200, {
+            "cycle": 1,
+            "at": LOADED_AT.isoformat(),
+            "policy_version": "sha256:set",
+            "fresh_data": True,
+            "snapshot": {"as_of": LOADED_AT.isoformat()},
+        }
+
     def reload(
         self, principal: Principal, accept_removal: Sequence[str]
     ) -> tuple[int, dict[str, Any]]:
@@ -195,6 +215,14 @@ class FakeView:
         self.calls.append(("release_lock", principal.name, body))
         return self.release_result
 
+    def escalate(self, body: bytes, principal: Principal) -> tuple[int, dict[str, Any]]:
+        self.calls.append(("escalate", principal.name, body))
+        return 200, {"escalated": True, "position_id": "SPY-101", "level": "recovery"}
+
+    def clear_escalation(self, body: bytes, principal: Principal) -> tuple[int, dict[str, Any]]:
+        self.calls.append(("clear_escalation", principal.name, body))
+        return 200, {"cleared": True, "position_id": "SPY-101"}
+
     def promote(self, body: bytes, principal: Principal) -> tuple[int, dict[str, Any]]:
         self.calls.append(("promote", principal.name, body))
         return 200, {"promoted": True, "version": "sha256:new", "previous_version": "sha256:set"}
@@ -202,6 +230,17 @@ class FakeView:
     def rollback(self, body: bytes, principal: Principal) -> tuple[int, dict[str, Any]]:
         self.calls.append(("rollback", principal.name, body))
         return 200, {"rolled_back": True, "version": "sha256:old", "previous_version": "sha256:set"}
+
+    def silences(self) -> dict[str, Any]:
+        return {"silences": []}
+
+    def silence(self, body: bytes, principal: Principal) -> tuple[int, dict[str, Any]]:
+        self.calls.append(("silence", principal.name, body))
+        return 200, {"created": True, "silence": {"id": "sil_1"}}
+
+    def expire_silence(self, body: bytes, principal: Principal) -> tuple[int, dict[str, Any]]:
+        self.calls.append(("expire_silence", principal.name, body))
+        return 200, {"expired": True, "silence": {"id": "sil_1"}}
 
     def auth_refused(
         self, *, principal: str | None, method: str, path: str, status: int, reason: str

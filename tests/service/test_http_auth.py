@@ -37,6 +37,8 @@ ROLE_TABLE: dict[tuple[str, str], Role | None] = {
     ("GET", "/api/v1/openapi.json"): Role.VIEWER,
     ("GET", "/api/v1/policies"): Role.VIEWER,
     ("GET", "/api/v1/status"): Role.VIEWER,
+    ("GET", "/api/v1/overview"): Role.VIEWER,
+    ("GET", "/api/v1/snapshot"): Role.VIEWER,
     ("POST", "/api/v1/check"): Role.TRADER,
     ("POST", "/api/v1/orders"): Role.TRADER,
     ("POST", "/api/v1/breakers/reset"): Role.OPERATOR,
@@ -44,6 +46,11 @@ ROLE_TABLE: dict[tuple[str, str], Role | None] = {
     ("POST", "/api/v1/locks/release"): Role.OFFICER,
     ("POST", "/-/promote"): Role.OFFICER,
     ("POST", "/-/rollback"): Role.OFFICER,
+    ("GET", "/api/v1/silences"): Role.VIEWER,
+    ("POST", "/api/v1/silences"): Role.OPERATOR,
+    ("DELETE", "/api/v1/silences"): Role.OPERATOR,
+    ("POST", "/api/v1/escalations"): Role.OPERATOR,
+    ("DELETE", "/api/v1/escalations"): Role.OPERATOR,
 }
 BODIES = {path: body for path, (_schema, body) in REQUEST_BODIES.items()}
 CALLERS = [None, *PRINCIPALS]  # no token, then one principal per role

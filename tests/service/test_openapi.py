@@ -108,8 +108,9 @@ def _rewritten(node: Any) -> Any:
     "request_file", sorted((ROOT / "examples" / "check").glob("*/*request.json")), ids=str
 )
 def test_openapi_when_example_requests_validated_then_order_requests(request_file: Path) -> None:
-    """The shipped example requests are valid request bodies of POST /api/v1/check."""
-    validate_schema("OrderRequest", json.loads(request_file.read_text()))
+    """The shipped example requests (orders and order lists) are valid request bodies of
+    POST /api/v1/check."""
+    validate_schema("CheckRequest", json.loads(request_file.read_text()))
 
 
 def test_openapi_when_bad_body_validated_then_refused() -> None:

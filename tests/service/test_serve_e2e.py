@@ -158,7 +158,9 @@ def test_serve_once_when_sim_then_one_cycle_printed_and_exit_0(tmp_path: Path) -
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert "trading states:" in done.stdout
+    lines = [json.loads(line) for line in done.stdout.splitlines()]  # piped: JSON only
+    (evaluated,) = [line for line in lines if line["event"] == "cycle_evaluated"]
+    assert set(evaluated["trading_states"]) == {"com-01", "gen-01", "rev-01"}
     assert json.loads(state.read_text())["engine"]["version"] == 1
 
 

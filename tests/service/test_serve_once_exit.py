@@ -7,6 +7,7 @@ failed, with the reason on stderr in one line — never "no decisions" and exit 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,7 +81,7 @@ def test_serve_once_when_venue_answers_then_exit_0_and_decisions_printed(
     today's wall clock, is listed as unevaluable: one record, not a failed poll)."""
     code, out, err = serve_once(*venue, tmp_path, capsys)
     assert code == 0, err
-    assert "trading states" in out
+    assert '"event": "cycle_evaluated"' in out  # --log-format json: JSON lines only
     assert "bastion serve: error" not in err
 
 
@@ -142,4 +143,5 @@ def test_serve_once_when_one_position_unusable_then_exit_0_and_it_is_listed(
     bad_id = FACTS[name].add_unlisted(stub)
     code, out, err = serve_once(name, stub, tmp_path, capsys)
     assert code == 0, err
-    assert f"unevaluable: position {bad_id}" in out
+    (evaluated,) = [e for e in map(json.loads, out.splitlines()) if e["event"] == "cycle_evaluated"]
+    assert any(item.startswith(f"position {bad_id}") for item in evaluated["unevaluable"])

@@ -4,7 +4,9 @@ Trading API: ``/v2/account``, ``/v2/positions``, ``/v2/account/activities/FILL``
 (paged by ``page_token`` = the last activity's id), ``/v2/orders/{id}`` (404 ``{"code":
 40410000, "message": "order not found"}`` for an unknown one). Market data: ``/v2/stocks/bars``
 (``{"bars": {symbol: [...]}, "next_page_token": null}``, honouring ``sort`` and ``limit``)
-and ``/v2/stocks/quotes/latest``. Auth: the ``APCA-API-KEY-ID`` / ``APCA-API-SECRET-KEY``
+and ``/v2/stocks/quotes/latest``; option chains ``/v1beta1/options/snapshots/{underlying}``
+(``{"snapshots": {OCC symbol: {...}}, "next_page_token"}``, paged by ``page_token``).
+Auth: the ``APCA-API-KEY-ID`` / ``APCA-API-SECRET-KEY``
 headers, else 401 ``{"code": 40110000, "message": "request is not authorized"}``.
 """
 
@@ -226,6 +228,42 @@ QUOTE = {
 }
 
 
+def _option_snapshot(
+    bid: float, ask: float, *, iv: float | None = None, delta: float | None = None
+) -> dict[str, Any]:
+    # One entry of alpaca-py's test_get_option_chain payload (and docs.alpaca.markets
+    # "Option chain"): latestQuote, latestTrade, and greeks / impliedVolatility when known.
+    entry: dict[str, Any] = {
+        "latestQuote": {"ap": ask, "as": 119, "ax": "W", "bp": bid, "bs": 73, "bx": "N",
+                        "c": "A", "t": "2024-01-02T14:29:58.259610112Z"},
+        "latestTrade": {"c": "I", "p": round((bid + ask) / 2, 2), "s": 1,
+                        "t": "2024-01-02T14:20:16.034908416Z", "x": "N"},
+    }  # fmt: skip
+    if iv is not None:
+        entry["impliedVolatility"] = iv
+    if delta is not None:
+        entry["greeks"] = {"delta": delta, "gamma": 0.0124, "rho": 0.0233,
+                           "theta": -0.1011, "vega": 0.1314}  # fmt: skip
+    return entry
+
+
+# AAPL's chain on 2024-01-02 (spot ~185): the held 190 call, calls a month out, and four
+# contracts the adapter must leave out — an adjusted root (AAPL1…), a symbol that is no OCC
+# symbol, a snapshot without a quote, a crossed quote (left out by the builder).
+OPTION_CHAIN = {
+    "AAPL240119C00190000": _option_snapshot(3.95, 4.25, iv=0.2214, delta=0.3902),
+    "AAPL240216C00190000": _option_snapshot(5.90, 6.10, iv=0.2301, delta=0.4412),
+    "AAPL240216C00200000": _option_snapshot(2.60, 2.75, iv=0.2255, delta=0.2531),
+    "AAPL240216C00210000": _option_snapshot(0.98, 1.05),  # a quote, no greeks / IV
+    "AAPL240216C00205000": _option_snapshot(1.70, 1.62, iv=0.2270, delta=0.1802),  # crossed
+    "AAPL1240216C00200000": _option_snapshot(2.50, 2.80, iv=0.23, delta=0.25),
+    "AAPL24216C00200000": _option_snapshot(2.50, 2.80),
+    "AAPL240216P00180000": {"latestTrade": {"c": "I", "p": 2.1, "s": 1,
+                                            "t": "2024-01-02T14:00:00Z", "x": "N"}},
+}  # fmt: skip
+CHAIN_PAGE_SIZE = 3  # small pages, so the SDK's paging is exercised
+
+
 def _asset(symbol: str) -> dict[str, Any]:
     # GET /v2/assets/{symbol}: the asset entity of docs.alpaca.markets "Get an asset".
     return {
@@ -255,6 +293,7 @@ def _payloads() -> dict[str, Any]:
             "orders": ORDERS,
             "bars": BARS,
             "quote": QUOTE,
+            "option_chains": {"AAPL": OPTION_CHAIN},
         }
     )
 
@@ -310,6 +349,38 @@ def _order_by_id(stub: VenueStub, seen: Seen) -> Reply:
     return Reply(body=order)
 
 
+def _option_chain(stub: VenueStub, seen: Seen) -> Reply:
+    underlying = seen.path.rsplit("/", 1)[-1]
+    if seen.param("feed") == "opra":
+        # A market-data refusal is {"message": ...} (no code), as for the SIP feed
+        # without a subscription: "subscription does not permit querying recent SIP data".
+        return Reply(403, {"message": "subscription does not permit querying recent OPRA data"})
+    chain = stub.payloads["option_chains"].get(underlying, {})
+    low, high = seen.param("expiration_date_gte"), seen.param("expiration_date_lte")
+    symbols = [symbol for symbol in sorted(chain) if _within(_occ_day(symbol), low, high)]
+    token = seen.param("page_token")
+    start = symbols.index(token) if token else 0
+    page = symbols[start : start + CHAIN_PAGE_SIZE]
+    rest = symbols[start + CHAIN_PAGE_SIZE :]
+    return Reply(
+        body={
+            "snapshots": {symbol: chain[symbol] for symbol in page},
+            "next_page_token": rest[0] if rest else None,
+        }
+    )
+
+
+def _within(day: str | None, low: str | None, high: str | None) -> bool:
+    return day is None or ((low is None or day >= low) and (high is None or day <= high))
+
+
+def _occ_day(symbol: str) -> str | None:
+    """20YY-MM-DD of an OCC symbol's date (the last 15 characters start with YYMMDD);
+    None for a symbol without one (Alpaca returns those too: they pass every filter)."""
+    day = symbol[-15:-9]
+    return f"20{day[:2]}-{day[2:4]}-{day[4:6]}" if day.isdigit() else None
+
+
 def add_dust(stub: VenueStub) -> str:
     """A fractional dust position whose market value rounds to 0 and has no current price
     (the fields docs.alpaca.markets marks as present may be absent on some account types)."""
@@ -361,7 +432,11 @@ ROUTES = VenueRoutes(
     payloads=_payloads,
     authenticate=_authenticate,
     fault_body=_fault_body,
-    prefixes={("GET", "/v2/assets/"): _assets, ("GET", "/v2/orders/"): _order_by_id},
+    prefixes={
+        ("GET", "/v2/assets/"): _assets,
+        ("GET", "/v2/orders/"): _order_by_id,
+        ("GET", "/v1beta1/options/snapshots/"): _option_chain,
+    },
 )
 
 FACTS = VenueFacts(

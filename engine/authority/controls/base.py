@@ -87,6 +87,7 @@ class Context:
     now: datetime
     snapshot: Snapshot
     measures: Measures | None = None  # set by the fact builder for an order adding exposure
+    modifies: int = 0  # modifications in the modify-rate window (set for a modify only)
 
 
 def measures_of(ctx: Context, limits: LimitSpec) -> Measures:

@@ -1,8 +1,10 @@
 """Submit rate: at most COUNT orders per rolling window per account; every order but a
-cancel counts, and the one that would go past the count is denied."""
+cancel or a modify (`modify_rate`) counts, and the one that would go past the count is
+denied."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import ClassVar
 
 from bastion.engine.authority.controls.base import Context, Fact, Limit
@@ -25,9 +27,14 @@ class SubmitRate(Limit):
 
     def rules(self, spec: LimitSpec) -> list[RuleSpec]:
         excess = AllOf(
-            Compare("action", "!=", "cancel"), Compare("submits", ">=", spec.submit_rate.count)
+            Compare("action", "!=", "cancel"),
+            Compare("action", "!=", "modify"),  # counted by its own rate (modify_rate)
+            Compare("submits", ">=", spec.submit_rate.count),
         )
         return [RuleSpec(ID, excess)]
+
+    def configured_for(self, rule_ids: Collection[str], ctx: Context) -> bool:
+        return ctx.request.action != "modify" and self.id in rule_ids
 
     def limit_value(self, spec: LimitSpec, ctx: Context) -> int:
         return spec.submit_rate.count

@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import ClassVar
 
-from bastion.engine.authority.controls.base import Context, Fact, Limit, action_in
+from bastion.engine.authority.controls.base import ADDS, Context, Fact, Limit, action_in
 from bastion.engine.policy.kinds.limits import DEFAULT_ALLOWED_ACTIONS, LimitSpec
 from bastion.engine.policy.vocabulary import ORDER_ACTIONS
-from bastion.engine.rules import AllOf, Compare, Not, RuleSpec
+from bastion.engine.rules import AllOf, AnyOf, Compare, Condition, Not, RuleSpec
 
 ID = "limit.trading_state"
 
@@ -41,6 +41,8 @@ class TradingState(Limit):
         state, action = ctx.trading_state, ctx.request.action
         allowed = dict(spec.allowed_actions if spec else DEFAULT_ALLOWED_ACTIONS.items())[state]
         only = ", ".join(allowed) or "nothing"
+        if action == "modify" and action in allowed:
+            return f"trading state {state} allows no increase: a modify adding units is denied"
         return f"trading state {state} allows only {only}: {action} is denied"
 
 
@@ -50,7 +52,10 @@ def state_rules(allowed: Sequence[tuple[str, Sequence[str]]]) -> list[RuleSpec]:
         if set(actions) >= set(ORDER_ACTIONS):
             continue
         in_state = Compare("trading_state", "==", state)
-        condition = AllOf(in_state, Not(action_in(actions))) if actions else in_state
+        refused: Condition = Not(action_in(actions))
+        if "modify" in actions and "increase" not in actions:  # a modify may add units
+            refused = AnyOf(refused, AllOf(Compare("action", "==", "modify"), ADDS))
+        condition = AllOf(in_state, refused) if actions else in_state
         rules.append(RuleSpec(f"{ID}.{state}", condition))
     return rules
 

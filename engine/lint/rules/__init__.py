@@ -20,6 +20,7 @@ from bastion.engine.lint.rules import (
     escalation,
     exits,
     history,
+    instruments,
     limits,
     modes,
     policyset,
@@ -42,7 +43,7 @@ POLICY_RULES: dict[str, tuple[PolicyRule, ...]] = {
     "RollPolicy": (roll.check,),
     "BreakerPolicy": (breakers.check, units_metrics.check, exits.check, breaker_actions.check),
     "ProtectionPolicy": (protection.check, history.check),
-    "LimitPolicy": (limits.check,),
+    "LimitPolicy": (limits.check, instruments.check),
 }
 SET_RULES: tuple[SetRule, ...] = (policyset.check_set,)
 DECLARATION_RULES: tuple[DeclarationRule, ...] = (declaration.check_declaration,)

@@ -25,12 +25,43 @@ DESCRIPTION = (
 # governs an order at all: can_execute still applies these).
 DEFAULT_ALLOWED_ACTIONS: dict[str, tuple[str, ...]] = {
     "ACTIVE": ORDER_ACTIONS,
-    "REDUCING": ("close", "decrease", "cancel"),
+    # A modify that adds units is denied where increase is not allowed (trading_state).
+    "REDUCING": ("close", "decrease", "cancel", "modify"),
     "HALTED": ("cancel",),
 }
 RATE_PATTERN = r"^([1-9][0-9]*)/([1-9][0-9]*)?(ms|s|m|h)$"
 ON_BREACH = ("downsize", "deny")  # what a size limit does to an order that breaks it
 _RATE_UNITS = {"ms": Decimal("0.001"), "s": Decimal(1), "m": Decimal(60), "h": Decimal(3600)}
+
+
+def _increment(description: str) -> s.Schema:
+    return s.number(description, exclusive_minimum=0)
+
+
+# One `instruments` entry: the rules an order for the instrument must meet
+# (authority/controls/instrument_*.py); the snapshot's Instrument uses the same names,
+# its notional ones without the _usd.
+INSTRUMENT_RULES_SCHEMA = s.obj(
+    "Order rules for the instruments this key covers.",
+    {
+        "tick_size": _increment("A limit or trigger price must be a multiple of it."),
+        "lot_size": _increment(
+            "An order's quantity must be a multiple of it (rounded down when downsizing)."
+        ),
+        "min_quantity": _increment("Smallest order quantity, in units."),
+        "max_quantity": _increment("Largest order quantity, in units."),
+        "min_notional_usd": _increment("Smallest order value in USD."),
+        "max_notional_usd": _increment("Largest order value in USD."),
+    },
+)
+INSTRUMENT_RULE_NAMES = (
+    "tick_size",
+    "lot_size",
+    "min_quantity",
+    "max_quantity",
+    "min_notional_usd",
+    "max_notional_usd",
+)
 
 
 def _actions(description: str, default: list[str]) -> s.Schema:
@@ -55,7 +86,27 @@ SPEC_SCHEMA = s.obj(
                 "max_open_positions": s.number(
                     "Open positions at most.", integer=True, minimum=0, default=10
                 ),
-                "max_per_asset_pct": s.percent("Exposure to any single asset.", default=5),
+                "max_per_asset_pct": s.percent(
+                    "Exposure to any single asset. Above 100 only with `borrowing` allowed, "
+                    "up to 100 × its max_leverage.",
+                    maximum=None,
+                    default=5,
+                ),
+                "borrowing": s.obj(
+                    "Exposure above 1× equity, paid for with borrowed cash or margin. Without "
+                    "it, max_per_asset_pct is at most 100 (lint BST506).",
+                    {
+                        "allowed": s.boolean(
+                            "Allow a symbol's exposure above 100 % of equity.", default=False
+                        ),
+                        "max_leverage": s.number(
+                            "Exposure a symbol may reach, in multiples of equity: "
+                            "max_per_asset_pct is at most 100 × this.",
+                            minimum=1,
+                            default=1,
+                        ),
+                    },
+                ),
                 "max_per_strategy_pct": s.map_of(
                     "Exposure cap per strategy id.",
                     s.percent("Cap for this strategy."),
@@ -134,6 +185,13 @@ SPEC_SCHEMA = s.obj(
                     pattern=RATE_PATTERN,
                     default="100/1s",
                 ),
+                "modify_rate": s.string(
+                    "Modifications (action modify) allowed per rolling window, as "
+                    "COUNT/WINDOW like submit_rate; counted apart from submits (Nautilus: "
+                    "max_order_modify_rate).",
+                    pattern=RATE_PATTERN,
+                    default="100/1s",
+                ),
                 "pending_ttl_s": s.number(
                     "Seconds an order approved (or reported sent) since the snapshot counts "
                     "toward exposure, risk and cash when no newer snapshot shows it; 0 counts "
@@ -143,6 +201,18 @@ SPEC_SCHEMA = s.obj(
                 ),
             },
         ),
+        "instruments": {
+            **s.map_of(
+                "Order rules per instrument, keyed by a symbol, an asset class (equity, "
+                'crypto, option, future, fx, other) or "*" (quoted in YAML) for every '
+                "instrument. For each rule the most specific key that sets it applies "
+                "(symbol, then asset class, then *), and the stricter of it and the "
+                "snapshot's instrument record wins.",
+                INSTRUMENT_RULES_SCHEMA,
+                examples=[{"*": {"min_notional_usd": 10}, "BTCUSD": {"lot_size": 0.0001}}],
+            ),
+            "propertyNames": {"minLength": 1},
+        },
         "region": s.obj(
             "What the venue's region allows for the accounts in scope.",
             {
@@ -223,6 +293,38 @@ class LimitSpec:
     max_per_asset_class_pct: tuple[tuple[str, Decimal], ...] = ()
     on_breach: str = "downsize"  # downsize | deny: what a size limit does to an order
     pending_ttl_s: Decimal = Decimal(300)  # how long an order since the snapshot counts
+    modify_rate: SubmitRate = SubmitRate(100, Decimal(1))  # modifications per window
+    # Exposure above 1× equity (controls/per_asset.py): max_per_asset_pct may pass 100
+    # only when allowed, up to 100 × max_leverage.
+    borrowing_allowed: bool = False
+    max_leverage: Decimal = Decimal(1)
+    # Per symbol, asset class or "*" (authority/instrument_rules.py), sorted by key.
+    instruments: tuple[tuple[str, InstrumentRules], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class InstrumentRules:
+    """One `instruments` entry of a LimitPolicy; None: the entry does not set it."""
+
+    tick_size: Decimal | None = None
+    lot_size: Decimal | None = None
+    min_quantity: Decimal | None = None
+    max_quantity: Decimal | None = None
+    min_notional_usd: Decimal | None = None
+    max_notional_usd: Decimal | None = None
+
+
+def instrument_rules(
+    entries: Mapping[str, Mapping[str, Any]],
+) -> tuple[tuple[str, InstrumentRules], ...]:
+    """The `instruments` section, frozen and sorted by key."""
+    return tuple(
+        (
+            str(key),
+            InstrumentRules(**{name: opt_dec(rules.get(name)) for name in INSTRUMENT_RULE_NAMES}),
+        )
+        for key, rules in sorted(entries.items())
+    )
 
 
 def build(spec: Mapping[str, Any]) -> LimitSpec:
@@ -258,4 +360,8 @@ def build(spec: Mapping[str, Any]) -> LimitSpec:
         max_per_asset_class_pct=dec_map(risk.get("max_per_asset_class_pct", {})),
         on_breach=str(spec.get("on_breach", "downsize")),
         pending_ttl_s=dec(orders.get("pending_ttl_s", 300)),
+        modify_rate=parse_rate(orders.get("modify_rate", "100/1s")),
+        borrowing_allowed=bool(risk.get("borrowing", {}).get("allowed", False)),
+        max_leverage=dec(risk.get("borrowing", {}).get("max_leverage", 1)),
+        instruments=instrument_rules(spec.get("instruments", {})),
     )
