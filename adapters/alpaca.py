@@ -40,7 +40,7 @@ from __future__ import annotations
 import random as random_module
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
@@ -61,6 +61,12 @@ from alpaca.trading.client import TradingClient
 from bastion.adapters import payload as p
 from bastion.adapters.alpaca_options import read_chain
 from bastion.adapters.http_errors import error_for_status, error_for_transport, install_timeout
+from bastion.adapters.instrument_rules import (
+    InstrumentFetch,
+    RuleCache,
+    RuleRead,
+    RuleReader,
+)
 from bastion.adapters.option_chains import ChainFetch
 from bastion.adapters.retry import call_with_retry
 from bastion.adapters.sources.base import BarRequest, Quote
@@ -198,6 +204,7 @@ class AlpacaAdapter:
         self._ledger = TradeLedger(allow_short=True, horizon_s=self._config.trade_history_horizon_s)
         self._order_reasons: dict[str, str] = {}  # order id → exit reason
         self._asset_classes: dict[str, str] = {}  # symbol → asset class, from GET /v2/assets
+        self._rules = RuleCache(self._clock)
 
     @classmethod
     def from_env(
@@ -290,6 +297,43 @@ class AlpacaAdapter:
         classes = {position.symbol: position.asset_class for position in positions}
         classes |= self._asset_classes
         return {symbol: Instrument(symbol, asset_class) for symbol, asset_class in classes.items()}
+
+    def fetch_instruments(
+        self, positions: Sequence[VenuePosition], symbols: Sequence[str]
+    ) -> InstrumentFetch:
+        """:meth:`instruments` plus each asset's rules from ``GET /v2/assets/{symbol}``
+        (alpaca-py ``Asset``; cached an hour: :class:`~bastion.adapters.instrument_rules.
+        RuleCache`): ``price_increment`` → tick size, ``min_trade_increment`` → lot size,
+        ``min_order_size`` → min quantity (crypto); an equity that is not ``fractionable``
+        trades whole shares (lot size 1). Options have no asset rules here."""
+        wanted = [position for position in positions if position.problem is None]
+        found = dict(self.instruments(wanted))
+        found |= {symbol: Instrument(symbol, "equity") for symbol in symbols if symbol not in found}
+        return self._rules.fill(
+            found,
+            self._asset_rules,
+            _asset_where,
+            asks=lambda instrument: instrument.asset_class != "option",
+            settled=lambda instrument: replace(
+                instrument,
+                asset_class=self._asset_classes.get(instrument.symbol, instrument.asset_class),
+            ),
+        )
+
+    def _asset_rules(self, symbol: str) -> RuleRead:
+        where = _asset_where(symbol)
+        asset = p.as_mapping(self._call(where, lambda: self._trading.get_asset(symbol)), where)
+        raw_class = asset.get("class")
+        if raw_class in _ASSET_CLASSES:  # the asset's own class, as check_symbol reads it
+            self._asset_classes[symbol] = _ASSET_CLASSES[str(raw_class)]
+        reader = RuleReader(symbol, where)
+        reader.take("tick_size", asset.get("price_increment"), "price_increment")
+        reader.take("lot_size", asset.get("min_trade_increment"), "min_trade_increment")
+        reader.take("min_quantity", asset.get("min_order_size"), "min_order_size")
+        whole_shares = asset.get("class") == "us_equity" and asset.get("fractionable") is False
+        if whole_shares and "lot_size" not in reader.rules:
+            reader.take("lot_size", 1, "fractionable")
+        return reader.read()
 
     def _position(self, raw: Mapping[str, object], account_id: str, index: int) -> VenuePosition:
         where = f"alpaca GET /v2/positions [{index}]"
@@ -551,3 +595,7 @@ def _take_over_retries_and_timeouts(client: RESTClient, timeout_s: float) -> Non
         )
     client._retry = 0
     install_timeout(client._session, timeout_s)
+
+
+def _asset_where(symbol: str) -> str:
+    return f"alpaca GET /v2/assets/{symbol}"

@@ -58,6 +58,12 @@ from binance.exceptions import (
 
 from bastion.adapters import payload as p
 from bastion.adapters.http_errors import error_for_status, error_for_transport, scrub
+from bastion.adapters.instrument_rules import (
+    InstrumentFetch,
+    RuleCache,
+    RuleRead,
+    RuleReader,
+)
 from bastion.adapters.retry import call_with_retry
 from bastion.adapters.sources.base import BarRequest, Quote
 from bastion.adapters.sources.clock import Clock, SystemClock
@@ -163,6 +169,7 @@ class BinanceAdapter:
         )
         self._ledger = TradeLedger(horizon_s=self._config.trade_history_horizon_s)
         self._order_reasons: dict[str, str] = {}  # "<symbol>:<orderId>" → exit reason
+        self._rules = RuleCache(self._clock)
 
     @classmethod
     def from_env(
@@ -418,6 +425,64 @@ class BinanceAdapter:
         symbols = {position.symbol for position in positions} | set(self._config.fill_symbols)
         return {symbol: Instrument(symbol, "crypto") for symbol in symbols}
 
+    def fetch_instruments(
+        self, positions: Sequence[VenuePosition], symbols: Sequence[str]
+    ) -> InstrumentFetch:
+        """:meth:`instruments` plus each pair's filters from ``GET /api/v3/exchangeInfo
+        ?symbol=`` (cached an hour: :class:`~bastion.adapters.instrument_rules.RuleCache`):
+        PRICE_FILTER tickSize, LOT_SIZE stepSize / minQty / maxQty, NOTIONAL (else
+        MIN_NOTIONAL) minNotional / maxNotional. A zero is Binance's "rule disabled".
+        Price and notional rules are in the quote asset: kept only when it is
+        ``valuation_asset`` (USDT, counted 1:1 as USD)."""
+        wanted = [position for position in positions if position.problem is None]
+        found = dict(self.instruments(wanted))
+        found |= {symbol: Instrument(symbol, "crypto") for symbol in symbols if symbol not in found}
+        return self._rules.fill(found, self._symbol_rules, _exchange_info_where)
+
+    def _symbol_rules(self, symbol: str) -> RuleRead:
+        where = _exchange_info_where(symbol)
+        info = p.as_mapping(
+            self._call(
+                where,
+                WEIGHTS["exchangeInfo"],
+                lambda: self._client._get("exchangeInfo", data={"symbol": symbol}),
+                symbol,
+            ),
+            where,
+        )
+        listed = p.as_list(p.field(info, "symbols", where), where, "field 'symbols'")
+        row = next(
+            (r for r in listed if isinstance(r, Mapping) and r.get("symbol") == symbol), None
+        )
+        if row is None:
+            raise DataError(f"{where}: Binance does not list {symbol!r}")
+        raw_filters = row.get("filters")
+        filters = {
+            str(item.get("filterType")): item
+            for item in (raw_filters if isinstance(raw_filters, list) else [])
+            if isinstance(item, Mapping)
+        }
+        reader = RuleReader(symbol, where)
+        lot = filters.get("LOT_SIZE", {})
+        reader.take("lot_size", lot.get("stepSize"), "LOT_SIZE.stepSize")
+        reader.take("min_quantity", lot.get("minQty"), "LOT_SIZE.minQty")
+        reader.take("max_quantity", lot.get("maxQty"), "LOT_SIZE.maxQty")
+        notional_name = "NOTIONAL" if "NOTIONAL" in filters else "MIN_NOTIONAL"
+        notional = filters.get(notional_name, {})
+        price_rules = (
+            ("tick_size", filters.get("PRICE_FILTER", {}).get("tickSize"), "PRICE_FILTER.tickSize"),
+            ("min_notional", notional.get("minNotional"), f"{notional_name}.minNotional"),
+            ("max_notional", notional.get("maxNotional"), f"{notional_name}.maxNotional"),
+        )
+        quote = row.get("quoteAsset")
+        valuation = self._config.valuation_asset
+        for name, raw, venue_field in price_rules:
+            if quote == valuation:
+                reader.take(name, raw, venue_field)
+            elif raw is not None and str(raw).strip("0.") != "":
+                reader.skip(name, f"{venue_field} is in {quote}, not {valuation}")
+        return reader.read()
+
     def _exit_reasons(self, parts: Sequence[ClosedTrade]) -> dict[str, str]:
         for part in parts:
             if part.id in self._order_reasons or ":" not in part.id:
@@ -638,3 +703,7 @@ def _bar(values: Sequence[object], where: str) -> Bar:
         close=p.to_decimal(values[4], where, "close"),
         volume=p.to_decimal(values[5], where, "volume"),
     )
+
+
+def _exchange_info_where(symbol: str) -> str:
+    return f"binance GET /api/v3/exchangeInfo {symbol}"

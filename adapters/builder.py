@@ -20,7 +20,9 @@ negative, a net-favourable mean is reported as 0), consecutive losses from reali
 (``fetch_history`` — one request for fills and trades — or ``fetch_trades``,
 incremental), bounded to ``trade_lookback_s``; ``instruments`` — the adapter's, else
 each position's asset class (:mod:`builder_history`, which also says what happens to an
-inconsistent trade); ``option_chains`` — the listed chains of the option positions'
+inconsistent trade), with the venue's order rules from an ``InstrumentRuleSource``
+(missing, unreadable or kept-from-before rules are listed in the fallbacks:
+:mod:`instrument_rules`); ``option_chains`` — the listed chains of the option positions'
 underlyings from an :class:`OptionChainSource` (a contract that breaks a rule is left
 out and listed in the fallbacks: :mod:`option_chains`). ``accounts`` — day-start and
 peak equity from the venue when it reports them, else tracked in the state. Option legs
@@ -76,6 +78,7 @@ from bastion.adapters.builder_parts import (
     SourceHealth,
 )
 from bastion.adapters.builder_state import BuilderState, EquityMarks, count_losses
+from bastion.adapters.instrument_rules import InstrumentFetch, InstrumentRuleSource
 from bastion.adapters.option_chains import (
     ChainFetch,
     OptionChainSource,
@@ -205,9 +208,13 @@ class SnapshotBuilder:
             fills = tuple(adapter.fetch_fills(fills_since))
             if isinstance(adapter, TradeSource):
                 trades = tuple(adapter.fetch_trades(trades_since))
-        instruments = (
-            adapter.instruments(positions) if isinstance(adapter, InstrumentSource) else {}
-        )
+        if isinstance(adapter, InstrumentRuleSource):  # with the venue's order rules
+            listed = [symbol for symbol in wanted if symbol not in unavailable]
+            instrument_fetch = adapter.fetch_instruments(positions, listed)
+        else:
+            instrument_fetch = InstrumentFetch(
+                adapter.instruments(positions) if isinstance(adapter, InstrumentSource) else {}
+            )
         underlyings = underlyings_of(positions)
         chains = (
             adapter.fetch_option_chains(underlyings)
@@ -223,8 +230,9 @@ class SnapshotBuilder:
             atr_bars,
             unavailable,
             trades,
-            instruments,
+            instrument_fetch.instruments,
             chains,
+            instrument_fetch.notes,
         )
 
     def build(
@@ -283,6 +291,8 @@ class SnapshotBuilder:
             document["option_chains"] = chains
         for where, why in chains_left_out:
             fallbacks.append(parts.Fallback(where, "left out", why))
+        for where, value, why in poll.instrument_notes:  # the venue's order rules
+            fallbacks.append(parts.Fallback(where, value, why))
         # Every value is checked against the validator's rules (venue and file data are
         # untrusted); cerberus itself only runs to report a problem (engine/snapshot/built).
         snapshot = snapshot_from_built(document, source=f"poll at {now.isoformat()}")

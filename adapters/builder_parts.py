@@ -71,6 +71,8 @@ class Poll:
     instruments: Mapping[str, Instrument] = field(default_factory=dict)
     # Listed option chains of the option positions' underlyings, where the adapter has them.
     option_chains: ChainFetch = field(default_factory=ChainFetch)
+    # Why an instrument's venue order rules are missing or old: (where, value used, reason).
+    instrument_notes: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,6 +46,12 @@ import requests
 
 from bastion.adapters import payload as p
 from bastion.adapters.http_errors import error_for_status, error_for_transport
+from bastion.adapters.instrument_rules import (
+    InstrumentFetch,
+    RuleCache,
+    RuleRead,
+    RuleReader,
+)
 from bastion.adapters.kraken_errors import unwrap
 from bastion.adapters.retry import call_with_retry
 from bastion.adapters.sources.base import BarRequest, Quote
@@ -135,6 +141,7 @@ class KrakenAdapter:
         self._pair_names: set[str] = set()  # the full names (Ticker's result keys)
         self._ledger = TradeLedger(horizon_s=self._config.trade_history_horizon_s)
         self._liquidated: dict[str, bool] = {}  # closing order txid → Kraken says liquidated
+        self._rules = RuleCache(self._clock)
 
     @classmethod
     def from_env(
@@ -423,6 +430,47 @@ class KrakenAdapter:
         """Every Kraken pair this adapter reads is crypto (sector unknown)."""
         return {position.symbol: Instrument(position.symbol, "crypto") for position in positions}
 
+    def fetch_instruments(
+        self, positions: Sequence[VenuePosition], symbols: Sequence[str]
+    ) -> InstrumentFetch:
+        """:meth:`instruments` plus each pair's rules from ``AssetPairs?pair=`` (cached an
+        hour: :class:`~bastion.adapters.instrument_rules.RuleCache`): ``tick_size``,
+        ``lot_decimals`` → lot size 10^-lot_decimals, ``ordermin`` → min quantity,
+        ``costmin`` → min notional. Tick and cost are in the quote asset: kept only when
+        it is ``valuation_asset`` (ZUSD)."""
+        wanted = [position for position in positions if position.problem is None]
+        found = dict(self.instruments(wanted))
+        found |= {symbol: Instrument(symbol, "crypto") for symbol in symbols if symbol not in found}
+        return self._rules.fill(found, self._pair_rules, _asset_pairs_where)
+
+    def _pair_rules(self, symbol: str) -> RuleRead:
+        where = _asset_pairs_where(symbol)
+        pairs = p.as_mapping(self._public("AssetPairs", {"pair": symbol}, symbol=symbol), where)
+        info = next(
+            (
+                row
+                for name, row in pairs.items()
+                if isinstance(row, Mapping) and symbol in (name, row.get("altname"))
+            ),
+            None,
+        )
+        if info is None:
+            raise DataError(f"{where}: Kraken does not list the pair {symbol!r}")
+        reader = RuleReader(symbol, where)
+        decimals = info.get("lot_decimals")
+        if isinstance(decimals, int) and not isinstance(decimals, bool) and 0 <= decimals <= 18:
+            reader.take("lot_size", Decimal(1).scaleb(-decimals), "lot_decimals")
+        elif decimals is not None:
+            reader.skip("lot_size", f"lot_decimals is {decimals!r}, not a whole number 0..18")
+        reader.take("min_quantity", info.get("ordermin"), "ordermin")
+        quote, valuation = info.get("quote"), self._config.valuation_asset
+        for name, venue_field in (("tick_size", "tick_size"), ("min_notional", "costmin")):
+            if quote == valuation:
+                reader.take(name, info.get(venue_field), venue_field)
+            elif info.get(venue_field) is not None:
+                reader.skip(name, f"{venue_field} is in {quote}, not {valuation}")
+        return reader.read()
+
     def _fill(
         self, txid: str, raw: Mapping[str, object], rates: Mapping[str, tuple[str, Decimal]]
     ) -> Fill:
@@ -564,3 +612,7 @@ def _bar(row: object, where: str) -> Bar:
         close=p.to_decimal(named["close"], where, "close"),
         volume=p.to_decimal(named["volume"], where, "volume"),
     )
+
+
+def _asset_pairs_where(symbol: str) -> str:
+    return f"kraken public/AssetPairs {symbol}"

@@ -11,8 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 from bastion.engine.errors import BastionError
 
@@ -51,21 +50,53 @@ COMMANDS: dict[str, str] = {
 
 
 def _version() -> str:
+    # importlib.metadata costs ~25 ms: read only when --version is asked for.
+    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
     try:
         return version("bastion-risk")
     except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
         return "0+unknown"
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _VersionAction(argparse.Action):
+    """`--version`, with the version read when asked for (not at every start)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any, **__: Any) -> None:
+        sys.stdout.write(f"{parser.prog} {_version()}\n")
+        parser.exit()
+
+
+def _selected(argv: Sequence[str]) -> str | None:
+    """The sub-command `argv` runs (its first word that is one), or None: then every
+    command module is imported (help, completion, an unknown word's error)."""
+    for word in argv:
+        if word in ("-h", "--help"):
+            return None
+        if not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole CLI; with `argv`, only the module of the command it runs is imported
+    (start-up: `bastion lint` never imports the service, the venue SDKs or numpy)."""
     parser = argparse.ArgumentParser(
         prog="bastion",
         description="Bastion: risk policies as YAML, validated, linted and evaluated.",
         epilog="Exit codes: 0 ok, 1 findings/denials, 2 usage error or unreadable input.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    selected = _selected(argv) if argv is not None else None
+    lazy = argv is not None and (selected is not None or "--version" in argv)
     for name, module_name in COMMANDS.items():
+        if lazy and name != selected:
+            sub.add_parser(name)  # never shown: argv runs another command or --version
+            continue
         command = cast(Command, import_module(module_name))
         command_parser = sub.add_parser(
             name,
@@ -79,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     run = cast("Callable[[argparse.Namespace], int] | None", getattr(args, "_run", None))
     if run is None:

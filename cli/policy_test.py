@@ -30,7 +30,8 @@ from pathlib import Path
 from bastion.engine.errors import BastionError, UsageError
 from bastion.engine.evaluation.compiled import compile_policy_set
 from bastion.engine.lint.runner import load_policy_set
-from bastion.engine.policy.loader import POLICY_SUFFIXES, is_test_file
+from bastion.engine.policy.loader import discover as discover_files
+from bastion.engine.policy.loader import is_test_file
 from bastion.engine.policytest.coverage import Coverage, measure
 from bastion.engine.policytest.model import TestFile, TestFileError, load_test_file
 from bastion.engine.policytest.report import Run, render, render_text
@@ -69,14 +70,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def discover(paths: list[str]) -> list[Path]:
     """Test files named, or found (recursively) under directories: YAML with kind
-    PolicyTest (snapshots and other YAML beside them are skipped)."""
+    PolicyTest (snapshots and other YAML beside them, and hidden entries, are skipped)."""
     found: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found += sorted(
-                p for p in path.rglob("*") if p.suffix in POLICY_SUFFIXES and is_test_file(p)
-            )
+            # the loader's search: hidden entries skipped, a ConfigMap key found once
+            found += [p for p in discover_files([path]) if is_test_file(p)]
         elif path.is_file():
             found.append(path)
         else:

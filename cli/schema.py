@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bastion.adapters.replay_config import REPLAY_SCHEMA
 from bastion.engine.errors import UsageError
 from bastion.engine.schemas import published_schemas, schema_text
 from bastion.service.alerting.schema import ALERTS_SCHEMA
@@ -29,8 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _schemas() -> dict[str, dict[str, Any]]:
-    """The engine's schemas, and the service's --alerts file (kind: AlertPolicy)."""
-    return {**published_schemas(), "alerts": ALERTS_SCHEMA}
+    """The engine's schemas, the service's --alerts file (kind: AlertPolicy) and the
+    replay feed's --config (kind: ReplayFeed)."""
+    return {**published_schemas(), "alerts": ALERTS_SCHEMA, "replay": REPLAY_SCHEMA}
 
 
 def _lookup(name: str) -> dict[str, Any]:

@@ -3,7 +3,9 @@
 The cadence follows the engine: the interval of the most escalated position (300 /
 60 / 30 / 1 s by default, in market seconds; divided by --speed for sim and replay).
 Policy files are watched and hot-reloaded atomically; a broken edit is rejected and
-the last good set keeps serving (SIGHUP or POST /-/reload reload at once). A reload
+the last good set keeps serving (SIGHUP or POST /-/reload reload at once). A
+Kubernetes ConfigMap mounted as the --policies directory is read through its ..data
+symlink: each kubelet swap is one reload of the whole new set. A reload
 that would remove a breaker, limit, protection or escalation level (an emptied or
 deleted file, enforce -> shadow) is refused, 422 with each removal's key, and logged
 as reload_refused_removes_protection with the exact request that accepts it: an

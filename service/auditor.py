@@ -334,6 +334,7 @@ def _order_data(
             "strategy_id": request.strategy_id,
         }
     if result is not None:
+        decision = result.decision  # one read: a property that rebuilds when timed
         data |= {
             "outcome": result.outcome,
             "approved": result.approved,
@@ -341,15 +342,15 @@ def _order_data(
             "requested_size": result.requested_size,
             "approved_size": result.approved_size,
             "override_applied": result.override_applied,
-            "policy_version": result.decision.policy_version,
+            "policy_version": decision.policy_version,
             # What decided it: the decision's id, reasons and the input values compared
             # (the trace follows from them and the policy version; `bastion check`
             # replays it). The full record is ~3x larger and most of a check's cost.
             "decision": {
-                "id": result.decision.id,
-                "rule": result.decision.rule,
-                "reasons": list(result.decision.reasons),
-                "inputs": dict(result.decision.inputs),
+                "id": decision.id,
+                "rule": decision.rule,
+                "reasons": list(decision.reasons),
+                "inputs": dict(decision.inputs),
             },
         }
     return data

@@ -103,7 +103,8 @@ class Desk:
         ):
             message = "not answered: the audit trail cannot be written; see /readyz"
             return self._refused(principal, started, 503, message, request, audit=False)
-        policy_version = result.decision.policy_version  # the set that decided
+        decision = result.decision  # one read (a property)
+        policy_version = decision.policy_version  # the set that decided
         outcome = "error" if "error" in result.blocking else result.outcome
         self.service.metrics.order_checked(outcome, time.perf_counter() - started)
         if self.service.candidate is not None:  # the shadow set: after the answer is made
@@ -117,7 +118,7 @@ class Desk:
             requested_size=_text(result.requested_size),
             approved_size=_text(result.approved_size),
             override_applied=result.override_applied,
-            decision_id=result.decision.id,
+            decision_id=decision.id,
             policy_version=policy_version[:19],
             principal=principal.name,  # the one info line of a check answered (see http)
         )

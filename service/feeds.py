@@ -131,7 +131,12 @@ def make_feed(
         return Feed(sim, sim.builder_config(), sim.clock, speed, **extra)
     if name == "replay":
         from bastion.adapters.replay import ReplayAdapter  # noqa: PLC0415
+        from bastion.adapters.replay_config import check_replay_settings  # noqa: PLC0415
 
+        try:
+            check_replay_settings(settings)
+        except ValueError as error:
+            raise UsageError(str(error)) from error
         unknown = sorted(set(settings) - set(REPLAY_SETTINGS))
         if unknown:  # a misspelt `positions:` would replay an empty book without a word
             raise UsageError(

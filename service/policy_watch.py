@@ -13,6 +13,7 @@ with the time passed in, so it is tested without a file system.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ import structlog
 from watchfiles import Change, DefaultFilter, watch
 
 from bastion.engine.policy.loader import POLICY_SUFFIXES, is_test_file
+from bastion.engine.policy.sources import DATA_LINK, is_hidden
 
 STEP_MS = 50  # how often watchfiles looks for changes and for the stop event
 READY_TIMEOUT_S = 2.0  # how long start() waits for the watch to be in place
@@ -39,16 +41,49 @@ class PolicyFileFilter(DefaultFilter):
     A rename-replace still counts: its last step names the policy file itself.
     A policy test (kind: PolicyTest, `bastion test`) is not a policy: writing one never
     reloads (a deleted file cannot be read, so its deletion still does, harmlessly).
+
+    Hidden entries below `root` (dot-files, dot-folders) never count, with one
+    exception: a Kubernetes ConfigMap (engine.policy.sources) changes when the kubelet
+    renames `..data_tmp` over `..data`, and that rename alone is its change. What the
+    kubelet does around it (the new `..2026_…` folder, top-level symlinks added or
+    removed, the old folder removed) is part of the same swap and never counts, so a
+    swap reloads once, after `..data` was replaced.
     """
+
+    def __init__(self, root: Path | None = None) -> None:
+        super().__init__()
+        # The watched directory as given, absolute and resolved: how events may name it.
+        names = () if root is None else (str(root), os.path.abspath(root), os.path.realpath(root))
+        self._roots = tuple(dict.fromkeys(name.rstrip(os.sep) + os.sep for name in names))
 
     def __call__(self, change: Change, path: str) -> bool:
         name = Path(path).name
+        if name == DATA_LINK:
+            return change != Change.deleted  # the swap's rename: `..data` replaced
         return (
             super().__call__(change, path)
             and Path(name).suffix in POLICY_SUFFIXES
             and not name.startswith((".#", "#"))
+            and not self._hidden(path)
+            and not _configmap_key(change, path)
             and not (change != Change.deleted and is_test_file(path))
         )
+
+    def _hidden(self, path: str) -> bool:
+        """A hidden entry, or an entry inside a hidden folder below the root (without a
+        known root: inside a kubelet `..` folder)."""
+        for root in self._roots:
+            if path.startswith(root):
+                return any(is_hidden(part) for part in Path(path[len(root) :]).parts)
+        *_, parent, name = ("", *Path(path).parts)
+        return is_hidden(name) or (parent.startswith("..") and parent != "..")
+
+
+def _configmap_key(change: Change, path: str) -> bool:
+    """A top-level ConfigMap symlink the kubelet added or removed with a `..data` swap."""
+    if not os.path.islink(os.path.join(os.path.dirname(path), DATA_LINK)):
+        return False
+    return change == Change.deleted or os.path.islink(path)
 
 
 class Debouncer:
@@ -139,7 +174,7 @@ class DirectoryWatcher:
         debouncer = Debouncer(self.debounce_s, max(1.0, MAX_DELAY_FACTOR * self.debounce_s))
         changes_seen = watch(
             self.directory,
-            watch_filter=PolicyFileFilter(),
+            watch_filter=PolicyFileFilter(self.directory),
             step=STEP_MS,
             debounce=max(STEP_MS, int(self.debounce_s * 1000)),
             rust_timeout=STEP_MS,  # an empty batch every step: the debounce clock ticks

@@ -46,8 +46,9 @@ from bastion.engine.evaluation.compiled import CompiledPolicySet, compile_policy
 from bastion.engine.lint.findings import Finding
 from bastion.engine.lint.runner import PolicySetError, load_policy_set_with_warnings
 from bastion.engine.policy.guard import Removal, removed_protection, unaccepted
-from bastion.engine.policy.loader import discover, is_test_file
+from bastion.engine.policy.loader import is_test_file
 from bastion.engine.policy.model import PolicySet
+from bastion.engine.policy.sources import list_sources
 from bastion.service.policy_watch import DirectoryWatcher
 
 log = structlog.get_logger(__name__)
@@ -431,9 +432,14 @@ class PolicyReloader:
 
     def _file_fingerprint(self) -> Fingerprint:
         """Which policy files exist and their inode, mtime and size (None: no directory).
-        Policy tests (kind: PolicyTest) are not policy files: a changed test never reloads."""
+        Policy tests (kind: PolicyTest) are not policy files: a changed test never reloads.
+        A ConfigMap key is named by the version folder it is read from: a swap changes it."""
         try:
-            files = [path for path in discover([self.directory]) if not is_test_file(path)]
+            files = [
+                source.read_from
+                for source in list_sources([self.directory]).files
+                if not is_test_file(source.read_from)
+            ]
             return tuple(
                 (str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size)
                 for path in files

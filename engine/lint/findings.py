@@ -702,5 +702,15 @@ CODES: dict[str, Code] = {
             "takes nothing (a misspelling?).",
             "Use a known value: the message lists them (and suggests the closest).",
         ),
+        # --- the replay --config file (kind: ReplayFeed; adapters/replay_config.py) ------
+        _c(
+            "BST807",
+            "replay-file-missing",
+            "error",
+            "A bars or positions file named by the ReplayFeed config does not exist: "
+            "`bastion serve --adapter replay` would stop at start-up.",
+            "Fix the path; it is relative to the directory bastion runs from (the "
+            "repository root for the shipped example).",
+        ),
     )
 }

@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from bastion.engine.errors import PolicyError, UsageError
+from bastion.engine.errors import PolicyError
 from bastion.engine.lint.findings import CODES, Finding, did_you_mean
 from bastion.engine.lint.schema_check import check_envelope, check_schema, policy_name
 from bastion.engine.policy import schema_dsl
@@ -21,6 +22,7 @@ from bastion.engine.policy.envelope import kind_schema
 from bastion.engine.policy.extends import overlay
 from bastion.engine.policy.kinds import ALL_KINDS, SET_KIND
 from bastion.engine.policy.model import Policy, Scope, content_version
+from bastion.engine.policy.sources import POLICY_SUFFIXES, SourceFile, list_sources
 from bastion.engine.policy.yamlsource import (
     Positions,
     SourceDocument,
@@ -29,38 +31,55 @@ from bastion.engine.policy.yamlsource import (
 )
 from bastion.engine.policytest.schema import TEST_KIND
 
-POLICY_SUFFIXES = (".yaml", ".yml")
-# A policy test (`bastion test`) names its kind on a top-level line; read this far.
-_TEST_KIND_LINE = re.compile(rf"^kind:[ \t]*[\"']?{TEST_KIND}[\"']?[ \t]*(#.*)?$", re.MULTILINE)
-_TEST_HEAD_BYTES = 16_384
+__all__ = [
+    "POLICY_SUFFIXES",
+    "SERVICE_CONFIG_KINDS",
+    "LoadResult",
+    "declares_kind",
+    "discover",
+    "is_service_config",
+    "is_test_file",
+    "load_policies",
+    "read_documents",
+]
+# How often a set is read again when a ConfigMap's `..data` was swapped while reading.
+READ_ATTEMPTS = 5
+# A file that is not a policy names its kind on a top-level line; read this far.
+_HEAD_BYTES = 16_384
 # Service configuration read by `bastion serve` (not a policy): `bastion lint` checks it
-# with its own rules (service.alerting.lint), the policy loader passes it by.
-SERVICE_CONFIG_KINDS = ("AlertPolicy",)
-_CONFIG_KIND_LINE = re.compile(
-    rf"^kind:[ \t]*[\"']?(?:{'|'.join(SERVICE_CONFIG_KINDS)})[\"']?[ \t]*(#.*)?$", re.MULTILINE
-)
+# with its own rules (service.alerting.lint, adapters.replay_config), the loader passes
+# it by.
+SERVICE_CONFIG_KINDS = ("AlertPolicy", "ReplayFeed")
+
+
+def declares_kind(path: str | Path, *kinds: str) -> bool:
+    """Whether a YAML file says `kind: K` on a top-level line, for one of `kinds` (read
+    from its first 16 KiB; an unreadable file declares nothing)."""
+    try:
+        with Path(path).open("rb") as handle:
+            head = handle.read(_HEAD_BYTES).decode("utf-8", errors="replace")
+    except OSError:
+        return False
+    return _kind_line(kinds).search(head) is not None
+
+
+@cache
+def _kind_line(kinds: tuple[str, ...]) -> re.Pattern[str]:
+    names = "|".join(re.escape(kind) for kind in kinds)
+    return re.compile(rf"^kind:[ \t]*[\"']?(?:{names})[\"']?[ \t]*(#.*)?$", re.MULTILINE)
 
 
 def is_test_file(path: str | Path) -> bool:
     """Whether a YAML file is a policy test (kind: PolicyTest), not a policy: the loader,
     lint and the service's watcher skip it, so a test never reads as a policy (even a
     broken one) and editing it never reloads the service."""
-    try:
-        with Path(path).open("rb") as handle:
-            head = handle.read(_TEST_HEAD_BYTES).decode("utf-8", errors="replace")
-    except OSError:
-        return False
-    return _TEST_KIND_LINE.search(head) is not None
+    return declares_kind(path, TEST_KIND)
 
 
 def is_service_config(path: str | Path) -> bool:
-    """Whether a YAML file is a service configuration (kind: AlertPolicy), not a policy."""
-    try:
-        with Path(path).open("rb") as handle:
-            head = handle.read(_TEST_HEAD_BYTES).decode("utf-8", errors="replace")
-    except OSError:
-        return False
-    return _CONFIG_KIND_LINE.search(head) is not None
+    """Whether a YAML file is a service configuration (kind: AlertPolicy, ReplayFeed), not
+    a policy."""
+    return declares_kind(path, *SERVICE_CONFIG_KINDS)
 
 
 @dataclass(slots=True)
@@ -74,19 +93,11 @@ class LoadResult:
 
 
 def discover(paths: Sequence[str | Path]) -> list[Path]:
-    """Policy files named or found (recursively) under the given paths, sorted."""
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found.extend(
-                sorted(p for p in path.rglob("*") if p.suffix in POLICY_SUFFIXES and p.is_file())
-            )
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise UsageError(f"{path}: no such file or directory")
-    return list(dict.fromkeys(found))
+    """Policy files named or found (recursively) under the given paths, sorted.
+
+    Hidden entries are skipped; a ConfigMap directory's keys are found once, by their
+    top-level name (engine.policy.sources)."""
+    return [source.path for source in list_sources(paths).files]
 
 
 def _error_finding(error: PolicyError) -> Finding:
@@ -107,20 +118,22 @@ def _empty_file_finding(path: Path) -> Finding:
     )
 
 
-def read_documents(files: Iterable[Path], result: LoadResult) -> list[SourceDocument]:
+def read_documents(files: Iterable[Path | SourceFile], result: LoadResult) -> list[SourceDocument]:
     """Every readable document whose envelope is sound; the rest become findings."""
     documents: list[SourceDocument] = []
-    for path in files:
+    for item in files:
+        source = item if isinstance(item, SourceFile) else SourceFile(item, item)
+        path = source.read_from
         if is_test_file(path) or is_service_config(path):
             continue
         result.files += 1
         try:
-            loaded = load_documents(read_text(path), str(path))
+            loaded = load_documents(read_text(path, name=str(source.path)), str(source.path))
         except PolicyError as error:
             result.findings.append(_error_finding(error))
             continue
         if not loaded:  # `: > limits.yaml` must never read as "no limits, no problems"
-            result.findings.append(_empty_file_finding(path))
+            result.findings.append(_empty_file_finding(source.path))
         for document in loaded:
             if isinstance(document.data, dict) and document.data.get("kind") == TEST_KIND:
                 continue  # a policy test in a multi-document file: never a policy
@@ -129,6 +142,26 @@ def read_documents(files: Iterable[Path], result: LoadResult) -> list[SourceDocu
             if not problems:
                 documents.append(document)
     return documents
+
+
+def _read_set(paths: Sequence[str | Path]) -> tuple[LoadResult, list[SourceDocument]]:
+    """Every document under `paths`, all from one version of each ConfigMap directory:
+    read again when a `..data` was swapped while listing or reading."""
+    for _ in range(READ_ATTEMPTS):
+        result = LoadResult()
+        try:
+            listing = list_sources(paths)
+            documents = read_documents(listing.files, result)
+        except FileNotFoundError:  # the version being listed was removed after a swap
+            continue
+        if listing.current():
+            return result, documents
+    raise PolicyError(
+        f"the ConfigMap's ..data changed {READ_ATTEMPTS} times while the policies were "
+        "being read; they are read again at the next change",
+        file=", ".join(str(path) for path in paths),
+        code="BST009",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,8 +181,7 @@ class _Candidate:
 
 def load_policies(paths: Sequence[str | Path]) -> LoadResult:
     """Load and resolve every policy under `paths`, collecting findings on the way."""
-    result = LoadResult()
-    documents = read_documents(discover(paths), result)
+    result, documents = _read_set(paths)
     candidates: dict[tuple[str, str], _Candidate] = {}
     for document in documents:
         result.declared |= document.data["kind"] == SET_KIND.kind

@@ -109,9 +109,10 @@ def canonical_json(data: Any) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def read_text(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> str:
-    """The file's text, with size and encoding problems as a PolicyError."""
-    name = str(path)
+def read_text(path: Path, *, max_bytes: int = MAX_FILE_BYTES, name: str | None = None) -> str:
+    """The file's text, with size and encoding problems as a PolicyError naming the
+    file `name` (default: `path`; a ConfigMap key is read from its version folder)."""
+    name = str(path) if name is None else name
     try:
         size = path.stat().st_size
         if size > max_bytes:

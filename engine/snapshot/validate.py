@@ -105,12 +105,9 @@ def parse_json(text: str, source: str, error_type: type[BastionError]) -> object
     """JSON text → data, floats as Decimal, duplicate keys refused; `error_type` names
     the line:column of invalid JSON."""
     try:
-        return json.loads(
-            text,
-            parse_float=Decimal,
-            parse_constant=Decimal,  # NaN / Infinity reach the validator, which names them
-            object_pairs_hook=_refuse_duplicate_keys,
-        )
+        if not isinstance(text, str) or text.startswith("\ufeff"):  # as json.loads says it
+            return json.loads(text, **_DECODING)
+        return _DECODER.decode(text)  # `json.loads`, without building a decoder per call
     except json.JSONDecodeError as error:
         where = (
             f"{source}:{error.lineno}:{error.colno}" if source else f"{error.lineno}:{error.colno}"
@@ -418,3 +415,13 @@ def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise ValueError(f"duplicate key {json.dumps(key)}")
         result[key] = value
     return result
+
+
+_DECODING: dict[str, Any] = {
+    "parse_float": Decimal,
+    "parse_constant": Decimal,  # NaN / Infinity reach the validator, which names them
+    "object_pairs_hook": _refuse_duplicate_keys,
+}
+# One decoder for every text (an order check parses one): `json.loads(text, **_DECODING)`
+# builds one per call. Shared across threads, as json's own default decoder is.
+_DECODER = json.JSONDecoder(**_DECODING)

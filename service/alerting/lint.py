@@ -25,7 +25,7 @@ from bastion.engine.errors import PolicyError
 from bastion.engine.lint.findings import CODES, Finding, did_you_mean
 from bastion.engine.lint.runner import LintResult
 from bastion.engine.lint.schema_check import _deepest, _translate
-from bastion.engine.policy.loader import discover
+from bastion.engine.policy.loader import declares_kind, discover
 from bastion.engine.policy.yamlsource import SourceDocument, load_documents, read_text
 from bastion.service.alerting.model import SEVERITIES
 from bastion.service.alerting.schema import ALERT_KIND, ALERTS_SCHEMA
@@ -44,17 +44,11 @@ ALERT_KINDS = (
 _SECRET_KEYS = frozenset({"secret", "password", "username", "token", "api_key", "auth_token"})
 _CREDENTIAL_HEADERS = frozenset({"authorization", "x-api-key", "cookie"})
 _URL_CREDENTIALS = re.compile(r"^https?://[^/@\s]+:[^/@\s]*@")
-_KIND_LINE = re.compile(rf"^kind:[ \t]*[\"']?{ALERT_KIND}[\"']?[ \t]*(#.*)?$", re.MULTILINE)
 
 
 def is_alert_file(path: str | Path) -> bool:
-    """Whether a YAML file is an AlertPolicy (read from its first 16 KiB)."""
-    try:
-        with Path(path).open("rb") as handle:
-            head = handle.read(16_384).decode("utf-8", errors="replace")
-    except OSError:
-        return False
-    return _KIND_LINE.search(head) is not None
+    """Whether a YAML file is an AlertPolicy."""
+    return declares_kind(path, ALERT_KIND)
 
 
 @cache

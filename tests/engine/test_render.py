@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bastion.engine import decision
 from bastion.engine.decision import render_value, shown
 
 
@@ -51,3 +52,27 @@ def test_render_value_when_other_types_then_their_text() -> None:
     assert render_value(datetime(2026, 11, 21, tzinfo=UTC)) == "2026-11-21T00:00:00+00:00"
     assert render_value("x") == "x"
     assert shown(Decimal("2.345")) == "2.34" and shown(Decimal("7")) == "7"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(-(10**12), 10**12), st.integers(-8, 4))
+def test_render_value_when_rendered_again_then_the_remembered_text_is_the_rule(
+    digits: int, exponent: int
+) -> None:
+    """A Decimal's text is remembered after its first rendering: the second answer (from
+    the look-up) is the same rule's, for whole numbers, trailing zeros and -0 alike."""
+    value = Decimal(digits).scaleb(exponent)
+    first = render_value(value)
+    assert render_value(value) == first == _reference(value)
+    assert render_value(-value) == _reference(-value)
+
+
+def test_render_value_when_the_remembered_texts_are_full_then_still_right(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The look-up is bounded: once full it starts again, and every value still renders."""
+    monkeypatch.setattr(decision, "_RENDERED", {})
+    monkeypatch.setattr(decision, "_RENDERED_MAX", 3)
+    values = [Decimal(text) for text in ("1.00", "2.50", "-0.0", "7", "0.10", "1.00")]
+    assert [render_value(v) for v in values] == ["1", "2.50", "0", "7", "0.10", "1"]
+    assert len(decision._RENDERED) <= 3

@@ -24,7 +24,7 @@ def test_read_config_when_shipped_example_then_replay_feed_is_built(
     replay feed with its bars and book, from the repository root."""
     monkeypatch.chdir(ROOT)
     config = read_config(EXAMPLE)
-    assert set(config) - {"regime"} <= set(REPLAY_SETTINGS)
+    assert set(config) - {"regime", "apiVersion", "kind"} <= set(REPLAY_SETTINGS)
     feed = make_feed("replay", config, wall=ManualClock(), speed=86400.0, seed=0, environ={})
     assert feed.regime_name == "normal"
 

@@ -284,6 +284,24 @@ def _asset(symbol: str) -> dict[str, Any]:
 ASSETS = ("AAPL", "TSLA", "SPY")
 
 
+def _crypto_asset(symbol: str) -> dict[str, Any]:
+    # A crypto asset carries its order rules (alpaca-py Asset: min_order_size,
+    # min_trade_increment, price_increment); GET /v2/assets/BTCUSD answers BTC/USD.
+    return {
+        **_asset(symbol),
+        "id": "276e2673-764b-4ab6-a611-caf665ca6340",
+        "class": "crypto",
+        "exchange": "CRYPTO",
+        "symbol": "BTC/USD",
+        "marginable": False,
+        "shortable": False,
+        "easy_to_borrow": False,
+        "min_order_size": "0.0001",
+        "min_trade_increment": "0.000000001",
+        "price_increment": "1",
+    }
+
+
 def _payloads() -> dict[str, Any]:
     return copy.deepcopy(
         {
@@ -294,6 +312,8 @@ def _payloads() -> dict[str, Any]:
             "bars": BARS,
             "quote": QUOTE,
             "option_chains": {"AAPL": OPTION_CHAIN},
+            "assets": {symbol: _asset(symbol) for symbol in ASSETS}
+            | {"BTCUSD": _crypto_asset("BTCUSD")},
         }
     )
 
@@ -333,10 +353,10 @@ def _latest_quotes(stub: VenueStub, seen: Seen) -> Reply:
     return Reply(body={"quotes": {s: quotes[s] for s in wanted if s in quotes}})
 
 
-def _assets(_stub: VenueStub, seen: Seen) -> Reply:
+def _assets(stub: VenueStub, seen: Seen) -> Reply:
     symbol = seen.path.rsplit("/", 1)[-1]
-    if symbol in ASSETS:
-        return Reply(body=_asset(symbol))
+    if symbol in stub.payloads["assets"]:
+        return Reply(body=stub.payloads["assets"][symbol])
     # Alpaca's error shape: {"code": <status × 100000 + n>, "message": ...}; 404 is 40410000
     # (alpaca-py answers it as APIError; docs.alpaca.markets "Get an asset": 404 Not Found).
     return Reply(404, {"code": 40410000, "message": f"asset not found for {symbol}"})

@@ -160,6 +160,20 @@ BOOK_TICKER = {
 }
 
 
+def _filters(tick: str, step: str, max_qty: str, min_notional: str) -> list[Any]:
+    # A symbol's filters in the shape of binance-spot-api-docs filters.md (PRICE_FILTER,
+    # LOT_SIZE with minQty = stepSize, NOTIONAL); a 0 disables that rule (maxPrice and
+    # maxNotional here).
+    return [
+        {"filterType": "PRICE_FILTER", "minPrice": tick, "maxPrice": "0.00000000",
+         "tickSize": tick},
+        {"filterType": "LOT_SIZE", "minQty": step, "maxQty": max_qty, "stepSize": step},
+        {"filterType": "ICEBERG_PARTS", "limit": 10},
+        {"filterType": "NOTIONAL", "minNotional": min_notional, "applyMinToMarket": True,
+         "maxNotional": "0.00000000", "applyMaxToMarket": False, "avgPriceMins": 5},
+    ]  # fmt: skip
+
+
 # GET /api/v3/exchangeInfo: the shape of binance-spot-api-docs rest-api.md "Exchange
 # information"; rateLimits as in its enums.md "Rate limiters" (REQUEST_WEIGHT 6000 / minute).
 EXCHANGE_INFO = {
@@ -175,8 +189,13 @@ EXCHANGE_INFO = {
     "symbols": [
         {"symbol": symbol, "status": "TRADING", "baseAsset": symbol[:-4] or symbol[:3],
          "quoteAsset": symbol[-4:] if symbol.endswith("USDT") else symbol[-3:],
-         "isSpotTradingAllowed": True, "permissions": [], "filters": []}
-        for symbol in ("BTCUSDT", "ETHUSDT", "BNBUSDT", "ETHBTC")
+         "isSpotTradingAllowed": True, "permissions": [], "filters": filters}
+        for symbol, filters in (
+            ("BTCUSDT", _filters("0.01", "0.00001", "9000", "5")),
+            ("ETHUSDT", _filters("0.01", "0.0001", "9000", "5")),
+            ("BNBUSDT", _filters("0.1", "0.001", "9000", "5")),
+            ("ETHBTC", _filters("0.00001", "0.0001", "100000", "0.0001")),
+        )
     ],
 }  # fmt: skip
 # binance-spot-api-docs errors.md: {"code": -1121, "msg": "Invalid symbol."}, HTTP 400.

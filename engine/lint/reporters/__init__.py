@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bastion.engine.lint.reporters import github, json_report, sarif, text
+from bastion.engine.lint.reporters import codeclimate, github, json_report, sarif, text
 from bastion.engine.lint.runner import LintResult
 
 Reporter = Callable[[LintResult], str]
@@ -14,4 +14,5 @@ REPORTERS: dict[str, Reporter] = {
     "json": json_report.render,
     "github": github.render,
     "sarif": sarif.render,
+    "codeclimate": codeclimate.render,  # GitLab code quality
 }
