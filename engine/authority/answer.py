@@ -60,6 +60,9 @@ class ExecutionDecision:
     state: State
     latency_us: int = 0
     explanation: Explanation = field(repr=False, compare=False, kw_only=True)
+    # Units held before the order, as the check counted them (pending orders included);
+    # None on the error path. A bracket's children start from it.
+    held_size: Decimal | None = field(default=None, repr=False, compare=False, kw_only=True)
 
     @property
     def reasons(self) -> tuple[str, ...]:

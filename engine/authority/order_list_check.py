@@ -287,11 +287,13 @@ def _bracket(
 ) -> tuple[list[LegDecision], State]:
     entry_leg = order_list.legs[0]
     entry = entry_leg.request
-    try:
-        held = _held(entry, snapshot, state, now, policies)
-    except Exception:  # the entry's own check names the problem and is denied for it
-        held = ZERO
     first = check(entry, state)
+    held = first.held_size  # as the entry's check counted it
+    if held is None:  # the entry's check failed: count it again (it is denied for it)
+        try:
+            held = _held(entry, snapshot, state, now, policies)
+        except Exception:  # the entry's own check names the problem
+            held = ZERO
     legs = [LegDecision(0, entry_leg.role, first)]
     asked = first.requested_size
     after = first.approved_size if first.approved_size is not None else asked

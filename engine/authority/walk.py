@@ -381,6 +381,7 @@ class Walk:
             self.override_reason if override else None,
             new_state,
             explanation=self,
+            held_size=ctx.current,
         )
 
     def _sized(self, limits: LimitSpec | None) -> tuple[str, Decimal | None]:
