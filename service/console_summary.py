@@ -145,6 +145,7 @@ class RunSummary:
                 "is over and their condition has cleared; the same request resets one now):"
             )
             lines += [f"      {i.breaker}@{i.subject} ({i.waiting})" for i in by_itself]
+            lines.append(f"      reset the first now: {by_itself[0].command}")
         return lines
 
 

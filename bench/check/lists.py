@@ -11,7 +11,7 @@ a bracket's cost per leg, and a modify's, within 1.2x of the single order.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
@@ -25,6 +25,7 @@ from bastion.engine.snapshot import Snapshot
 from bastion.engine.state import State
 
 RATIO_TARGET = 1.2
+ROUNDS = 7
 ACCOUNT, SYMBOL, HELD_SYMBOL = "acc-0", "S100", "S000"
 
 
@@ -70,15 +71,18 @@ def cases(snapshot: Snapshot) -> tuple[OrderRequest, OrderList, OrderRequest]:
     return entry, bracket, modify
 
 
-def _per_call(run: Callable[[], object], rounds: int, count: int) -> float:
-    """Best of `rounds` of the mean CPU seconds (this thread) per call over `count` calls:
-    a cost, which another process on a shared machine barely moves (wall time does)."""
-    best = float("inf")
+def _per_call(runs: Sequence[Callable[[], object]], rounds: int, count: int) -> list[float]:
+    """For each case, the best of `rounds` of the mean CPU seconds (this thread) per call
+    over `count` calls: a cost, which another process on a shared machine barely moves
+    (wall time does). The cases take turns within each round, so a machine that slows
+    down or speeds up during the run moves all of them alike, not one."""
+    best = [float("inf")] * len(runs)
     for _ in range(rounds):
-        started = time.thread_time()
-        for _ in range(count):
-            run()
-        best = min(best, (time.thread_time() - started) / count)
+        for index, run in enumerate(runs):
+            started = time.thread_time()
+            for _ in range(count):
+                run()
+            best[index] = min(best[index], (time.thread_time() - started) / count)
     return best
 
 
@@ -94,14 +98,20 @@ def report(
         check_list(policies, bracket, snapshot, state, now)
         can_execute(policies, modify, snapshot, state, now)
         can_execute(policies, single, snapshot, state, now)
-    count = max(count // 10, 200)
-    single_s = _per_call(lambda: can_execute(policies, single, snapshot, state, now), 3, count)
-    bracket_s = _per_call(lambda: check_list(policies, bracket, snapshot, state, now), 3, count)
-    modify_s = _per_call(lambda: can_execute(policies, modify, snapshot, state, now), 3, count)
+    count = max(count // 20, 200)
+    single_s, bracket_s, modify_s = _per_call(
+        (
+            lambda: can_execute(policies, single, snapshot, state, now),
+            lambda: check_list(policies, bracket, snapshot, state, now),
+            lambda: can_execute(policies, modify, snapshot, state, now),
+        ),
+        ROUNDS,
+        count,
+    )
     per_leg = bracket_s / len(bracket.legs)
     print(
-        f"  order lists and modify ({count:,} of each, best of 3, thread CPU time, same "
-        "starting state): "
+        f"  order lists and modify ({count:,} of each, best of {ROUNDS} rounds taking turns, "
+        "thread CPU time, same starting state): "
         f"bracket {answer.outcome} ({outcomes}), modify {one.outcome}"
     )
     print(f"    single order   {single_s * 1e6:8.1f} µs")

@@ -21,11 +21,10 @@ Modifications are remembered in `AuthorityState.submits` under `modify_key(accou
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 from bastion.engine.authority.book import ZERO, AccountBook
-from bastion.engine.authority.request import OrderRequest
+from bastion.engine.authority.request import OrderRequest, resized
 from bastion.engine.state import AuthorityState
 
 MODIFY = "modify"
@@ -56,7 +55,9 @@ def with_current(request: OrderRequest, book: AccountBook) -> OrderRequest:
     asked = request.current_size
     if asked is not None and asked <= counted:
         return request
-    return replace(request, current_size=counted)
+    return resized(
+        request, action=request.action, current_size=counted, target_size=request.target_size
+    )
 
 
 def modifies(

@@ -24,7 +24,7 @@ answer (it was sent); a denied question leaves the state as it was: nothing is s
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -34,6 +34,7 @@ from bastion.engine.authority.answer import APPROVED, DENIED, DOWNSIZED, VERB, E
 from bastion.engine.authority.book import ZERO, book_of
 from bastion.engine.authority.check import can_execute, resolve_account
 from bastion.engine.authority.order_list import OrderLeg, OrderList
+from bastion.engine.authority.request import resized
 from bastion.engine.decision import Check, Decision, Subject, render_value, shown
 from bastion.engine.evaluation.compiled import CompiledPolicySet
 from bastion.engine.snapshot import Snapshot
@@ -241,9 +242,15 @@ def check_list(
         legs, after = _alternatives(order_list, check, state)
     else:
         legs, after = _chained(order_list, check, state)
-    denied = any(not leg.approved for leg in legs)
-    downsized = any(leg.outcome == DOWNSIZED for leg in legs)
-    outcome = DENIED if denied else DOWNSIZED if downsized else APPROVED
+    outcome = APPROVED
+    for leg in legs:
+        said = leg.outcome
+        if said == DENIED:
+            outcome = DENIED
+            break
+        if said == DOWNSIZED:
+            outcome = DOWNSIZED
+    denied = outcome == DENIED
     kept = after if (sent or not denied) else state
     latency = (clock_ns() - started) // 1000 if clock_ns is not None else 0
     return ListDecision(order_list, outcome, tuple(legs), kept, now, policies.version, latency)
@@ -344,7 +351,7 @@ def _child(
             f"not {shown(units_asked)}"
         )
     target = after - units
-    child = replace(
+    child = resized(
         request,
         action="close" if target == 0 else "decrease",
         current_size=after,

@@ -11,7 +11,7 @@ zero) are checked here too, so that a request that reaches the checks means one 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -318,6 +318,39 @@ class OrderRequest:
         if self.expire_at is not None:
             data["expire_at"] = format_time(self.expire_at)
         return data
+
+
+def _compile_resized() -> Any:
+    """`OrderRequest(...)` with every field read from a request but the three sizes: what
+    `dataclasses.replace` does, written out once (as `dataclasses` writes `__init__`),
+    without its per-call walk over the fields. Field names enter the source only as
+    identifiers taken from the dataclass itself."""
+    changed = ("action", "current_size", "target_size")
+    names = [item.name for item in fields(OrderRequest)]
+    arguments = ", ".join(f"{name}={name if name in changed else 'r.' + name}" for name in names)
+    source = (
+        "def resized(r, action, current_size, target_size):\n"
+        f"    return OrderRequest({arguments})\n"
+    )
+    namespace: dict[str, Any] = {"OrderRequest": OrderRequest}
+    exec(source, namespace)
+    return namespace["resized"]
+
+
+_RESIZED = _compile_resized()
+
+
+def resized(
+    request: OrderRequest,
+    *,
+    action: str,
+    current_size: Decimal | None,
+    target_size: Decimal | None,
+) -> OrderRequest:
+    """The request with its action and sizes changed: `dataclasses.replace` at about
+    two-thirds of its cost (a bracket's children and a modify are copied per check)."""
+    made: OrderRequest = _RESIZED(request, action, current_size, target_size)
+    return made
 
 
 def request_from_dict(data: object, *, source: str = "") -> OrderRequest:

@@ -3,6 +3,7 @@ NaN / booleans / unknown fields refused, sizes that contradict the action refuse
 
 from __future__ import annotations
 
+from dataclasses import fields, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -15,7 +16,12 @@ from bastion.engine.authority import (
     parse_request,
     request_from_dict,
 )
-from bastion.engine.authority.request import RequestInvalid
+from bastion.engine.authority.request import (
+    PortfolioContext,
+    PositionContext,
+    RequestInvalid,
+    resized,
+)
 
 
 def problems(data: Any) -> list[tuple[str, str]]:
@@ -281,3 +287,41 @@ def test_request_when_sizes_contradict_action_then_refused(
 )
 def test_request_when_sizes_agree_with_action_then_read(fields: dict[str, Any]) -> None:
     assert request_from_dict(order(**fields)).action == fields["action"]
+
+
+def test_resized_when_every_field_set_then_equals_dataclasses_replace() -> None:
+    """`resized` (the generated copy a bracket's children and a modify use) keeps every
+    other field of the request, exactly as `dataclasses.replace` would."""
+    when = datetime(2026, 11, 1, tzinfo=UTC)
+    request = OrderRequest(
+        symbol="XYZ",
+        action="open",
+        id="r-1",
+        account_id="acct-1",
+        side="short",
+        current_size=Decimal(3),
+        target_size=Decimal(5),
+        current_score=Decimal("0.4"),
+        target_score=Decimal(1),
+        strategy_id="momentum",
+        reason="signal",
+        modified_order_id="o-9",
+        size_increment=Decimal("0.5"),
+        order_type="stop_limit",
+        price=Decimal(10),
+        trigger_price=Decimal(11),
+        reduce_only=True,
+        time_in_force="gtd",
+        expire_at=when,
+        position=PositionContext(entry_at=when),
+        portfolio=PortfolioContext(active_positions=2),
+        metadata={"desk": "A"},
+    )
+    made = resized(request, action="decrease", current_size=Decimal(5), target_size=Decimal(2))
+    expected = replace(request, action="decrease", current_size=Decimal(5), target_size=Decimal(2))
+    assert made == expected
+    assert all(
+        getattr(made, item.name) is getattr(request, item.name)
+        for item in fields(OrderRequest)
+        if item.name not in {"action", "current_size", "target_size"}
+    )
