@@ -67,7 +67,7 @@ from bastion.adapters.instrument_rules import (
     RuleRead,
     RuleReader,
 )
-from bastion.adapters.option_chains import ChainFetch
+from bastion.adapters.option_chains import ChainCache, ChainFetch, ChainRead
 from bastion.adapters.retry import call_with_retry
 from bastion.adapters.sources.base import BarRequest, Quote
 from bastion.adapters.sources.clock import Clock, SystemClock
@@ -205,6 +205,7 @@ class AlpacaAdapter:
         self._order_reasons: dict[str, str] = {}  # order id → exit reason
         self._asset_classes: dict[str, str] = {}  # symbol → asset class, from GET /v2/assets
         self._rules = RuleCache(self._clock)
+        self._chains = ChainCache(self._clock.now)
 
     @classmethod
     def from_env(
@@ -513,28 +514,27 @@ class AlpacaAdapter:
         )
 
     def fetch_option_chains(self, underlyings: Sequence[str]) -> ChainFetch:
-        """The listed chain of each underlying (see the module docstring); an underlying
-        whose request fails (after retries) is left out with the error's words."""
-        chains = {}
-        left_out: list[tuple[str, str]] = []
+        """The listed chain of each underlying (see the module docstring), read again
+        every ``option_chains.REFRESH_S`` (:class:`~bastion.adapters.option_chains.
+        ChainCache`); an underlying whose request fails (after retries) keeps its last
+        chain, or is left out, with the error's words."""
+        return self._chains.fetch(underlyings, self._chain_of)
+
+    def _chain_of(self, underlying: str) -> ChainRead:
         today = self._clock.now().astimezone(_NEW_YORK).date()
-        for underlying in underlyings:
-            where = f"alpaca GET /v1beta1/options/snapshots/{underlying}"
-            query = OptionChainRequest(
-                underlying_symbol=underlying,
-                feed=self._option_feed,
-                expiration_date_gte=today,
-                expiration_date_lte=today + timedelta(days=self._config.option_chain_days),
-            )
-            try:
-                raw = self._call(where, partial(self._options.get_option_chain, query))
-            except AdapterError as error:  # DataError and TransientAdapterError included
-                left_out.append((f"option_chains[{underlying!r}]", str(error)))
-                continue
-            read = read_chain(raw, underlying, self._clock.now(), parse_occ_symbol, where)
-            chains[underlying] = read.chain
-            left_out.extend((f"option_chains[{underlying!r}] {s}", why) for s, why in read.left_out)
-        return ChainFetch(chains, tuple(left_out))
+        where = f"alpaca GET /v1beta1/options/snapshots/{underlying}"
+        query = OptionChainRequest(
+            underlying_symbol=underlying,
+            feed=self._option_feed,
+            expiration_date_gte=today,
+            expiration_date_lte=today + timedelta(days=self._config.option_chain_days),
+        )
+        try:
+            raw = self._call(where, partial(self._options.get_option_chain, query))
+        except AdapterError as error:  # DataError and TransientAdapterError included
+            return None, [(f"option_chains[{underlying!r}]", str(error))]
+        read = read_chain(raw, underlying, self._clock.now(), parse_occ_symbol, where)
+        return read.chain, [(f"option_chains[{underlying!r}] {s}", why) for s, why in read.left_out]
 
     # -- plumbing ----------------------------------------------------------------------
 

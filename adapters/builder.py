@@ -66,6 +66,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 from bastion.adapters import builder_history as history
@@ -96,7 +97,7 @@ from bastion.adapters.venue import (
 )
 from bastion.engine.indicators.quality import Bar, QualityMemo
 from bastion.engine.snapshot import ClosedTrade, Regime, Snapshot
-from bastion.engine.snapshot.built import snapshot_from_built
+from bastion.engine.snapshot.built import snapshot_from_typed
 from bastion.engine.snapshot.history import cutoff
 from bastion.engine.snapshot.left_out import Unevaluable
 
@@ -110,6 +111,9 @@ __all__ = [
     "SourceHealth",
     "Unevaluable",
 ]
+
+
+_SYMBOL = attrgetter("symbol")
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,7 +259,7 @@ class SnapshotBuilder:
         symbols = sorted(set(poll.bars) | set(poll.quotes))
         market = {symbol: builder_market.market(context, symbol, poll) for symbol in symbols}
         equity, accounts = self._accounts(context, poll, state, drifted_accounts)
-        first_seen, positions, unevaluable = parts.positions(
+        first_seen, positions, unevaluable, checked = parts.positions(
             context, poll.positions, market, state, poll.unavailable
         )
         streaks, watermark, at_watermark = count_losses(state, poll.fills)
@@ -268,12 +272,11 @@ class SnapshotBuilder:
             accounts=account_ids,
             max_clock_skew_s=self.config.max_clock_skew_s,
         )
-        mentioned = [*market, *(p["symbol"] for p in positions), *(t.symbol for t in trades)]
+        mentioned = {*market, *map(_SYMBOL, positions), *(t.symbol for t in trades)}
         instruments = history.instrument_records(poll.instruments, poll.positions, mentioned)
         document: dict[str, Any] = {
             "as_of": now,
             "accounts": accounts,
-            "positions": positions,
             "market": market,
             "system": parts.system(context, market, health),
             "order_flow": order_flow,
@@ -294,8 +297,11 @@ class SnapshotBuilder:
         for where, value, why in poll.instrument_notes:  # the venue's order rules
             fallbacks.append(parts.Fallback(where, value, why))
         # Every value is checked against the validator's rules (venue and file data are
-        # untrusted); cerberus itself only runs to report a problem (engine/snapshot/built).
-        snapshot = snapshot_from_built(document, source=f"poll at {now.isoformat()}")
+        # untrusted): the positions as built, the rest of the document field by field;
+        # cerberus itself only runs to report a problem (engine/snapshot/built).
+        snapshot = snapshot_from_typed(
+            document, positions, source=f"poll at {now.isoformat()}", checked=checked
+        )
         snapshot = replace(snapshot, trades=trades)  # checked by builder_history
         new_state = BuilderState(
             equity=equity,

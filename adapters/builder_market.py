@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
+from operator import is_
 from typing import Any
 
 from bastion.adapters import market_metrics as metrics
-from bastion.adapters.builder_parts import Context, Poll
+from bastion.adapters.builder_parts import BarMetrics, Context, Poll
 from bastion.adapters.market_calendar import SessionClock
 from bastion.adapters.market_metrics import Metric, Unknown, Windows, quantize
 from bastion.adapters.sources.base import Quote
@@ -22,29 +23,84 @@ from bastion.engine.indicators.quality import Bar, Calendar, QualityMemo, assess
 
 
 def market(context: Context, symbol: str, poll: Poll) -> dict[str, Any]:
-    config, windows = context.config, context.config.windows
     quote = poll.quotes.get(symbol)
     if quote is None:
         raise DataError(f"{symbol}: no quote, so bid_usd / ask_usd are unknown; poll a quote")
     _check_quote(symbol, quote)
-    bars = list(poll.bars.get(symbol, ()))
+    bars = poll.bars.get(symbol, ())
     separate = poll.atr_bars is not None
-    atr_series = list(poll.atr_bars.get(symbol, ())) if poll.atr_bars is not None else bars
-    recent, baseline = metrics.split(bars, windows, windows.recent_bars)
-    benchmark_symbol = config.benchmark_of(symbol)
+    atr_series = poll.atr_bars.get(symbol, ()) if poll.atr_bars is not None else bars
+    benchmark_symbol = context.config.benchmark_of(symbol)
     benchmark = poll.bars.get(benchmark_symbol, ()) if benchmark_symbol else ()
-    year_s = config.seconds_per_year_by_symbol.get(symbol, config.seconds_per_year)
-    interval = config.bar_interval_s
-    where = f"market[{symbol}]"
-    memo = context.memos.returns
     record: dict[str, Any] = {
         "price_usd": quote.last if quote.last is not None else quote.mid,
         "bid_usd": quote.bid,
         "ask_usd": quote.ask,
-        "atr_usd": _atr(context, symbol, where, atr_series),
         "data_age_s": _data_age(context, symbol, quote, bars),
         "quality_score_ratio": _quality(context, symbol, bars, atr_series if separate else None),
     }
+    record.update(from_bars(context, symbol, bars, atr_series, benchmark))
+    return record
+
+
+def from_bars(
+    context: Context,
+    symbol: str,
+    bars: Sequence[Bar],
+    atr_series: Sequence[Bar],
+    benchmark: Sequence[Bar],
+) -> dict[str, Decimal]:
+    """ATR and the metric pairs of ``symbol``: what its record takes from its bars alone
+    (and its benchmark's bars), with their fallbacks listed. Worked out again only when
+    a series is not the very same bars as the last build's (the memo, per builder and
+    thread: the record is the same without it, tests/adapters/test_builder_memo.py)."""
+    memo = context.memos.bar_metrics
+    held = memo.get(symbol)
+    if (
+        held is not None
+        and _same(held.bars, bars)
+        and _same(held.atr_bars, atr_series)
+        and _same(held.benchmark, benchmark)
+    ):
+        context.fallbacks.extend(held.fallbacks)
+        return dict(held.values)
+    start = len(context.fallbacks)
+    values = _from_bars(context, symbol, list(bars), list(atr_series), benchmark)
+    if len(memo) >= _MEMO_SYMBOLS:  # symbols come and go: start afresh, now and then
+        memo.clear()
+    memo[symbol] = BarMetrics(
+        tuple(bars),
+        tuple(atr_series),
+        tuple(benchmark),
+        tuple(values.items()),
+        tuple(context.fallbacks[start:]),
+    )
+    return values
+
+
+_MEMO_SYMBOLS = 10_000
+
+
+def _same(held: tuple[Bar, ...], bars: Sequence[Bar]) -> bool:
+    """The very same bar objects (frozen), in the same order."""
+    return len(held) == len(bars) and all(map(is_, held, bars))
+
+
+def _from_bars(
+    context: Context,
+    symbol: str,
+    bars: list[Bar],
+    atr_series: list[Bar],
+    benchmark: Sequence[Bar],
+) -> dict[str, Decimal]:
+    config, windows = context.config, context.config.windows
+    recent, baseline = metrics.split(bars, windows, windows.recent_bars)
+    benchmark_symbol = config.benchmark_of(symbol)
+    year_s = config.seconds_per_year_by_symbol.get(symbol, config.seconds_per_year)
+    interval = config.bar_interval_s
+    where = f"market[{symbol}]"
+    memo = context.memos.returns
+    values = {"atr_usd": _atr(context, symbol, where, atr_series)}
     pairs: list[tuple[str, Metric, str, Metric]] = [
         (
             "volatility",
@@ -82,10 +138,10 @@ def market(context: Context, symbol: str, poll: Poll) -> dict[str, Any]:
             context.benchmark_returns[benchmark_symbol] = returns
         pairs.append(_correlations(bars, baseline, benchmark, returns, windows, memo))
     for current_name, current, normal_name, normal in pairs:
-        record[current_name], record[normal_name] = _pair(
+        values[current_name], values[normal_name] = _pair(
             context, where, (current_name, current), (normal_name, normal)
         )
-    return record
+    return values
 
 
 def _check_quote(symbol: str, quote: Quote) -> None:

@@ -44,7 +44,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from bastion.adapters.builder import BuilderConfig, SourceHealth
-from bastion.adapters.option_chains import ChainFetch
+from bastion.adapters.option_chains import ChainCache, ChainFetch, ChainRead
 from bastion.adapters.sim_market import CALM, TOUR, Phase, RegimeSpec, SyntheticMarket
 from bastion.adapters.sim_options import synthetic_chain
 from bastion.adapters.sources.base import BarRequest, Quote
@@ -129,6 +129,7 @@ class SimAdapter:
         self._realized: dict[tuple[str, date], Decimal] = {}
         self.market.advance_to(start)
         self._positions = _opening_book(self.market, start)
+        self._chains = ChainCache(self.now)  # market time: read again every 5 minutes
 
     @staticmethod
     def builder_config() -> BuilderConfig:
@@ -198,29 +199,28 @@ class SimAdapter:
             raise DataError(f"sim has no symbol {symbol!r}; it trades {known}")
 
     def fetch_option_chains(self, underlyings: Sequence[str]) -> ChainFetch:
-        """The listed chain of each optionable underlying, quoted now (module docstring)."""
+        """The listed chain of each optionable underlying, quoted when it was last read:
+        chains are read again every ``option_chains.REFRESH_S`` of market time
+        (:class:`~bastion.adapters.option_chains.ChainCache`; module docstring)."""
+        return self._chains.fetch(underlyings, self._chain_of)
+
+    def _chain_of(self, underlying: str) -> ChainRead:
+        if underlying not in OPTIONABLE:
+            listed = ", ".join(OPTIONABLE)
+            return None, [(f"option_chains[{underlying!r}]", f"sim lists options on {listed}")]
         now = self.now()
-        chains = {}
-        left_out = []
-        for underlying in underlyings:
-            if underlying not in OPTIONABLE:
-                listed = ", ".join(OPTIONABLE)
-                left_out.append(
-                    (f"option_chains[{underlying!r}]", f"sim lists options on {listed}")
-                )
-                continue
-            spot, _ = self.market.last(underlying, now)
-            chains[underlying] = synthetic_chain(
-                underlying,
-                spot=spot,
-                base_vol=self.market.implied_vol(underlying, now),
-                now=now,
-                seed=self.seed,
-                rate=RISK_FREE_RATE,
-                dividend_yield=DIVIDEND_YIELDS.get(underlying, Decimal(0)),
-                strike_range_ratio=CHAIN_STRIKE_RANGE_RATIO,
-            )
-        return ChainFetch(chains, tuple(left_out))
+        spot, _ = self.market.last(underlying, now)
+        chain = synthetic_chain(
+            underlying,
+            spot=spot,
+            base_vol=self.market.implied_vol(underlying, now),
+            now=now,
+            seed=self.seed,
+            rate=RISK_FREE_RATE,
+            dividend_yield=DIVIDEND_YIELDS.get(underlying, Decimal(0)),
+            strike_range_ratio=CHAIN_STRIKE_RANGE_RATIO,
+        )
+        return chain, []
 
     # -- account side -----------------------------------------------------------------
 

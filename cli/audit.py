@@ -15,6 +15,7 @@ from bastion.service.audit_format import AuditRecord, parse_time
 from bastion.service.audit_plain import canonical, format_time
 from bastion.service.audit_read import read_records
 from bastion.service.audit_verify import VerifyResult, verify
+from bastion.service.ray.audit_chains import render_chains, verify_chains
 
 EXIT_INTACT, EXIT_TAMPERED = 0, 1
 DEFAULT_DIR = "audit"
@@ -42,6 +43,10 @@ examples:
   BASTION_AUDIT_KEY=... bastion audit verify /var/lib/bastion/audit
   bastion audit verify audit/ --format json
   bastion audit verify audit/ --anchor 10422:9c371d00a56f...
+  bastion audit verify audit/                       # --ray: audit/head/, audit/partition-K/
+
+A directory with no audit file but subdirectories that hold chains (`bastion serve
+--ray`: head/ and partition-K/) has every chain verified; all must be intact.
 
 Exit codes: 0 intact, 1 tampered or damaged (the first file:line is named),
 2 unreadable directory, no audit files, or bad arguments.
@@ -99,6 +104,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    key = key_from_env(os.environ)
+    chains = [] if args.anchor else verify_chains(Path(args.directory), key=key)
+    if chains:  # `bastion serve --ray`: DIR/head/ and DIR/partition-K/, checked together
+        ok = all(chain.result.ok for chain in chains)
+        if args.format == "json":
+            body = {"ok": ok, "chains": {c.name: c.result.to_dict() for c in chains}}
+            sys.stdout.write(json.dumps(body, indent=2) + "\n")
+        else:
+            sys.stdout.write(render_chains(chains, render_verify))
+        return EXIT_INTACT if ok else EXIT_TAMPERED
     result = verify(Path(args.directory), key=key_from_env(os.environ), anchor=args.anchor)
     if args.format == "json":
         sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")

@@ -10,18 +10,18 @@ the same inputs give the same bytes.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
+from bastion.engine.jsontext import CanonicalEncoder
+
 DECISION_SCHEMA_VERSION = 1
-# `json.dumps(content, sort_keys=True, separators=(",", ":"))`, the id's basis, with one
-# encoder for every decision and no circular-reference bookkeeping (a decision's content
-# is plain data built here, never cyclic): the same bytes, a sixth less time.
-_ID_BASIS = json.JSONEncoder(sort_keys=True, separators=(",", ":"), check_circular=False)
+# `json.dumps(content, sort_keys=True, separators=(",", ":"))`, the id's basis: the same
+# bytes, written by orjson where they are provably the same (`jsontext`).
+_ID_BASIS = CanonicalEncoder(allow_nan=True)
 
 
 class Subject(NamedTuple):
@@ -155,7 +155,7 @@ class Decision:
     def _identify(self, content: Mapping[str, Any]) -> None:
         """Keep the id of `content` (the untimed `_content()`; not changed here)."""
         basis = _ID_BASIS.encode(content)
-        object.__setattr__(self, "_id", "dec_" + hashlib.sha256(basis.encode()).hexdigest()[:20])
+        object.__setattr__(self, "_id", "dec_" + hashlib.sha256(basis).hexdigest()[:20])
 
     @property
     def blocking(self) -> bool:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import math
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
@@ -14,6 +13,8 @@ from decimal import Decimal
 from enum import Enum
 from pathlib import PurePath
 from typing import Any
+
+from bastion.engine.jsontext import CanonicalEncoder
 
 # Bounds on what one record may hold: client-supplied strings are cut, and a record
 # that is still too large keeps only a digest of its data. Each cut is written down.
@@ -141,14 +142,14 @@ def _plain_uncut(value: Any) -> Any:
 
 def canonical(value: Any) -> bytes:
     """The one serialisation: sorted keys, compact, ASCII only, no NaN."""
-    return _CANONICAL.encode(value).encode("ascii")
+    return _CANONICAL.encode(value)
 
 
 # One encoder for every record; audit data is plain data (`plain`), never cyclic: a
-# cycle fails as RecursionError rather than ValueError, and is still not written.
-_CANONICAL = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False, check_circular=False
-)
+# cycle fails as RecursionError rather than ValueError, and is still not written. The
+# standard library's bytes, written by orjson where they are provably the same
+# (`bastion.engine.jsontext`).
+_CANONICAL = CanonicalEncoder(allow_nan=False)
 
 
 def format_time(at: datetime) -> str:

@@ -26,6 +26,12 @@ own (`start`): the answer never waits for it. Without the worker (tests, --once)
 runs inline, after the answer is computed. When the worker falls behind (its queue is
 full), a check is skipped and counted in the status (`checks_skipped`).
 
+When its cycle or a check raises (a candidate set the engine cannot evaluate), the
+serving set is untouched; the failure is logged, counted
+(`bastion_candidate_failures_total{what}`), shown (`failures`, `last_failure` in the
+status) and, for a cycle, audited (`candidate_failed`); `promote` is refused (409,
+`candidate_failing`) until one of its cycles succeeds again.
+
 `promote` swaps the candidate in through the reload guard (`PolicyReloader.install`);
 `rollback` swaps back a kept version (service.versions). Both between cycles and
 between checks: the serving reloader's lock and one reference, as a reload.
@@ -59,7 +65,7 @@ from bastion.engine.policy.guard import removed_protection
 from bastion.engine.snapshot import Snapshot
 from bastion.engine.state import ARMED, State
 from bastion.service.auth import Principal, Role
-from bastion.service.metrics import CANDIDATE_KINDS
+from bastion.service.metrics import CANDIDATE_FAILURES, CANDIDATE_KINDS
 from bastion.service.reloader import (
     PolicyReloaded,
     PolicyReloader,
@@ -75,6 +81,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("bastion.service")
 
 KINDS = CANDIDATE_KINDS
+FAILURES = CANDIDATE_FAILURES  # what of its work can raise: counted, shown
 RECENT = 10  # disagreements shown in /api/v1/status
 AUDIT_CHECKS_PER_CYCLE = 100  # check disagreements written per cycle record (the rest counted)
 CHECK_LOG_EVERY_S = 60.0  # a disagreeing order shape is logged again after this
@@ -145,6 +152,9 @@ class Candidate:
         self.authority = DecisionAuthority(reloader.current.compiled, state=self.state)
         self.counts: dict[str, int] = dict.fromkeys(KINDS, 0)
         self.checks_skipped = 0
+        self.failures: dict[str, int] = dict.fromkeys(FAILURES, 0)
+        self.last_failure: dict[str, str] | None = None  # what, at, error
+        self.last_cycle_failed = False
         self._standing: dict[tuple[str, str], Disagreement] = {}
         self._checks_logged: dict[tuple[str, str], tuple[str, float]] = {}
         self._recent: deque[Disagreement] = deque(maxlen=RECENT)
@@ -279,8 +289,27 @@ class Candidate:
     def _run(self, job: Callable[[], None]) -> None:
         try:
             job()
-        except Exception:  # the candidate never fails the serving path
+        except Exception as error:  # the candidate never fails the serving path
             log.exception("candidate_check_failed", candidate_version=self.version[:19])
+            self.failed("check", error)
+
+    def failed(self, what: str, error: BaseException) -> None:
+        """Its cycle or a check raised (`what`: FAILURES): counted, shown in the status
+        and metrics; after a failed cycle it is not promoted until a cycle succeeds."""
+        with self._lock:
+            self.failures[what] += 1
+            self.last_failure = {
+                "what": what,
+                "at": self.service.feed.now().isoformat(),
+                "error": f"{type(error).__name__}: {error}"[:500],
+            }
+            if what == "cycle":
+                self.last_cycle_failed = True
+        self.service.metrics.candidate_failed(what)
+
+    def cycle_succeeded(self) -> None:
+        with self._lock:
+            self.last_cycle_failed = False
 
     def _check(
         self,
@@ -392,6 +421,9 @@ class Candidate:
                 "standing_count": len(self._standing),
                 "recent": [d.to_dict() for d in self._recent],
                 "checks_skipped": self.checks_skipped,
+                "failures": dict(self.failures),
+                "last_failure": self.last_failure,
+                "last_cycle_failed": self.last_cycle_failed,
                 "last_reload_failed": stats.last_attempt_failed,
                 "last_reload_errors": list(stats.last_errors) if stats.last_attempt_failed else [],
             }
@@ -477,6 +509,25 @@ def promote(service: Service, body: bytes, principal: Principal) -> tuple[int, d
         return 409, {
             "promoted": False,
             "error": "no shadow candidate: start the service with --candidate DIR",
+        }
+    if candidate.last_cycle_failed:  # fail closed: a set that cannot evaluate never serves
+        failure = candidate.last_failure or {}
+        service.auditor.record(
+            "promote_refused",
+            principal=principal.name,
+            subject="system:policies",
+            reason="candidate_failing",
+            candidate_version=candidate.version,
+            error=failure.get("error", ""),
+        )
+        return 409, {
+            "promoted": False,
+            "reason": "candidate_failing",
+            "error": (
+                f"the candidate's last cycle failed ({failure.get('error', 'unknown error')}): "
+                "fix the candidate (it reloads when its files change) and promote once a "
+                "cycle has succeeded; see candidate.last_failure in GET /api/v1/status"
+            ),
         }
     loaded = candidate.reloader.current
     event = service.reloader.install(

@@ -55,6 +55,8 @@ PERSIST_TARGETS = ("state", "audit")
 RELOAD_REFUSALS = ("lint", "no_policies", "removes_protection", "error")
 # What the shadow candidate decides differently (service.candidate.KINDS).
 CANDIDATE_KINDS = ("trading_state", "breaker", "escalation", "check")
+# What of the shadow candidate's work can fail (service.candidate.FAILURES).
+CANDIDATE_FAILURES = ("cycle", "check")
 # (status, reason) of every request the HTTP front refuses for who is asking.
 AUTH_REFUSALS = (
     ("401", "missing_token"),
@@ -175,6 +177,15 @@ class ServiceMetrics:
             "changes) and check (every order check or report whose outcome or size differs).",
             "kind",
             CANDIDATE_KINDS,
+            registry,
+        )
+        self.candidate_failures = _labelled_counter(
+            "bastion_candidate_failures",
+            "Shadow-candidate evaluations that raised instead of deciding, by what: cycle (its "
+            "evaluation of a snapshot) or check (its decision of an order). The serving set is "
+            "untouched; a candidate whose last cycle failed is not promoted.",
+            "what",
+            CANDIDATE_FAILURES,
             registry,
         )
         self.breaker_resets = _labelled_counter(
@@ -346,6 +357,10 @@ class ServiceMetrics:
         """Record one order check (`outcome`: one of CHECK_OUTCOMES)."""
         self.order_checks.labels(outcome=outcome).inc()
         self.order_check_seconds.observe(latency_s)
+
+    def candidate_failed(self, what: str) -> None:
+        """Record one failed candidate evaluation (`what`: CANDIDATE_FAILURES)."""
+        self.candidate_failures.labels(what=what).inc()
 
     def candidate_disagreed(self, kind: str) -> None:
         """Record one disagreement of the shadow candidate (`kind`: CANDIDATE_KINDS)."""

@@ -521,3 +521,17 @@ def audit_record(event: ReloadEvent) -> dict[str, Any]:
 
 def _changed(before: dict[str, str], after: dict[str, str]) -> tuple[str, ...]:
     return tuple(sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k)))
+
+
+def policy_listing(policy_set: PolicySet) -> list[dict[str, Any]]:
+    """The policies of a set as GET /api/v1/policies lists them (one process or Ray)."""
+    return [
+        {
+            "kind": p.kind,
+            "name": p.name,
+            "version": p.version,
+            "mode": p.mode,
+            "source": str(p.source),
+        }
+        for p in policy_set.policies
+    ]

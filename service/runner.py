@@ -70,6 +70,7 @@ from bastion.service.reloader import (
     PolicyReloader,
     ReloadRejected,
     accept_hint,
+    policy_listing,
 )
 from bastion.service.resets import PendingReset, reset_fields
 from bastion.service.state_store import StateSaveFailed, StateStore
@@ -80,6 +81,11 @@ from bastion.service.versions import DEFAULT_KEEP, PolicyVersions
 log = structlog.get_logger("bastion.service")
 
 MIN_WALL_INTERVAL_S = 0.05
+# The collector's thresholds once start-up is frozen (cli/serve.py; bench/eval/run.py
+# measures them): a cycle allocates a snapshot's worth of objects that live until the next.
+# Full collections become rare (x50, x1000); young ones stay short (10,000 objects at most,
+# a pause well under a millisecond for a check waiting on the GIL). 100,000 young: no faster.
+GC_THRESHOLDS = (10_000, 50, 1_000)
 # How /readyz names a failing write (Service.persist_failed).
 _PERSIST_LABELS = {"state": "state save failed", "audit": "audit write failed"}
 
@@ -217,8 +223,18 @@ class Service:
         assert self.candidate is not None
         try:
             self.candidate.cycle(snapshot, now, resets, self.unevaluable, version)
-        except Exception:
+        except Exception as error:  # counted and shown; promote refused until one succeeds
             log.exception("candidate_cycle_failed", candidate_version=self.candidate.version[:19])
+            self.candidate.failed("cycle", error)
+            self.auditor.record(
+                "candidate_failed",
+                subject="system:candidate",
+                what="cycle",
+                candidate_version=self.candidate.version,
+                error=f"{type(error).__name__}: {error}"[:500],
+            )
+        else:
+            self.candidate.cycle_succeeded()
 
     def _resets_done(self, applied: Sequence[PendingReset], decisions: Sequence[Decision]) -> None:
         """Drop the resets this cycle passed to the engine. Kept when the evaluation failed
@@ -360,16 +376,7 @@ class Service:
         return {
             "version": loaded.version,
             "loaded_at": loaded.loaded_at.isoformat(),
-            "policies": [
-                {
-                    "kind": p.kind,
-                    "name": p.name,
-                    "version": p.version,
-                    "mode": p.mode,
-                    "source": str(p.source),
-                }
-                for p in loaded.policy_set.policies
-            ],
+            "policies": policy_listing(loaded.policy_set),
         }
 
     def reload(

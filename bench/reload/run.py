@@ -8,10 +8,16 @@
    evaluations, failed ones (an exception or an evaluation/error decision) and mixed
    ones (compiled set and policy set disagree, or a decision names a version not in
    its set) — targets: zero; OS thread count and RSS before / after (flat).
+3. 50 × 50: reloads of the default set and of 50 LimitPolicies × 50 ProtectionPolicies
+   (bench/check/many_policies.py `write_grid`) taking turns, a threshold changed in
+   each every time; one reload (load + lint + compile + swap) p50 / p99 in wall time
+   and in thread CPU time, the grid's as a ratio to the default set's measured in the
+   same run (issue 17 point 6); rulesets live after (bounded). Target: grid p99 <
+   500 ms.
 
-Runs on a temporary copy of policies/; takes about 20 s.
+Runs on a temporary copy of policies/; takes about 40 s.
 
-    .venv/bin/python bench/reload/run.py
+    .venv/bin/python bench/reload/run.py [--grid-only]
 """
 
 from __future__ import annotations
@@ -27,6 +33,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "check"))
+
+from many_policies import live_rulesets, write_grid
+
 from bastion.engine.evaluation.evaluate import evaluate
 from bastion.engine.snapshot import load_snapshot
 from bastion.engine.state import State
@@ -39,6 +49,8 @@ WARM_UP_RELOADS = 20
 LATENCY_TARGET_S = 0.5
 RSS_GROWTH_BOUND_MB = 20.0
 TIMEOUT_S = 5.0
+GRID_RELOADS = 20
+GRID_RULESETS_BOUND = 1_000  # live after the grid reloads: a few hundred at most
 
 
 def rss_mb() -> float:
@@ -162,7 +174,78 @@ def reloads_under_evaluation(policies: Path) -> dict[str, float]:
     }
 
 
+def _percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+def grid_reloads(scratch: Path) -> bool:
+    """Reloads of the default set and of the 50 × 50 grid, taking turns (section 3)."""
+    default_dir = scratch / "default"
+    shutil.copytree(ROOT / "policies", default_dir)
+    grid_dir = write_grid(scratch / "grid")
+    cases = {  # name: (directory, file changed, text, threshold line)
+        "default": (default_dir, "limits.yaml", "max_open_positions: 10"),
+        "grid": (grid_dir, "limits-07.yaml", "max_open_positions: 13"),
+    }
+    reloaders = {}
+    for name, (directory, _, _) in cases.items():
+        reloaders[name] = PolicyReloader(directory, now=lambda: datetime.now(UTC))
+        reloaders[name].load_initial()
+    texts = {name: (d / f).read_text() for name, (d, f, _) in cases.items()}
+    wall: dict[str, list[float]] = {name: [] for name in cases}
+    cpu: dict[str, list[float]] = {name: [] for name in cases}
+    rejected = 0
+    for index in range(GRID_RELOADS):
+        for name, (directory, filename, line) in cases.items():
+            changed = line.replace(line.split(": ")[1], str(20 + index % 2))
+            (directory / filename).write_text(texts[name].replace(line, changed))
+            started = time.thread_time()
+            event = reloaders[name].reload()
+            cpu[name].append(time.thread_time() - started)
+            wall[name].append(event.took_s)
+            rejected += not isinstance(event, PolicyReloaded)
+    gc.collect()
+    rulesets = live_rulesets()
+    grid_wall, default_wall = _percentiles(wall["grid"]), _percentiles(wall["default"])
+    grid_cpu, default_cpu = _percentiles(cpu["grid"]), _percentiles(cpu["default"])
+    cache = reloaders["grid"].current.compiled.order_rulesets
+    print(
+        f"  50 × 50 limit × protection policies ({len(list(grid_dir.glob('*.yaml')))} files), "
+        f"{GRID_RELOADS} reloads each taking turns with the default set, a threshold "
+        f"changed every time ({rejected} rejected):"
+    )
+    for label, grid_pair, default_pair in (
+        ("wall", grid_wall, default_wall),
+        ("thread CPU", grid_cpu, default_cpu),
+    ):
+        print(
+            f"    one reload, {label}: grid p50 {grid_pair[0] * 1e3:.0f} ms, p99 "
+            f"{grid_pair[1] * 1e3:.0f} ms; default set p50 {default_pair[0] * 1e3:.0f} ms, "
+            f"p99 {default_pair[1] * 1e3:.0f} ms; grid = {grid_pair[0] / default_pair[0]:.1f}x "
+            f"(p50), {grid_pair[1] / default_pair[1]:.1f}x (p99) the default set"
+        )
+    print(
+        f"    rulesets live after: {rulesets:,} (both sets; the grid's order cache holds "
+        f"{len(cache) if cache else 0}, {cache.compiled if cache else 0} compiled for it)"
+    )
+    latency_ok = grid_wall[1] < LATENCY_TARGET_S and rejected == 0
+    bounded = rulesets < GRID_RULESETS_BOUND
+    print(
+        f"  {'PASS' if latency_ok else 'FAIL'} 50 × 50 reload p99 {grid_wall[1] * 1e3:.0f} ms "
+        f"< {LATENCY_TARGET_S * 1e3:.0f} ms (thread CPU p99 {grid_cpu[1] * 1e3:.0f} ms)"
+    )
+    print(f"  {'PASS' if bounded else 'FAIL'} rulesets live {rulesets:,} < {GRID_RULESETS_BOUND:,}")
+    for reloader in reloaders.values():
+        reloader.stop()
+    return latency_ok and bounded
+
+
 def main() -> int:
+    if "--grid-only" in sys.argv[1:]:
+        with tempfile.TemporaryDirectory(prefix="bastion-bench-reload-") as scratch:
+            print("bench/reload: 50 × 50 policies against the default set")
+            return 0 if grid_reloads(Path(scratch)) else 1
     with tempfile.TemporaryDirectory(prefix="bastion-bench-reload-") as scratch:
         policies = Path(scratch) / "policies"
         shutil.copytree(ROOT / "policies", policies)
@@ -202,7 +285,8 @@ def main() -> int:
             f"({growth:+.1f} MB; target flat, < {RSS_GROWTH_BOUND_MB:.0f} MB: "
             f"{'ok' if flat else 'MISSED'})"
         )
-    return 0 if latency_ok and clean and flat else 1
+        grid_ok = grid_reloads(Path(scratch))
+    return 0 if latency_ok and clean and flat and grid_ok else 1
 
 
 if __name__ == "__main__":

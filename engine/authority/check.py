@@ -267,12 +267,39 @@ def _fact(
     }
     if increasing and limits is not None:
         ctx.measures = measures_of(ctx, limits)
-    fill_protections, fill_limits = governing.rules.fills[action]
-    for control in fill_protections:
-        control.fill(fact, ctx, protection)
-    for limit in fill_limits:
-        limit.fill(fact, ctx, limits)
+    _filler(governing.rules.fills[action])(fact, ctx, protection, limits)
     return fact
+
+
+_Filler = Callable[[dict[str, Any], Context, Any, Any], None]
+_Pair = tuple[tuple[Any, ...], tuple[Any, ...]]
+_FILLERS: dict[int, tuple[_Pair, _Filler]] = {}  # id(pair) -> (pair, its filler)
+_MAX_FILLERS = 4096  # (protections, limits) pairs × actions; cleared when full
+
+
+def _filler(pair: _Pair) -> _Filler:
+    """One function calling the pair's controls' `fill` in order (protections with the
+    ProtectionSpec, then limits with the LimitSpec): the loop and the method look-ups
+    done once per (pair, action) rather than per order."""
+    kept = _FILLERS.get(id(pair))
+    if kept is not None and kept[0] is pair:
+        return kept[1]
+    protections, limits = pair
+    namespace: dict[str, Any] = {}
+    lines = ["def fill(fact, ctx, protection, limits):"]
+    for n, control in enumerate(protections):
+        namespace[f"p{n}"] = control.fill
+        lines.append(f"    p{n}(fact, ctx, protection)")
+    for n, control in enumerate(limits):
+        namespace[f"l{n}"] = control.fill
+        lines.append(f"    l{n}(fact, ctx, limits)")
+    lines.append("    return None")
+    exec("\n".join(lines), namespace)
+    filler: _Filler = namespace["fill"]
+    if len(_FILLERS) >= _MAX_FILLERS:
+        _FILLERS.clear()
+    _FILLERS[id(pair)] = (pair, filler)
+    return filler
 
 
 def _error(

@@ -18,11 +18,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from bastion.engine.authority.book import ZERO
 from bastion.engine.decision import render_value, shown
 from bastion.engine.policy.kinds.limits import InstrumentRules, LimitSpec
 from bastion.engine.snapshot import Instrument, Snapshot
+
+if TYPE_CHECKING:  # controls import this module: the type only
+    from bastion.engine.authority.controls.base import Context
 
 # Asset classes whose prices may be zero or negative (spreads, calendar rolls, and
 # commodities that trade as futures); every other order price must be above 0.
@@ -75,6 +79,17 @@ def rules_for(symbol: str, snapshot: Snapshot, limits: LimitSpec | None) -> Rule
     if record is None and not entries:
         return _no_rules(symbol)
     return _merged(symbol, record, entries)
+
+
+def rules_of(ctx: Context, limits: LimitSpec | None) -> Rules:
+    """`rules_for` the request's symbol, looked up once per request: the instrument
+    controls and the walk's sizing all ask (kept on the context, for these limits)."""
+    kept = ctx.instrument
+    if kept is not None and kept[0] is limits:
+        return kept[1]
+    rules = rules_for(ctx.request.symbol, ctx.snapshot, limits)
+    ctx.instrument = (limits, rules)
+    return rules
 
 
 @lru_cache(maxsize=1024)

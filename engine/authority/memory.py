@@ -8,8 +8,13 @@ from datetime import datetime, timedelta
 
 from bastion.engine.authority.controls.base import Context
 from bastion.engine.authority.modify import modify_key
+from bastion.engine.authority.slotted import constructor, copier
 from bastion.engine.evaluation.compiled import AuthorityRules
 from bastion.engine.state import AuthorityState, State
+
+# State.with_authority and AuthorityState(...), built for less (authority/slotted.py).
+with_authority = copier(State, "authority")
+authority_state = constructor(AuthorityState)
 
 
 def trading_state(state: State, account_id: str, symbol: str) -> str:
@@ -77,9 +82,14 @@ def remember(
         if window is not None:
             counted = modify_key(ctx.account_id) if modify else ctx.account_id
             times = submits.get(counted, ())
-            kept = list(times[bisect_right(times, now - window) :])
-            insort(kept, now)
-            submits = {**submits, counted: tuple(kept)}
+            kept = times[bisect_right(times, now - window) :]
+            if kept and now < kept[-1]:  # out of time order (a caller's clock): sorted in
+                ordered = list(kept)
+                insort(ordered, now)
+                kept = tuple(ordered)
+            else:  # the usual case: time moves forward
+                kept = (*kept, now)
+            submits = {**submits, counted: kept}
         if request.action in ("open", "close") and governing.whipsaw_window is not None:
             horizon = now - governing.whipsaw_window
             recent = tuple(t for t in trades.get(key, ()) if t[1] > horizon)
@@ -93,6 +103,7 @@ def remember(
         and overrides is memory.overrides
     ):
         return state
-    return state.with_authority(
-        AuthorityState(submits, trades, overrides, grace, memory.pending)  # pending.recorded adds
+    return with_authority(
+        state,
+        authority_state(submits, trades, overrides, grace, memory.pending),  # pending.recorded adds
     )

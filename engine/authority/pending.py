@@ -58,10 +58,11 @@ from bastion.engine.authority.pending_orders import (
     SymbolPending,
     single,
 )
+from bastion.engine.authority.slotted import constructor, copier
 from bastion.engine.decision import Check, Decision, shown, values_of
 from bastion.engine.snapshot import Account, Snapshot
 from bastion.engine.snapshot.messages import format_time
-from bastion.engine.state import AuthorityState
+from bastion.engine.state import AuthorityState, State
 
 __all__ = [  # the state's types, for one import
     "NO_PENDING",
@@ -76,7 +77,10 @@ __all__ = [  # the state's types, for one import
 if TYPE_CHECKING:
     from bastion.engine.authority.check import ExecutionDecision
     from bastion.engine.policy.kinds.limits import LimitSpec
-    from bastion.engine.state import State
+
+# State.with_authority and AuthorityState(...), built for less (authority/slotted.py).
+_with_authority = copier(State, "authority")
+_authority_state = constructor(AuthorityState)
 
 DEFAULT_TTL_S = 300  # when no LimitPolicy governs the check
 _VIEWS_KEPT = 64  # books × accounts
@@ -278,6 +282,8 @@ def recorded(
     request = result.request
     increasing = request.increasing
     counts = (result.approved or sent) and increasing
+    if counts and not before.accounts and now <= cutoff(snapshot.as_of, now, limits):
+        counts = False  # nothing pending, and an order approved now would not count (TTL 0)
     order = _order(result, book, snapshot, now, sent) if counts else None
     pending = before
     if order is not None:
@@ -306,10 +312,10 @@ def recorded(
     # place (a copy of the frozen record costs more than the rest of this module's work
     # on the order hot path), as Decision caches its id.
     if changed:
-        new_memory = AuthorityState(  # positional, in field order: the order hot path
+        new_memory = _authority_state(  # positional, in field order: the order hot path
             memory.submits, memory.trades, memory.overrides, memory.grace, pending
         )
-        object.__setattr__(result, "state", result.state.with_authority(new_memory))
+        object.__setattr__(result, "state", _with_authority(result.state, new_memory))
     if noted and book.pending is not None:
         noted_explanation = _Noted(result.explanation, book.pending, request.symbol, snapshot.as_of)
         object.__setattr__(result, "explanation", noted_explanation)

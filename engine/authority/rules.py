@@ -1,4 +1,4 @@
-"""ProtectionPolicy and LimitPolicy compiled to one durable-rules ruleset per pair.
+"""ProtectionPolicy and LimitPolicy compiled to durable-rules rulesets per pair and action.
 
 A request becomes one flat fact (`FIELDS`); the rules engine says which protections
 block, whether a regime override is available and which limits are exceeded. Python
@@ -6,7 +6,8 @@ then applies the hierarchy (which block an override may bypass) and, for limits 
 can be met by a smaller order, computes how much smaller — arithmetic, not a rule.
 
 Each rule comes from one control (`authority.controls`, one module each); this module
-gathers them, keeps the rule ids other modules name, and compiles a ruleset per action.
+gathers them, keeps the rule ids other modules name, and compiles a ruleset per action
+on first use, from a cache shared by the pairs of a policy set (`AuthorityRuleset`).
 
 Boundaries, as the limits are named: a `max_...` value may be reached but not
 exceeded (`>`); the kill switch trips *at* its drawdown (`>=`, "the drawdown that trips
@@ -17,7 +18,7 @@ count (`>=` on what is already there).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from bastion.engine.authority import controls
 from bastion.engine.authority.controls import (
@@ -52,12 +53,13 @@ from bastion.engine.authority.controls import (
 )
 from bastion.engine.authority.controls.base import SEVERITY_RANK, Control, Limit, Protection
 from bastion.engine.authority.request import INCREASING, REDUCING
+from bastion.engine.errors import RuleEngineError
 from bastion.engine.policy.kinds.limits import DEFAULT_ALLOWED_ACTIONS, LimitSpec
 from bastion.engine.policy.kinds.protection import ProtectionSpec
 from bastion.engine.policy.vocabulary import ORDER_ACTIONS
 from bastion.engine.rules import CompiledRuleset, RuleSpec
-from bastion.engine.rules import compile_rules as _compile
-from bastion.engine.rules.spec import specialize
+from bastion.engine.rules.cache import RulesetCache
+from bastion.engine.rules.spec import Number, specialize
 
 # Rule ids. Protections are named as in the policy; limits carry a "limit." prefix.
 CORE = core_asset_immunity.ID
@@ -149,8 +151,14 @@ def limit_rules(spec: LimitSpec) -> list[RuleSpec]:
     return rules
 
 
+class _Loaded(NamedTuple):
+    token: int  # the cache entry (`RulesetCache.touch`)
+    ruleset: CompiledRuleset
+    params: str  # the parameters' values, encoded for `match_one`
+
+
 class AuthorityRuleset:
-    """A (protection, limit) pair's rules, compiled once per order action.
+    """A (protection, limit) pair's rules, compiled per order action on first use.
 
     The action is known before the rules run, so each action gets the rules
     specialised to it (`rules.spec.specialize`): a rule that cannot hold for it is left
@@ -160,11 +168,36 @@ class AuthorityRuleset:
     rules engine's cost grows with the fields of a fact; only the controls whose rules
     are kept for an action compute their fields (`fills`). `match_one` answers exactly
     what the unspecialised ruleset would (a test compares them over every action).
+
+    The compiled rulesets come from a `RulesetCache`, shared by every pair of the policy
+    set: pairs whose rules for an action are equal share one ruleset, compiled when an
+    order first needs it. Thresholds a policy set moved into parameters (`spec.Ref`,
+    `params`: their values for this pair) are appended to each fact, encoded once here.
     """
 
-    __slots__ = ("by_action", "fills", "limit_ids", "limits", "rule_ids")
+    __slots__ = (
+        "_cache",
+        "_loaded",
+        "_owns_cache",
+        "_params",
+        "_specs",
+        "fills",
+        "limit_ids",
+        "limits",
+        "rule_ids",
+    )
 
-    def __init__(self, specs: Sequence[RuleSpec]) -> None:
+    def __init__(
+        self,
+        specs: Sequence[RuleSpec],
+        cache: RulesetCache | None = None,
+        params: Mapping[str, Number] | None = None,
+    ) -> None:
+        self._specs = tuple(specs)
+        self._params: Mapping[str, Number] = dict(params or {})
+        self._owns_cache = cache is None
+        self._cache = RulesetCache() if cache is None else cache
+        self._loaded: dict[str, _Loaded] = {}
         self.rule_ids: frozenset[str] = frozenset(spec.rule_id for spec in specs)
         # The limits' rules (per-strategy ones by their own ids), not trading states.
         self.limit_ids = frozenset(
@@ -178,25 +211,58 @@ class AuthorityRuleset:
             for control in controls.LIMITS
             if any(control.owns(rule_id) for rule_id in self.limit_ids)
         )
-        self.by_action: dict[str, CompiledRuleset] = {}
         # Per action, the controls whose rules can hold for it: only they fill the fact.
-        self.fills: dict[str, tuple[tuple[Protection, ...], tuple[Control, ...]]] = {}
-        try:
-            for action in ORDER_ACTIONS:
-                kept = specialized(specs, action)
-                self.by_action[action] = _compile(kept)
-                self.fills[action] = _fillers({spec.rule_id for spec in kept})
-        except Exception:
-            self.close()
-            raise
+        self.fills: dict[str, tuple[tuple[Protection, ...], tuple[Control, ...]]] = {
+            action: _fillers({spec.rule_id for spec in specialized(self._specs, action)})
+            for action in ORDER_ACTIONS
+        }
+
+    def load(self, action: str) -> CompiledRuleset:
+        """The action's ruleset, compiled now if no pair with the same rules did so.
+        Raises RuleEngineError for rules the engine refuses."""
+        return self._load(action).ruleset
+
+    def _load(self, action: str) -> _Loaded:
+        token, ruleset = self._cache.get(specialized(self._specs, action))
+        if ruleset.param_keys:
+            wanted = {name: self._params[name] for name in ruleset.param_keys}
+            loaded = _Loaded(token, ruleset, ruleset.params(wanted))
+        else:
+            loaded = _Loaded(token, ruleset, "")
+        self._loaded[action] = loaded
+        return loaded
+
+    @property
+    def by_action(self) -> dict[str, CompiledRuleset]:
+        """Every action's ruleset (compiled now where needed; once closed, the ones
+        it had, all closed)."""
+        if self._cache.closed:
+            return {action: loaded.ruleset for action, loaded in self._loaded.items()}
+        return {action: self.load(action) for action in ORDER_ACTIONS}
 
     def match_one(self, fact: Mapping[str, Any]) -> frozenset[str]:
         """The ids of the rules that hold for one fact (its `action` picks the rules)."""
-        return self.by_action[fact["action"]].match_one(fact)
+        action = fact["action"]
+        loaded = self._loaded.get(action)
+        if loaded is None or loaded[1].closed:  # not yet, or evicted from the cache
+            loaded = self._load(action)
+        elif self._cache.crowded:  # recency matters only once evictions are near
+            self._cache.touch(loaded[0])
+        _, ruleset, params = loaded
+        try:
+            return ruleset.match_one(fact, params)
+        except RuleEngineError:
+            if not ruleset.closed:
+                raise
+        # Evicted between the look-up and the match (another thread): compile it again.
+        loaded = self._load(action)
+        return loaded.ruleset.match_one(fact, loaded.params)
 
     def close(self) -> None:
-        for ruleset in self.by_action.values():
-            ruleset.close()
+        """Close the pair's own cache (no `cache` given); a shared cache is closed by
+        its owner (`CompiledPolicySet.close`)."""
+        if self._owns_cache:
+            self._cache.close()
 
 
 def _fillers(rule_ids: set[str]) -> tuple[tuple[Protection, ...], tuple[Control, ...]]:
@@ -233,14 +299,28 @@ def specialized(specs: Sequence[RuleSpec], action: str) -> list[RuleSpec]:
     return kept
 
 
-def compile_authority(
-    protection: ProtectionSpec | None, limits: LimitSpec | None
-) -> AuthorityRuleset:
-    """The rules for a (protection, limit) policy pair; None means the built-in
-    trading-state table only (no protections / no limits configured)."""
+def pair_rules(protection: ProtectionSpec | None, limits: LimitSpec | None) -> list[RuleSpec]:
+    """The rules of a (protection, limit) policy pair, as written."""
     rules = protection_rules(protection) if protection is not None else []
     if limits is not None:
         rules += limit_rules(limits)
     else:
         rules += trading_state_rules(tuple(DEFAULT_ALLOWED.items()))
-    return AuthorityRuleset(rules)  # fact fields no rule compares are not sent to the engine
+    return rules
+
+
+def compile_authority(
+    protection: ProtectionSpec | None,
+    limits: LimitSpec | None,
+    cache: RulesetCache | None = None,
+) -> AuthorityRuleset:
+    """The rules for a (protection, limit) policy pair; None means the built-in
+    trading-state table only (no protections / no limits configured). Every action's
+    ruleset is compiled now (errors surface here)."""
+    rules = AuthorityRuleset(pair_rules(protection, limits), cache)
+    try:
+        rules.by_action  # noqa: B018  # compile every action now
+    except Exception:
+        rules.close()
+        raise
+    return rules  # fact fields no rule compares are not sent to the engine

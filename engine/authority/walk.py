@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 from bastion.engine.authority import controls, instrument_rules
@@ -20,6 +20,7 @@ from bastion.engine.authority.controls.base import Context, Detail, Limit, floor
 from bastion.engine.authority.controls.breaker_size import SizeCut
 from bastion.engine.authority.history.lock import HistoryLock
 from bastion.engine.authority.memory import remember
+from bastion.engine.authority.slotted import constructor
 from bastion.engine.decision import Check, Decision, Subject, render_value, shown, values_of
 from bastion.engine.evaluation.compiled import AuthorityRules, CompiledPolicySet
 from bastion.engine.policy.kinds.limits import LimitSpec
@@ -28,6 +29,7 @@ from bastion.engine.snapshot import Snapshot
 from bastion.engine.state import State
 
 RawCheck = tuple[str, bool, Detail, dict[str, Any] | None, int | None]
+_decision = constructor(ExecutionDecision)  # ExecutionDecision(...), built for less
 
 
 class Clock:
@@ -210,9 +212,8 @@ class Walk:
         self._history_locks(spec, locks, shadow=shadow, override_available=override_available)
         if self.bypassed:
             regime = self.snapshot.regime
-            self.override_reason = (
-                f"regime override bypassed {', '.join(self.bypassed)}: {regime.severity} severity "
-                f"{regime.name} regime (since {render_value(regime.changed_at)})"
+            self.override_reason = _override_reason(
+                tuple(self.bypassed), regime.severity, regime.name, regime.changed_at
             )
 
     def _history_locks(
@@ -370,7 +371,7 @@ class Walk:
             self.why.append(f"with {self.override_reason}")
         new_state = remember(state, ctx, now, approved or sent, override, self.governing)
         self.answer = (policies, outcome, approved_size, override, now, protection, limits)
-        return ExecutionDecision(  # positional: the order hot path
+        return _decision(  # every field, positionally (authority/slotted.py): the hot path
             request,
             approved,
             outcome,
@@ -380,8 +381,9 @@ class Walk:
             override,
             self.override_reason if override else None,
             new_state,
-            explanation=self,
-            held_size=ctx.current,
+            0,  # latency_us
+            self,  # explanation
+            ctx.current,  # held_size
         )
 
     def _sized(self, limits: LimitSpec | None) -> tuple[str, Decimal | None]:
@@ -399,7 +401,7 @@ class Walk:
         # instrument rules, like every limit, only where an enforced LimitPolicy governs.
         request = ctx.request
         rules = (
-            instrument_rules.rules_for(request.symbol, ctx.snapshot, limits)
+            instrument_rules.rules_of(ctx, limits)
             if enforced
             else instrument_rules.Rules(request.symbol)
         )
@@ -530,6 +532,15 @@ class Walk:
             trace=checks,
             details=tuple(details),
         )
+
+
+@lru_cache(maxsize=256)
+def _override_reason(bypassed: tuple[str, ...], severity: str, name: str, since: datetime) -> str:
+    """The regime override's wording: the same few per snapshot, worded once."""
+    return (
+        f"regime override bypassed {', '.join(bypassed)}: {severity} severity "
+        f"{name} regime (since {render_value(since)})"
+    )
 
 
 def _rendered(details: Sequence[Detail]) -> tuple[str, ...]:

@@ -8,21 +8,40 @@ are grouped so that every fact carries every field its ruleset compares:
 - roll: one ruleset per policy over `position.abs_delta`;
 - breakers: one ruleset per (policy, scope) with every enabled breaker of that
   scope, plus one per breaker, used for a subject that lacks some metric (its
-  other breakers are still evaluated; the ones it cannot feed are unevaluable).
+  other breakers are still evaluated; the ones it cannot feed are unevaluable);
+- orders: per (protection, limit) pair and action, from one `RulesetCache` per set
+  (`_OrderPairs`): a pair is built when an order first meets it, and pairs whose rules
+  are equal share a ruleset. Policies of a kind whose rules differ only by thresholds
+  (a "shape") share further: when more than LITERAL_VARIANTS threshold sets exist for
+  a shape, the thresholds that differ move into the fact as parameters (`spec.Ref`),
+  so 50 × 50 limit × protection policies compile a few dozen rulesets, not 15,000.
+  One pair of each combination of shapes is compiled at once, so a set the engine
+  refuses is refused at reload, not at its first order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
+from typing import Any
 
-from bastion.engine.authority.rules import AuthorityRuleset, compile_authority
+from bastion.engine.authority.rules import (
+    DEFAULT_ALLOWED,
+    AuthorityRuleset,
+    limit_rules,
+    protection_rules,
+    trading_state_rules,
+)
 from bastion.engine.evaluation import breakers, escalation, roll_rules
 from bastion.engine.policy.kinds.breakers import Breaker, BreakerSpec, metrics_of
 from bastion.engine.policy.model import Policy, PolicySet
 from bastion.engine.policy.select import governing
-from bastion.engine.rules import CompiledRuleset, compile_rules
+from bastion.engine.rules import CompiledRuleset, RuleSpec, compile_rules
+from bastion.engine.rules.cache import RulesetCache, rules_key
+from bastion.engine.rules.spec import Number, parametrize, thresholds
+from bastion.engine.rules.values import normalize
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +86,8 @@ class AuthorityRules:
 
 
 GOVERNING_CACHE = 65_536  # (account type, symbol, strategy) keys kept per policy set
+ORDER_RULESETS = 512  # compiled order rulesets kept per policy set (LRU; `RulesetCache`)
+LITERAL_VARIANTS = 4  # threshold sets per shape kept in the rules (no parameters)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +145,11 @@ class CompiledPolicySet:
             self._by_kind[kind] = found
         return found
 
+    @property
+    def order_rulesets(self) -> RulesetCache | None:
+        """The cache of the order rulesets (None for a set built without `_OrderPairs`)."""
+        return self.authority.cache if isinstance(self.authority, _OrderPairs) else None
+
     def close(self) -> None:
         """Free the C rulesets now rather than at garbage collection."""
         for compiled in self.policies.values():
@@ -136,25 +162,134 @@ class CompiledPolicySet:
                     *compiled.breakers.single_rules.values(),
                 ):
                     ruleset.close()
-        for pair in self.authority.values():
-            pair.rules.close()
+        if isinstance(self.authority, _OrderPairs):
+            self.authority.cache.close()
+        else:
+            for pair in self.authority.values():
+                pair.rules.close()
 
 
 def _name(policy: Policy | None) -> str:
     return "" if policy is None else policy.name
 
 
-def _compile_authority(policy_set: PolicySet) -> dict[tuple[str, str], AuthorityRules]:
-    """Every (protection, limit) pair an order may meet, "" standing for none."""
-    protections: list[Policy | None] = [None, *policy_set.of_kind("ProtectionPolicy")]
-    limits: list[Policy | None] = [None, *policy_set.of_kind("LimitPolicy")]
-    return {
-        (_name(p), _name(limit)): AuthorityRules(
-            p, limit, compile_authority(p.spec if p else None, limit.spec if limit else None)
+@dataclass(frozen=True, slots=True)
+class _Member:
+    """One policy's side of an order pair: its rules (varying thresholds moved into
+    parameters), the parameters' values, and its shape group."""
+
+    policy: Policy | None
+    rules: tuple[RuleSpec, ...]
+    params: Mapping[str, Number]
+    group: int
+
+
+class _OrderPairs(Mapping[tuple[str, str], AuthorityRules]):
+    """Every (protection, limit) pair an order may meet, "" standing for none; each
+    built when first looked up, every one's rulesets from one shared cache."""
+
+    def __init__(self, policy_set: PolicySet) -> None:
+        self.cache = RulesetCache(ORDER_RULESETS)
+        self._protections = _members(
+            policy_set.of_kind("ProtectionPolicy"), protection_rules, "_p", []
         )
-        for p in protections
-        for limit in limits
-    }
+        self._limits = _members(
+            policy_set.of_kind("LimitPolicy"),
+            limit_rules,
+            "_l",
+            trading_state_rules(tuple(DEFAULT_ALLOWED.items())),
+        )
+        self._built: dict[tuple[str, str], AuthorityRules] = {}
+
+    def __getitem__(self, key: tuple[str, str]) -> AuthorityRules:
+        found = self._built.get(key)
+        if found is None:
+            protection, limits = self._protections[key[0]], self._limits[key[1]]
+            rules = AuthorityRuleset(
+                (*protection.rules, *limits.rules),
+                self.cache,
+                {**protection.params, **limits.params},
+            )
+            found = AuthorityRules(protection.policy, limits.policy, rules)
+            self._built[key] = found
+        return found
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return ((p, limit) for p in self._protections for limit in self._limits)
+
+    def __len__(self) -> int:
+        return len(self._protections) * len(self._limits)
+
+    # By identity, and described without building every pair (thousands of them).
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} order pairs, {len(self._built)} built, {len(self.cache)} rulesets>"
+
+    def compile_shapes(self) -> None:
+        """Compile every action's rules for one pair of each combination of shapes:
+        what the engine refuses is refused now (every other pair differs only by
+        thresholds, each checked by `_members`); the cache keeps them."""
+        firsts: dict[tuple[int, int], tuple[str, str]] = {}
+        for name, protection in self._protections.items():
+            for limit_name, limits in self._limits.items():
+                firsts.setdefault((protection.group, limits.group), (name, limit_name))
+        for key in firsts.values():
+            self[key].rules.by_action  # noqa: B018  # compiles every action
+
+
+def _members(
+    policies: Sequence[Policy],
+    rules_of: Callable[[Any], list[RuleSpec]],
+    prefix: str,
+    without: list[RuleSpec],
+) -> dict[str, _Member]:
+    """Each policy's side of a pair (and "": none configured, `without` its rules).
+
+    Policies whose rules are equal but for their numeric thresholds form a group; when
+    a group holds more than LITERAL_VARIANTS distinct threshold sets, the thresholds
+    that differ within it move into parameters (the ones all share stay in the rules).
+    """
+    written = {policy.name: rules_of(policy.spec) for policy in policies}
+    groups: dict[Hashable, list[str]] = {}
+    for name, specs in written.items():
+        for value in thresholds(specs):  # what the engine refuses, refused now for all
+            normalize(value, f"policy {name!r}: a threshold")
+        shape, _ = parametrize(specs, None, prefix)
+        groups.setdefault(rules_key(shape), []).append(name)
+    members = {"": _Member(None, tuple(without), {}, 0)}
+    by_name = {policy.name: policy for policy in policies}
+    for group, names in enumerate(groups.values(), start=1):
+        vectors = [tuple(_typed(value) for value in thresholds(written[n])) for n in names]
+        moved: set[int] = set()
+        if len(set(vectors)) > LITERAL_VARIANTS:
+            moved = {
+                slot
+                for slot, values in enumerate(zip(*vectors, strict=True))
+                if len(set(values)) > 1
+            }
+        for name in names:
+            specs, params = parametrize(written[name], moved, prefix)
+            members[name] = _Member(by_name[name], tuple(specs), params, group)
+    return members
+
+
+def _typed(value: Number) -> tuple[str, Number]:
+    """A threshold as the engine sees it: equal values of different types differ."""
+    return ("d" if isinstance(value, Decimal) else type(value).__name__, value)
+
+
+def _compile_authority(policy_set: PolicySet) -> _OrderPairs:
+    pairs = _OrderPairs(policy_set)
+    try:
+        pairs.compile_shapes()
+    except Exception:
+        pairs.cache.close()
+        raise
+    return pairs
 
 
 def _compile_breakers(spec: BreakerSpec) -> CompiledBreakers:

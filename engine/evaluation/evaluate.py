@@ -25,9 +25,10 @@ from bastion.engine.evaluation.breakers import FAIL_SAFE_ACTION, ManualReset, of
 from bastion.engine.evaluation.compiled import CompiledPolicySet
 from bastion.engine.evaluation.facts import build_facts
 from bastion.engine.evaluation.passes import PassResult, breaker_pass, escalation_pass, roll_pass
+from bastion.engine.evaluation.screen import screen
 from bastion.engine.snapshot import Snapshot
 from bastion.engine.snapshot.left_out import Unevaluable
-from bastion.engine.state import TRADING_STATE_RANK, State
+from bastion.engine.state import TRADING_STATE_RANK, BreakerState, ManualEscalation, State
 
 KIND_ORDER = {
     "evaluation": 0,
@@ -39,6 +40,8 @@ KIND_ORDER = {
     "protection": 6,  # history-protection locks made this cycle
 }
 DEFAULT_INTERVAL_S = Decimal(300)
+SCREEN = True  # screen positions with numpy first (screen.py); False: all go the full way
+SCREEN_FROM = 100  # positions; below, the screen's fixed cost outweighs what it saves
 
 
 def evaluate(
@@ -80,14 +83,22 @@ def _evaluate(
         if high_water.needs_marks(policies)
         else {}
     )
-    facts = build_facts(snapshot, marks)
+    # Only the positions that may change level or trip go the full way (screen.py).
+    screening = SCREEN and len(snapshot.positions) >= SCREEN_FROM
+    screened = screen(policies, snapshot, state, resets) if screening else None
+    if screened is None:
+        facts = build_facts(snapshot, marks)
+    else:
+        facts = build_facts(snapshot, marks, screened.positions, screened.columns.strategy_pairs)
     results = [
         breaker_pass(policies, facts, state, now, resets),
         escalation_pass(policies, snapshot, facts, state, now),
         roll_pass(policies, snapshot, facts, state, now),
         left_out_pass(policies.version, left_out, state, now),
     ]
-    merged = PassResult()
+    # The screened-out positions keep their state: merged into, not copied (no key of
+    # theirs is in another result, and the order of restrictions decides nothing).
+    merged = screened.carried if screened is not None else PassResult()
     for result in results:
         merged.decisions += result.decisions
         merged.escalations |= result.escalations
@@ -98,16 +109,12 @@ def _evaluate(
         merged.halted_symbols |= result.halted_symbols
         merged.reducing_symbols |= result.reducing_symbols
     accounts = sorted({account.id for account in snapshot.accounts} | _accounts_of(left_out))
-    snapshot_positions = {position.id for position in snapshot.positions}
     trading_states, changes = _trading_states(accounts, merged, state, now, policies.version)
     locks, locked = evolve_locks(policies, snapshot, state.locks, now)
     decisions = tuple(sorted([*merged.decisions, *changes, *locked], key=_order))
     new_state = State(
         escalations=merged.escalations,  # to_dict() sorts: no need to here
-        breakers=of_held_positions(
-            {**state.breakers, **merged.breakers},
-            {position.id for position in snapshot.positions} | held_out,
-        ),
+        breakers=_of_held_positions({**state.breakers, **merged.breakers}, snapshot, held_out),
         trading_states=trading_states,
         halted_symbols=frozenset(merged.halted_symbols),
         reducing_symbols=frozenset(merged.reducing_symbols - merged.halted_symbols),
@@ -119,13 +126,33 @@ def _evaluate(
         high_water=marks,
         locks=locks,
         # Kept while active and the position is held: a ttl or a closed position ends one.
-        manual_escalations={
-            key: manual
-            for key, manual in state.manual_escalations.items()
-            if manual.active(now) and (key in held_out or key in snapshot_positions)
-        },
+        manual_escalations=_manual_held(state, snapshot, held_out, now),
     ).bump(evaluations=1, decisions=len(decisions))
     return decisions, new_state
+
+
+def _of_held_positions(
+    states: dict[str, BreakerState], snapshot: Snapshot, held_out: set[str]
+) -> dict[str, BreakerState]:
+    """of_held_positions; the set of held ids is built only when a position has a state."""
+    if not any("@position:" in key for key in states):
+        return states
+    return of_held_positions(states, {position.id for position in snapshot.positions} | held_out)
+
+
+def _manual_held(
+    state: State, snapshot: Snapshot, held_out: set[str], now: datetime
+) -> dict[str, ManualEscalation]:
+    """Manual escalations kept while active and the position is held: a ttl or a
+    closed position ends one."""
+    if not state.manual_escalations:
+        return {}
+    held = {position.id for position in snapshot.positions} | held_out
+    return {
+        key: manual
+        for key, manual in state.manual_escalations.items()
+        if manual.active(now) and key in held
+    }
 
 
 def left_out_pass(
@@ -187,18 +214,17 @@ def _trading_states(
     """Strictest restriction per account, and a decision for every change."""
     new: dict[str, str] = {}
     reasons: dict[str, list[str]] = {}
+    # account -> trading state -> why, in the order the restrictions came
+    by_account: dict[str, dict[str, list[str]]] = {account: {} for account in accounts}
+    for affected, trading_state, why in result.restrictions:
+        for account in accounts if affected is None else affected:
+            if account in by_account:
+                by_account[account].setdefault(trading_state, []).append(why)
     for account in accounts:
-        applying = [
-            (trading_state, why)
-            for affected, trading_state, why in result.restrictions
-            if affected is None or account in affected
-        ]
-        new[account] = max(
-            (trading_state for trading_state, _ in applying),
-            key=TRADING_STATE_RANK.__getitem__,
-            default="ACTIVE",
-        )
-        reasons[account] = sorted({why for ts, why in applying if ts == new[account]})
+        applying = by_account[account]
+        new[account] = max(applying, key=TRADING_STATE_RANK.__getitem__, default="ACTIVE")
+        if new[account] != state.trading_state(account):  # the reasons of a change only
+            reasons[account] = sorted(set(applying.get(new[account], ())))
     changes = [
         Decision(
             time=now,

@@ -10,7 +10,7 @@ reports the breakers that need it as unevaluable.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
@@ -168,8 +168,17 @@ class Facts:
         return self.by_scope.get(scope, ())
 
 
-def build_facts(snapshot: Snapshot, marks: Mapping[str, HighWater] | None = None) -> Facts:
-    """Every subject's facts; `marks` (by position id) when a breaker trails a high."""
+def build_facts(
+    snapshot: Snapshot,
+    marks: Mapping[str, HighWater] | None = None,
+    positions: Sequence[Position] | None = None,
+    strategy_pairs: Set[tuple[str, str]] | None = None,
+) -> Facts:
+    """Every subject's facts; `marks` (by position id) when a breaker trails a high.
+
+    `positions`: the positions to build facts for (default: all of the snapshot's);
+    the screened evaluation (screen.py) passes those that may change anything, and the
+    (strategy, account) pairs of all positions, which its columns already know."""
     shared: Fact = {
         "portfolio": portfolio_metrics(snapshot),
         "system": {
@@ -185,7 +194,7 @@ def build_facts(snapshot: Snapshot, marks: Mapping[str, HighWater] | None = None
         "portfolio": (SubjectFacts(Subject("portfolio", "all"), dict(shared)),),
         "system": (SubjectFacts(Subject("system", "all"), dict(shared)),),
         "account": tuple(_account_facts(snapshot, shared)),
-        "strategy": tuple(_strategy_facts(snapshot, shared)),
+        "strategy": tuple(_strategy_facts(snapshot, shared, strategy_pairs)),
         "symbol": tuple(
             SubjectFacts(
                 Subject("symbol", symbol, symbol=symbol),
@@ -194,15 +203,26 @@ def build_facts(snapshot: Snapshot, marks: Mapping[str, HighWater] | None = None
             )
             for symbol, metrics in sorted(markets.items())
         ),
-        "position": tuple(_position_facts(snapshot, shared, accounts, markets, marks or {})),
+        "position": tuple(
+            _position_facts(snapshot, shared, accounts, markets, marks or {}, positions)
+        ),
     }
-    return Facts(by_scope, {p.id: p for p in snapshot.positions}, accounts_by_strategy(snapshot))
+    chosen = snapshot.positions if positions is None else positions
+    by_strategy = accounts_by_strategy(snapshot, strategy_pairs)
+    return Facts(by_scope, {p.id: p for p in chosen}, by_strategy)
 
 
-def accounts_by_strategy(snapshot: Snapshot) -> dict[str, frozenset[str]]:
-    """Which accounts each strategy trades, whether or not it holds a position."""
-    pairs = [(flow.strategy_id, flow.account_id) for flow in snapshot.order_flow]
-    pairs += [(position.strategy_id, position.account_id) for position in snapshot.positions]
+def _held_pairs(snapshot: Snapshot) -> set[tuple[str, str]]:
+    return {(position.strategy_id, position.account_id) for position in snapshot.positions}
+
+
+def accounts_by_strategy(
+    snapshot: Snapshot, held: Set[tuple[str, str]] | None = None
+) -> dict[str, frozenset[str]]:
+    """Which accounts each strategy trades, whether or not it holds a position
+    (`held`: the positions' (strategy, account) pairs, when already known)."""
+    pairs = {(flow.strategy_id, flow.account_id) for flow in snapshot.order_flow}
+    pairs |= _held_pairs(snapshot) if held is None else held
     found: dict[str, set[str]] = {}
     for strategy, account in pairs:
         found.setdefault(strategy, set()).add(account)
@@ -217,10 +237,11 @@ def _account_facts(snapshot: Snapshot, shared: Fact) -> Iterator[SubjectFacts]:
         yield SubjectFacts(subject, fact, account.type)
 
 
-def _strategy_facts(snapshot: Snapshot, shared: Fact) -> Iterator[SubjectFacts]:
-    strategies = {f.strategy_id for f in snapshot.order_flow} | {
-        p.strategy_id for p in snapshot.positions
-    }
+def _strategy_facts(
+    snapshot: Snapshot, shared: Fact, held: Set[tuple[str, str]] | None
+) -> Iterator[SubjectFacts]:
+    pairs = _held_pairs(snapshot) if held is None else held
+    strategies = {f.strategy_id for f in snapshot.order_flow} | {pair[0] for pair in pairs}
     for strategy in sorted(strategies):
         flows = [f for f in snapshot.order_flow if f.strategy_id == strategy]
         subject = Subject("strategy", strategy, strategy_id=strategy)
@@ -233,6 +254,7 @@ def _position_facts(
     accounts: dict[str, Account],
     markets: dict[str, dict[str, Decimal]],
     marks: Mapping[str, HighWater],
+    positions: Sequence[Position] | None = None,
 ) -> Iterator[SubjectFacts]:
     flows: dict[tuple[str, str], list[OrderFlow]] = {}
     for flow in snapshot.order_flow:
@@ -242,7 +264,8 @@ def _position_facts(
     account_groups = {key: account_metrics(account) for key, account in accounts.items()}
     raw_market = dict(snapshot.market)  # a plain dict: the snapshot's is a read-only proxy
     portfolio, system, regime = shared["portfolio"], shared["system"], shared["regime"]
-    for position in sorted(snapshot.positions, key=lambda p: p.id):
+    chosen = snapshot.positions if positions is None else positions
+    for position in sorted(chosen, key=lambda p: p.id):
         account = accounts.get(position.account_id)
         symbol = underlying_symbol(position)
         fact: Fact = {

@@ -34,6 +34,7 @@ the values (`values`, `facts`) and reads back which rules fired.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import re
@@ -44,15 +45,18 @@ from typing import Any
 
 from bastion.engine.errors import RuleEngineError
 from bastion.engine.rules import _native
-from bastion.engine.rules.facts import FactEncoder
+from bastion.engine.rules.facts import FactEncoder, equality_only_fields
 from bastion.engine.rules.spec import (
     AllOf,
     AnyOf,
     Compare,
     Condition,
     Kind,
+    Ref,
     RuleSpec,
+    Threshold,
     field_kinds,
+    parameters,
     to_negation_normal_form,
 )
 from bastion.engine.rules.values import encode, normalize
@@ -106,8 +110,14 @@ class CompiledRuleset:
         kinds = field_kinds(specs)
         if len(kinds) > MAX_FIELDS:
             raise RuleEngineError(f"the rules compare {len(kinds)} fields; at most {MAX_FIELDS}")
-        self._facts = FactEncoder(kinds)
-        keys = self._facts.keys
+        # Parameters (thresholds carried in the fact, `spec.Ref`) are not read from the
+        # fact: `params` encodes their values once, `match_one` appends them.
+        params = sorted(parameters(specs))
+        self.param_keys: Mapping[str, str] = {name: f"t{n}" for n, name in enumerate(params)}
+        self._facts = _encoder(
+            tuple(sorted((k, v) for k, v in kinds.items() if k not in self.param_keys))
+        )
+        keys = {**self._facts.keys, **self.param_keys}
         self.rule_ids: tuple[str, ...] = tuple(spec.rule_id for spec in specs)
         self.field_kinds: Mapping[str, Kind] = dict(sorted(kinds.items()))
         self._rule_by_name = {f"r{index}": spec.rule_id for index, spec in enumerate(specs)}
@@ -129,6 +139,10 @@ class CompiledRuleset:
         self._closed = False
         self._live_state: int | None = None  # the session match_one keeps open
         self._live_facts = 0  # facts asserted into it so far
+        # match_one's encoder: a bool or string field the rules only compare by equality
+        # is left out when it is none of the values compared (no rule can hold on it
+        # either way; the engine reads fewer fields).
+        self._encode_one = self._facts.sparse(equality_only_fields(definition, self._facts.keys))
         self._handle.open()  # compile errors surface here, not at the first match
         self._finalizer = weakref.finalize(self, self._handle.release)
 
@@ -146,16 +160,37 @@ class CompiledRuleset:
     def closed(self) -> bool:
         return self._closed
 
-    def match(self, facts: Sequence[Mapping[str, Any]]) -> list[frozenset[str]]:
+    def params(self, values: Mapping[str, Threshold]) -> str:
+        """The parameters' values as `match_one` appends them to a fact: each written
+        exactly as a threshold in the rule is (`normalize`, then `encode`), so that the
+        engine compares the same two doubles. Raises RuleEngineError for a missing,
+        unknown or unusable value."""
+        if set(values) != set(self.param_keys):
+            raise RuleEngineError(
+                f"parameters {sorted(values)} given; the rules take {sorted(self.param_keys)}"
+            )
+        pieces = []
+        for name, key in self.param_keys.items():
+            value = values[name]
+            if isinstance(value, bool | str | Ref):
+                raise RuleEngineError(f"parameter {name!r}: expected a number, got {value!r}")
+            pieces.append(f',"{key}":{encode(normalize(value, f"parameter {name!r}"))}')
+        return "".join(pieces)
+
+    def match(self, facts: Sequence[Mapping[str, Any]], params: str = "") -> list[frozenset[str]]:
         """For each fact, in order, the ids of the rules whose condition holds.
 
         Every field a rule compares must be present in every fact with the kind the
         rule compares it to (a number, never a bool or a numeric string). Raises
         RuleEngineError naming the fact and field otherwise, or when the engine fails;
-        callers turn that into the conservative decision.
+        callers turn that into the conservative decision. `params`: as for `match_one`.
         """
         encode = self._facts.encode
         encoded = [encode(index, fact) for index, fact in enumerate(facts)]
+        if params:
+            encoded = [text[:-1] + params + "}" for text in encoded]
+        elif self.param_keys:
+            raise RuleEngineError(f"ruleset {self.fingerprint[:12]}: parameters required")
         matched: dict[int, list[str]] = {}  # only the facts some rule matched
         with self._lock:
             if self._closed:
@@ -169,7 +204,7 @@ class CompiledRuleset:
             result[index] = frozenset(rule_ids)
         return result
 
-    def match_one(self, fact: Mapping[str, Any]) -> frozenset[str]:
+    def match_one(self, fact: Mapping[str, Any], params: str = "") -> frozenset[str]:
         """`match` for one fact, on a session kept open between calls.
 
         The session is started with the sentinel (so its action context is
@@ -179,8 +214,16 @@ class CompiledRuleset:
         (cheaper than retracting each fact, and its memory stays bounded). About twice
         as fast as a fresh session per fact — what `can_execute` needs, one request at a
         time. Any failure discards the session and the ruleset, as `match` does.
+        `params`: the parameters' values, as `params` wrote them (rules with `Ref`s).
         """
-        encoded = self._facts.encode(0, fact)  # errors name facts[0], as for `match`
+        try:
+            encoded = self._encode_one(0, fact)
+        except Exception:  # the checked path: in full, or the error naming facts[0]
+            encoded = self._facts.encode(0, fact)
+        if params:
+            encoded = encoded[:-1] + params + "}"
+        elif self.param_keys:
+            raise RuleEngineError(f"ruleset {self.fingerprint[:12]}: parameters required")
         with self._lock:
             if self._closed:
                 raise RuleEngineError(f"ruleset {self.fingerprint[:12]} is closed")
@@ -262,6 +305,13 @@ def compile_rules(specs: Sequence[RuleSpec]) -> CompiledRuleset:
     return CompiledRuleset(specs)
 
 
+@functools.lru_cache(maxsize=1024)
+def _encoder(kinds: tuple[tuple[str, Kind], ...]) -> FactEncoder:
+    """One encoder per set of fields: it holds no state, and writing its fast path
+    (`exec`) is most of a compile (~2 ms of ~3) — rulesets over the same fields share it."""
+    return FactEncoder(dict(kinds))
+
+
 def _condition_nodes(condition: Condition) -> int:
     if isinstance(condition, Compare):
         return 1
@@ -277,8 +327,12 @@ def _rule(condition: dict[str, Any]) -> dict[str, Any]:
 def _durable_condition(rule_id: str, condition: Condition, keys: Mapping[str, str]) -> Any:
     if isinstance(condition, Compare):
         where = f"rule {rule_id!r}, field {condition.field!r}"
-        value = normalize(condition.value, where)
         key = keys[condition.field]
+        value: Any
+        if isinstance(condition.value, Ref):  # the same fact's field: {"$m": its key}
+            value = {"$m": keys[condition.value.field]}
+        else:
+            value = normalize(condition.value, where)
         if condition.op == "==":
             return {key: value}
         return {_DURABLE_OP[condition.op]: {key: value}}

@@ -108,6 +108,20 @@ class FactEncoder:
             for path in paths
         )
         self._fast = _compile_fast(self._fields, kinds)
+        self._kinds = dict(kinds)
+        self._sparse: dict[frozenset[tuple[str, frozenset[Any]]], _Encode] = {}
+
+    def sparse(self, omittable: Mapping[str, frozenset[Any]]) -> _Encode:
+        """A fast path that leaves out a bool or string field whose value is none of the
+        constants every rule reading it compares it with by equality
+        (`equality_only_fields`): no rule can hold on it, present or not, and the
+        engine reads fewer fields (a false flag, an ACTIVE trading state). Raises on
+        anything unusual, like the fast path: fall back to `encode`."""
+        key = frozenset(omittable.items())
+        fast = self._sparse.get(key)
+        if fast is None:
+            fast = self._sparse[key] = _compile_fast(self._fields, self._kinds, omittable)
+        return fast
 
     def encode(self, index: int, fact: Mapping[str, Any]) -> str:
         """The fact as engine JSON; the fast path handles well-formed facts in one call."""
@@ -131,7 +145,50 @@ class FactEncoder:
         return "".join(pieces)
 
 
-def _compile_fast(fields: Sequence[_Field], kinds: Mapping[str, Kind]) -> _Encode:
+def equality_only_fields(
+    definition: Mapping[str, Any], keys: Mapping[str, str]
+) -> dict[str, frozenset[Any]]:
+    """The fact fields (paths) that every condition of a durable-rules `definition`
+    compares only by equality with bool or string constants, with those constants: a
+    value that is none of them and a missing field match alike (nothing), so
+    `FactEncoder.sparse` may leave such a value out."""
+    constants: dict[str, set[Any]] = {}
+    other_keys: set[str] = set()
+
+    def walk(condition: Any) -> None:
+        if isinstance(condition, list):
+            for item in condition:
+                walk(item)
+            return
+        if not isinstance(condition, Mapping):
+            return
+        for key, value in condition.items():
+            if key in ("$and", "$or", "all", "any", "m"):
+                walk(value)
+            elif key.startswith("$"):  # an operator: {"$gt": {"f3": 1.0}}
+                if isinstance(value, Mapping):
+                    other_keys.update(value)
+            elif isinstance(value, bool | str):
+                constants.setdefault(key, set()).add(value)
+            else:
+                other_keys.add(key)
+
+    for rule in definition.values():
+        if isinstance(rule, Mapping):
+            walk(rule.get("all"))
+            walk(rule.get("any"))
+    return {
+        path: frozenset(constants[key])
+        for path, key in keys.items()
+        if key in constants and key not in other_keys
+    }
+
+
+def _compile_fast(
+    fields: Sequence[_Field],
+    kinds: Mapping[str, Kind],
+    sparse: Mapping[str, frozenset[Any]] | None = None,
+) -> _Encode:
     """A function written for these fields, as `dataclasses` writes `__init__`.
 
     It reads each field with plain indexing and checks its type inline. A Decimal is
@@ -144,6 +201,8 @@ def _compile_fast(fields: Sequence[_Field], kinds: Mapping[str, Kind]) -> _Encod
     falls back to the checked path. Field names enter the source only as `repr`
     literals.
     """
+    sparse = sparse or {}
+    namespace: dict[str, Any] = {}
     lines = ["def fast(index, fact):"]
     numbers = [field for field in fields if kinds[field.path] is Kind.NUMBER]
     for n, field in enumerate(numbers):
@@ -175,14 +234,25 @@ def _compile_fast(fields: Sequence[_Field], kinds: Mapping[str, Kind]) -> _Encod
     for n, field in enumerate(fields[len(numbers) :]):
         lookup = "fact" + "".join(f"[{part!r}]" for part in field.parts)
         lines.append(f"    o{n} = {lookup}")
+        omitted = sparse.get(field.path)  # `FactEncoder.sparse`: the values compared
         if kinds[field.path] is Kind.STRING:
             lines += [f"    if type(o{n}) is not str:", "        raise _BadValue"]
-            pieces += [repr(field.prefix), f"_quote(o{n})"]
+            if omitted is None:
+                pieces += [repr(field.prefix), f"_quote(o{n})"]
+            else:  # none of the compared strings: left out
+                namespace[f"_compared{n}"] = frozenset(v for v in omitted if isinstance(v, str))
+                pieces.append(f'({field.prefix!r} + _quote(o{n}) if o{n} in _compared{n} else "")')
+        elif omitted == frozenset({True}):  # false: left out
+            lines += [f"    if type(o{n}) is not bool:", "        raise _BadValue"]
+            pieces.append(f'({field.prefix + "true"!r} if o{n} else "")')
+        elif omitted == frozenset({False}):  # true: left out
+            lines += [f"    if type(o{n}) is not bool:", "        raise _BadValue"]
+            pieces.append(f'("" if o{n} else {field.prefix + "false"!r})')
         else:
             lines += [f"    if type(o{n}) is not bool:", "        raise _BadValue"]
             pieces += [repr(field.prefix), f'("true" if o{n} else "false")']
     lines.append(f"    return {' + '.join(pieces)} + '}}'")
-    namespace: dict[str, Any] = {
+    namespace |= {
         "Decimal": Decimal,
         "INT64_MIN": INT64_MIN,
         "INT64_MAX": INT64_MAX,

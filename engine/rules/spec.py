@@ -8,8 +8,15 @@ A condition is a small tree::
     Not(c)                          the child does not hold
 
 `field` is a name or a dotted path into nested mappings (``market.atr_usd``). `value`
-is a number (int, float or Decimal; never a bool), a bool, or a string. Ordering
-operators apply to numbers only; bools and strings support ``==`` and ``!=``.
+is a number (int, float or Decimal; never a bool), a bool, a string, or `Ref(name)`:
+the number another field holds. Ordering operators apply to numbers only; bools and
+strings support ``==`` and ``!=``.
+
+A `Ref` carries a threshold in the fact instead of the rule (`parametrize`), so that
+rules that differ only by their thresholds compile to one ruleset. A referenced field
+that no rule compares directly is a *parameter*: `CompiledRuleset.params` encodes its
+value once, exactly as a threshold in the rule would have been (the same `normalize`,
+the same text), and the engine compares the two doubles as it compares a literal.
 
 durable-rules has no expression-level negation (``$not`` is refused with error 202;
 its ``none`` construct means "no such fact exists", which is something else), so `Not`
@@ -22,8 +29,9 @@ a total order with no missing values, ``not (x > t)`` is ``x <= t``.
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -31,7 +39,16 @@ from typing import TypeAlias
 
 from bastion.engine.errors import RuleEngineError
 
-Threshold: TypeAlias = int | float | Decimal | bool | str
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """The value of another (numeric) field of the same fact."""
+
+    field: str
+
+
+Threshold: TypeAlias = int | float | Decimal | bool | str | Ref
+Number: TypeAlias = int | float | Decimal
 
 ORDERING_OPS = frozenset({">", ">=", "<", "<="})
 EQUALITY_OPS = frozenset({"==", "!="})
@@ -93,7 +110,7 @@ def kind_of(value: object) -> Kind | None:
     """The kind of a threshold or fact value; None for anything the engine cannot compare."""
     if isinstance(value, bool):  # before int: bool is an int subclass
         return Kind.BOOL
-    if isinstance(value, int | float | Decimal):
+    if isinstance(value, int | float | Decimal | Ref):
         return Kind.NUMBER
     if isinstance(value, str):
         return Kind.STRING
@@ -168,13 +185,68 @@ def field_kinds(specs: Iterable[RuleSpec]) -> dict[str, Kind]:
         seen.add(spec.rule_id)
         for compare in _comparisons(spec.rule_id, spec.condition):
             kind = _check_compare(spec.rule_id, compare)
-            previous = kinds.setdefault(compare.field, kind)
-            if previous is not kind:
-                raise RuleEngineError(
-                    f"rule {spec.rule_id!r}: field {compare.field!r} is compared to a {kind} "
-                    f"here and to a {previous} elsewhere; a field holds one kind of value"
-                )
+            fields = [compare.field]
+            if isinstance(compare.value, Ref):
+                fields.append(compare.value.field)
+            for name in fields:
+                previous = kinds.setdefault(name, kind)
+                if previous is not kind:
+                    raise RuleEngineError(
+                        f"rule {spec.rule_id!r}: field {name!r} is compared to a {kind} "
+                        f"here and to a {previous} elsewhere; a field holds one kind of value"
+                    )
     return kinds
+
+
+def parameters(specs: Iterable[RuleSpec]) -> frozenset[str]:
+    """The fields rules only reference (`Ref`) and never compare: the parameters."""
+    compared: set[str] = set()
+    referenced: set[str] = set()
+    for spec in specs:
+        for compare in _comparisons(spec.rule_id, spec.condition):
+            compared.add(compare.field)
+            if isinstance(compare.value, Ref):
+                referenced.add(compare.value.field)
+    return frozenset(referenced - compared)
+
+
+def thresholds(specs: Iterable[RuleSpec]) -> list[Number]:
+    """The numeric thresholds of the rules, in order (slot n is the n-th)."""
+    found: list[Number] = []
+    for spec in specs:
+        for compare in _comparisons(spec.rule_id, spec.condition):
+            value = compare.value
+            if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+                found.append(value)
+    return found
+
+
+def parametrize(
+    specs: Iterable[RuleSpec], slots: Collection[int] | None, prefix: str
+) -> tuple[list[RuleSpec], dict[str, Number]]:
+    """The rules with the thresholds of these slots (`thresholds` order; None: every
+    one) moved into parameters named ``<prefix><slot>``, and the parameters' values."""
+    values: dict[str, Number] = {}
+    counter = itertools.count()
+
+    def moved(condition: Condition) -> Condition:
+        if isinstance(condition, Compare):
+            value = condition.value
+            if not isinstance(value, int | float | Decimal) or isinstance(value, bool):
+                return condition
+            slot = next(counter)
+            if slots is not None and slot not in slots:
+                return condition
+            name = f"{prefix}{slot}"
+            values[name] = value
+            return Compare(condition.field, condition.op, Ref(name))
+        if isinstance(condition, Not):
+            return Not(moved(condition.condition))
+        children = tuple(moved(child) for child in condition.conditions)
+        return AllOf(*children) if isinstance(condition, AllOf) else AnyOf(*children)
+
+    result = [RuleSpec(spec.rule_id, moved(spec.condition)) for spec in specs]
+    return result, values
 
 
 def _comparisons(rule_id: str, condition: object, depth: int = 1) -> Iterable[Compare]:
@@ -209,6 +281,12 @@ def _check_compare(rule_id: str, compare: Compare) -> Kind:
         )
     if compare.op not in NEGATED_OP:
         raise RuleEngineError(f"{where}: unknown operator {compare.op!r}; use one of {_OPS}")
+    if isinstance(compare.value, Ref) and (
+        not isinstance(compare.value.field, str)
+        or len(compare.value.field) > MAX_FIELD_PATH_LENGTH
+        or not _FIELD_PATH.fullmatch(compare.value.field)
+    ):
+        raise RuleEngineError(f"{where}: Ref needs a field name or dotted path of names")
     kind = kind_of(compare.value)
     if kind is None:
         raise RuleEngineError(

@@ -17,19 +17,28 @@ raises SnapshotInvalid listing every problem with its path, word for word as for
 So a document is accepted here only if the validator accepts it, and gives the same
 Snapshot (tests/snapshot/test_built.py checks both on the example histories and on
 documents broken field by field).
+
+:func:`snapshot_from_typed` goes one step further for the positions, thousands per poll:
+the builder makes them as the model's Position objects (:func:`typed.maker`, checked as
+they are made) and only the cross-references are checked here, in bulk; the rest of the
+document (accounts, market, ...) is checked as above. Anything refused, or needing a
+coercion, falls back to :func:`snapshot_from_built` on the equivalent document
+(tests/snapshot/test_paths_property.py: the same verdicts and Snapshots as cerberus).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 from bastion.engine.snapshot.consistency import check_references
 from bastion.engine.snapshot.fields import RECORDS, Field, FieldKind, Record
-from bastion.engine.snapshot.model import Snapshot, build_snapshot
-from bastion.engine.snapshot.typed import valid_value
+from bastion.engine.snapshot.model import CLASSES, Position, Snapshot, build_snapshot
+from bastion.engine.snapshot.typed import Checked, record_valid, valid_value
 from bastion.engine.snapshot.validate import (
     CONTROL_CHARACTERS,
     TEXT_MAX_LENGTH,
@@ -55,6 +64,98 @@ def snapshot_from_built(document: Mapping[str, Any], *, source: str = "") -> Sna
     if normalized is None or check_references(normalized):
         return Snapshot.from_dict(document, source=source)  # raises, naming every problem
     return build_snapshot(normalized)
+
+
+def snapshot_from_typed(
+    document: Mapping[str, Any],
+    positions: Sequence[Position],
+    *,
+    source: str = "",
+    checked: Checked | None = None,
+) -> Snapshot:
+    """The Snapshot of a document assembled in code whose positions are already the
+    model's :class:`Position` objects (``document`` holds everything else: accounts,
+    market, ...; its ``positions`` are ignored).
+
+    The positions are valid by construction but for what a venue's values can break:
+    each is checked field by field (:func:`typed.record_valid`: the field rules, every
+    value already of its normalised type) and against the rest of the document (unique
+    ids, a known account, market data, an option leg exactly for options, not entered
+    after ``as_of``: the validator's cross-references), with no document round trip.
+    Anything else — a value the check refuses or that would need a coercion — goes the
+    document way (:func:`snapshot_from_built` on the equivalent document, so the
+    validator decides and words any problem, path and all, as for a file).
+
+    ``checked``: the positions were made by :func:`typed.maker`, which checked their
+    field rules as it made them (``refused`` when any value failed); only the
+    cross-references are left to check here."""
+    rest = normalized_document({**document, "positions": []})
+    if (
+        rest is not None
+        and not (checked is not None and checked.refused)
+        and not check_references(rest)
+        and _positions_fit(positions, rest, fields_checked=checked is not None)
+    ):
+        return replace(build_snapshot(rest), positions=tuple(positions))
+    full = {**document, "positions": [position_document(p) for p in positions]}
+    return snapshot_from_built(full, source=source)
+
+
+def position_document(position: Position) -> dict[str, Any]:
+    """The document record of a :class:`Position` built in code, values as they are (no
+    text conversion): a required field always, an optional one unless None (absent)."""
+    return _document_of("Position", position)
+
+
+def _document_of(record: str, instance: object) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for field in RECORDS[record].fields:
+        value = getattr(instance, field.name, None)
+        if value is None and not field.required:
+            continue
+        if field.kind is FieldKind.RECORD and type(value) is CLASSES[field.record]:
+            value = _document_of(field.record, value)
+        values[field.name] = value
+    return values
+
+
+def _positions_fit(
+    positions: Sequence[Position], rest: Mapping[str, Any], *, fields_checked: bool
+) -> bool:
+    """Every position passes its field rules (unless ``fields_checked`` already) and the
+    validator's cross-references (consistency._unique_ids and _positions) against the
+    field-valid ``rest``: unique ids, known accounts, not entered after ``as_of``, an
+    option leg exactly for options, market data for the rest. A pass over all positions
+    per rule, each in C (set and map), rather than all rules per position."""
+    if not fields_checked:
+        checked = Checked()
+        if not all(record_valid("Position", position, checked) for position in positions):
+            return False
+    if not positions:
+        return True
+    accounts = {account["id"] for account in rest["accounts"]}
+    ids = list(map(_ID, positions))
+    if len(set(ids)) != len(ids) or not set(map(_ACCOUNT_ID, positions)) <= accounts:
+        return False
+    if max(map(_ENTERED_AT, positions)) > rest["as_of"]:
+        return False
+    legs = list(map(_OPTION, positions))
+    options = list(map(_ASSET_CLASS, positions)).count("option")
+    plain: Sequence[Position] = positions
+    if options or legs.count(None) != len(legs):  # an option leg exactly for options
+        if any(
+            (leg is None) is (position.asset_class == "option")
+            for position, leg in zip(positions, legs, strict=True)
+        ):
+            return False
+        plain = [position for position, leg in zip(positions, legs, strict=True) if leg is None]
+    market: Mapping[str, object] = rest["market"]
+    return set(map(_SYMBOL, plain)) <= market.keys()  # market data for the rest
+
+
+_ID, _ACCOUNT_ID, _SYMBOL = attrgetter("id"), attrgetter("account_id"), attrgetter("symbol")
+_ENTERED_AT, _OPTION = attrgetter("entered_at"), attrgetter("option")
+_ASSET_CLASS = attrgetter("asset_class")
 
 
 def record_refused(record: str, values: object) -> bool:

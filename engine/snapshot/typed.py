@@ -6,17 +6,25 @@ poll's worth of seconds. Values built in code need no coercion, only the value r
 the field table (the same rules the validator applies: non-empty short text, finite
 numbers within bounds, aware times, choices), which this module checks directly.
 Generated from :mod:`fields`, so it cannot drift from the validator.
+
+The snapshot builder goes further for positions (thousands per poll): :func:`maker`
+makes the model's own Position objects and checks their values as it makes them, with
+code written out once per record from the field tables; :func:`record_valid` checks a
+model object made any other way. Both accept only values already of their normalised
+type (what the validator would return), so an accepted record is the validator's own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from datetime import datetime
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import fields as dataclass_fields
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from bastion.engine.snapshot.fields import RECORDS, Field, FieldKind
 from bastion.engine.snapshot.messages import show
+from bastion.engine.snapshot.model import CLASSES
 from bastion.engine.snapshot.validate import CONTROL_CHARACTERS, TEXT_MAX_LENGTH
 
 
@@ -65,3 +73,172 @@ def valid_value(field: Field, value: object) -> bool:
 def _within(field: Field, value: Decimal | int) -> bool:
     low, high = field.minimum, field.maximum
     return (low is None or value >= low) and (high is None or value <= high)
+
+
+# -- records constructed in code: the model's own objects, checked field by field -------
+
+
+class Checked:
+    """One batch of records built in code (one poll's positions) and what checking their
+    values found: ``refused`` once any value breaks its field's rule or is not yet of its
+    normalised type. ``passed``: texts known to meet the text rule, each distinct text
+    checked once — pass the builder's own set (``known``) to carry it from poll to poll,
+    where the same ids, accounts, symbols and strategies come again and again."""
+
+    __slots__ = ("passed", "refused")
+    LIMIT = 1_000_000  # texts; then ``passed`` starts afresh
+
+    def __init__(self, known: set[str] | None = None) -> None:
+        self.passed: set[str] = set() if known is None else known
+        self.refused = False  # set by a maker when a value breaks its rule
+
+    def valid(self, value: object) -> bool:
+        if type(value) is not str:
+            return False
+        if value in self.passed:
+            return True
+        if value.strip() and len(value) <= TEXT_MAX_LENGTH and not CONTROL_CHARACTERS.search(value):
+            if len(self.passed) >= self.LIMIT:
+                self.passed.clear()
+            self.passed.add(value)
+            return True
+        return False
+
+
+RecordCheck = Callable[[object, Checked], bool]
+
+
+def record_valid(record: str, instance: object, checked: Checked | None = None) -> bool:
+    """Whether a model object (``CLASSES[record]``, built in code) holds exactly what the
+    validator would return for its document: every value of its normalised type (Decimal,
+    int, bool, str, a datetime in UTC — no coercion left to do) and within its field's
+    rule. False is no verdict on the record: the validator decides (it may coerce)."""
+    return _RECORD_CHECKS[record](instance, checked or Checked())
+
+
+def maker(record: str) -> Callable[..., Any]:
+    """``make(checked, *values)``: a ``CLASSES[record]`` of ``values`` (every field, in
+    the table's order), checked while it is made: ``checked.refused`` is set when a
+    value fails :func:`record_valid`'s rules. The record
+    is made either way (the validator is then given its document, to decide and word
+    the problem). Written out once, as ``dataclasses`` writes ``__init__``, but setting
+    the slots directly: half the cost of the frozen ``__init__`` (no ``__post_init__`` is
+    skipped: the model has none)."""
+    return _MAKERS[record]
+
+
+def _refusal(field: Field, constants: dict[str, object], v: str) -> str:
+    """The condition under which the variable ``v`` (the field's value, not None) breaks
+    the field's rule or is not yet of its normalised type: Python source."""
+    kind, name = field.kind, field.name
+    if kind is FieldKind.TEXT:
+        return f"type({v}) is not str or ({v} not in passed and not checked.valid({v}))"
+    if kind is FieldKind.DECIMAL:
+        terms = [f"type({v}) is not Decimal", f"not {v}.is_finite()"]
+        if field.positive:
+            terms.append(f"{v} <= ZERO")  # a Decimal: twice as fast as with the int 0
+    elif kind is FieldKind.INTEGER:
+        terms = [f"type({v}) is not int"]
+    elif kind is FieldKind.FLAG:
+        return f"type({v}) is not bool"
+    elif kind is FieldKind.TIME:
+        return f"type({v}) is not datetime or {v}.tzinfo is not UTC"
+    elif kind is FieldKind.CHOICE:
+        constants[f"choices_{name}"] = frozenset(field.choices)
+        return f"type({v}) is not str or {v} not in choices_{name}"
+    elif kind is FieldKind.RECORD:
+        return f"not checks[{field.record!r}]({v}, checked)"
+    else:  # lists, by-symbol records, free-form objects: only the validator
+        return "True"
+    if field.minimum is not None:
+        constants[f"low_{name}"] = field.minimum
+        terms.append(f"{v} < low_{name}")
+    if field.maximum is not None:
+        constants[f"high_{name}"] = field.maximum
+        terms.append(f"{v} > high_{name}")
+    return " or ".join(terms)
+
+
+def _conditions(
+    record: str, constants: dict[str, object], *, in_argument: bool
+) -> list[tuple[str, str]]:
+    """(field name, the condition under which its value is refused), table order; the
+    value is the variable ``v``, or (``in_argument``) the argument ``v_<field name>``.
+    None is an absent optional field only where the class's default is None too (an
+    absent dividend_yield reads as 0: a None there is no value the validator returns)."""
+    none_is_absent = {
+        item.name for item in dataclass_fields(CLASSES[record]) if item.default is None
+    }
+    conditions = []
+    for field in RECORDS[record].fields:
+        assert field.name.isidentifier()
+        v = f"v_{field.name}" if in_argument else "v"
+        refused = _refusal(field, constants, v)
+        if field.required or field.name not in none_is_absent:
+            conditions.append((field.name, f"{v} is None or {refused}"))
+        else:
+            conditions.append((field.name, f"{v} is not None and ({refused})"))
+    return conditions
+
+
+def _generated(record: str, lines: list[str], constants: dict[str, object]) -> Any:
+    """Field names enter the source only as identifiers taken from the table; bounds and
+    choices as named constants."""
+    cls = CLASSES[record]
+    namespace: dict[str, Any] = {
+        **constants,
+        "cls": cls,
+        "new": object.__new__,
+        "checks": _RECORD_CHECKS,
+        "Decimal": Decimal,
+        "ZERO": Decimal(0),
+        "datetime": datetime,
+        "UTC": UTC,
+    }
+    for item in dataclass_fields(cls):
+        namespace[f"set_{item.name}"] = getattr(cls, item.name).__set__  # the slot's setter
+    exec("\n".join(lines), namespace)
+    return namespace["generated"]
+
+
+def _compile_record(record: str) -> RecordCheck:
+    """One check per record, written out once from the field table (as ``dataclasses``
+    writes ``__init__``): a record is thousands per poll, a loop over its fields per
+    record would cost as much as the rest of the build."""
+    constants: dict[str, object] = {}
+    lines = [
+        "def generated(o, checked):",
+        "    if type(o) is not cls:",
+        "        return False",
+        "    passed = checked.passed",
+    ]
+    for name, condition in _conditions(record, constants, in_argument=False):
+        lines += [f"    v = o.{name}", f"    if {condition}:", "        return False"]
+    lines.append("    return True")
+    check: RecordCheck = _generated(record, lines, constants)
+    return check
+
+
+def _compile_maker(record: str) -> Callable[..., Any]:
+    cls = CLASSES[record]
+    names = [item.name for item in dataclass_fields(cls)]
+    assert names == [field.name for field in RECORDS[record].fields], record  # same order
+    assert not hasattr(cls, "__post_init__"), record
+    constants: dict[str, object] = {}
+    lines = [
+        f"def generated(checked, {', '.join(f'v_{name}' for name in names)}):",
+        "    passed = checked.passed",
+        "    o = new(cls)",
+    ]
+    for name, condition in _conditions(record, constants, in_argument=True):
+        lines += [f"    if {condition}:", "        checked.refused = True"]
+        lines.append(f"    set_{name}(o, v_{name})")
+    lines.append("    return o")
+    return _generated(record, lines, constants)  # type: ignore[no-any-return]
+
+
+_RECORD_CHECKS: dict[str, RecordCheck] = {}
+_RECORD_CHECKS.update({name: _compile_record(name) for name in CLASSES})
+# Records whose dataclass fields are the table's, in the same order (not Instrument and
+# OptionChain, which carry their key in a field the table does not list).
+_MAKERS = {name: _compile_maker(name) for name in ("Position", "OptionLeg", "Account")}

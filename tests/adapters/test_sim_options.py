@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
 from bastion.adapters.builder import BuilderState, SnapshotBuilder
+from bastion.adapters.option_chains import REFRESH_S
 from bastion.adapters.sim import SimAdapter
 from bastion.adapters.sim_options import listed_expiries, synthetic_chain, volatility_at
 from bastion.adapters.sources.clock import ManualClock
@@ -117,3 +118,17 @@ def test_sim_when_underlying_not_optionable_then_left_out_with_reason() -> None:
     assert fetched.left_out == (
         ("option_chains['BTC-USD']", "sim lists options on SPY, QQQ, AAPL"),
     )
+
+
+def test_sim_when_polled_within_five_minutes_then_same_chain_then_requoted() -> None:
+    """The sim reads its chain again every REFRESH_S of market time: within, the same
+    fetch (quotes keep their time); after, new quotes stamped at the new time."""
+    wall = ManualClock()
+    sim = SimAdapter(wall, speed=60, seed=7)
+    first = sim.fetch_option_chains(["SPY"])
+    quoted = first.chains["SPY"].as_of
+    wall.advance(REFRESH_S / 60 - 1)  # wall seconds: market time runs 60x
+    assert sim.fetch_option_chains(["SPY"]) is first
+    wall.advance(1)
+    again = sim.fetch_option_chains(["SPY"])
+    assert again.chains["SPY"].as_of == quoted + timedelta(seconds=REFRESH_S)

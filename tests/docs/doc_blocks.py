@@ -12,7 +12,8 @@ The convention (README "Development"):
   ``<!-- docs-test: skip reason="needs a live Alpaca key" -->`` (never run; say why),
   ``<!-- docs-test: background -->`` (one long-running command, ``bastion serve``: it is
   started, waited for until its ``/readyz`` answers 200 — ``ready=/healthz`` to wait for
-  another path — and kept running for the following blocks of its ``##`` section, then
+  another path, ``ready_timeout=120`` to wait longer than 30 s (a Ray cluster starting) —
+  and kept running for the following blocks of its ``##`` section, then
   stopped with SIGTERM and must exit 0).
 - ``make run`` and ``make test`` are not run: they are what CI itself runs; nor is
   ``make dist`` (tests/deploy/test_wheel.py builds and installs the wheel).
@@ -82,6 +83,7 @@ class Block:
     skip_reason: str | None = None
     background: bool = False
     ready_path: str = "/readyz"
+    ready_timeout_s: float | None = None  # None: the runner's default
     format_error: str | None = None  # the block breaks the convention: this says how
 
     @property
@@ -95,6 +97,7 @@ class _Options:
     skip_reason: str | None = None
     background: bool = False
     ready_path: str = "/readyz"
+    ready_timeout_s: float | None = None
     seen: set[str] = field(default_factory=set)
 
 
@@ -222,10 +225,12 @@ def _parse_options(raw: str, where: str) -> _Options:
             options.background = True
         elif key == "ready" and value.startswith("/"):
             options.ready_path = value
+        elif key == "ready_timeout" and value.isdigit() and 0 < int(value) <= 300:
+            options.ready_timeout_s = float(value)
         else:
             raise DocFormatError(
                 f"{where}: unknown docs-test option {word!r}; known: exit=N, "
-                'skip reason="why", background, ready=/path'
+                'skip reason="why", background, ready=/path, ready_timeout=SECONDS (1-300)'
             )
         index += 1
     return options
@@ -276,6 +281,7 @@ def _block(source: str, line: int, section: str, body: list[str], options: _Opti
         skip_reason=options.skip_reason,
         background=options.background,
         ready_path=options.ready_path,
+        ready_timeout_s=options.ready_timeout_s,
     )
 
 

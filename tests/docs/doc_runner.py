@@ -95,6 +95,9 @@ def offline_environ(scratch: Path) -> dict[str, str]:
             "VIRTUAL_ENV": sys.prefix,
             "HOME": str(home),
             "TMPDIR": str(temp),
+            # Ray puts its Unix sockets under its temp dir; the scratch one is longer than
+            # a socket path may be (108 bytes): `bastion serve --ray` needs a short one.
+            "RAY_TMPDIR": "/tmp",
             "PYTHONPATH": str(OFFLINE_SITE),
             "PYTHONIOENCODING": "utf-8",
             "PYTHONDONTWRITEBYTECODE": "1",
@@ -207,7 +210,8 @@ def start_server(block: Block, scratch: Path, env: dict[str, str]) -> tuple[Serv
         return server, "a background command must be `bastion serve ...` (its port is set)"
     url = f"http://127.0.0.1:{port}{block.ready_path}"
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    deadline = time.monotonic() + READY_TIMEOUT_S
+    waited = block.ready_timeout_s or READY_TIMEOUT_S
+    deadline = time.monotonic() + waited
     while time.monotonic() < deadline:
         if process.poll() is not None:
             return server, f"it exited with {process.returncode} before {url} answered 200"
@@ -218,7 +222,7 @@ def start_server(block: Block, scratch: Path, env: dict[str, str]) -> tuple[Serv
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.1)
-    return server, f"{url} did not answer 200 within {READY_TIMEOUT_S:.0f} s"
+    return server, f"{url} did not answer 200 within {waited:.0f} s"
 
 
 def stop_server(server: Server) -> int | None:

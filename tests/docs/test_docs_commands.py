@@ -174,6 +174,7 @@ def test_skip_doc_block_when_skipped_then_reason_is_given() -> None:
     assert all(len(block.skip_reason or "") >= 10 for block in skipped), [
         (block.where, block.skip_reason) for block in skipped
     ]
-    # six: a pip install from an index, docker compose, git history, three that need a
-    # Kubernetes cluster; each new one must say why it cannot run here
-    assert len(skipped) <= 6, [block.where for block in skipped]
+    # seven: a pip install from an index, the NautilusTrader peer benchmark (installs it
+    # from an index), docker compose, git history, three that need a Kubernetes cluster;
+    # each new one must say why it cannot run here
+    assert len(skipped) <= 7, [block.where for block in skipped]

@@ -441,3 +441,70 @@ def test_http_when_trader_promotes_then_403_and_officer_200(
         assert reply.status == 200 and json.loads(reply.body)["promoted"] is True
     finally:
         http.stop()
+
+
+def _failures(service: Service, what: str) -> float:
+    for family in text_string_to_metric_families(service.metrics.render()[0].decode()):
+        for sample in family.samples:
+            if sample.name == "bastion_candidate_failures_total" and sample.labels["what"] == what:
+                return sample.value
+    raise AssertionError(f"bastion_candidate_failures_total{{what={what}}} not exported")
+
+
+def test_cycle_when_candidate_raises_then_counted_shown_audited_and_promote_refused(
+    shadowed: Shadowed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A candidate cycle that raises leaves the serving cycle whole, and is loud: counted,
+    shown in the status with its error, audited; promote is refused (409) until a cycle
+    of the candidate succeeds again."""
+    service = shadowed.service
+    candidate = service.candidate
+    assert candidate is not None
+    assert _failures(service, "cycle") == 0  # exported before anything fails
+    working = candidate.cycle
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("candidate cannot evaluate")
+
+    monkeypatch.setattr(candidate, "cycle", broken)
+    with capture_logs() as logs:
+        (served,) = _cycles(shadowed, 1)
+    assert served.policy_version == service.reloader.current.version  # serving unharmed
+    status = service.status()["candidate"]
+    assert status["failures"] == {"cycle": 1, "check": 0}
+    assert status["last_cycle_failed"] is True
+    assert status["last_failure"]["error"] == "RuntimeError: candidate cannot evaluate"
+    assert _failures(service, "cycle") == 1
+    assert any(e["event"] == "candidate_cycle_failed" for e in logs)
+    (record,) = read_records(shadowed.audit, kinds={"candidate_failed"})
+    assert record.data["error"] == "RuntimeError: candidate cannot evaluate"
+    before = service.reloader.current.version
+    status_code, answer = service.promote(b"", OFFICER)
+    assert (status_code, answer["promoted"], answer["reason"]) == (409, False, "candidate_failing")
+    assert "candidate cannot evaluate" in answer["error"]
+    assert service.reloader.current.version == before
+    (refused,) = read_records(shadowed.audit, kinds={"promote_refused"})
+    assert refused.data["reason"] == "candidate_failing"
+    monkeypatch.setattr(candidate, "cycle", working)
+    _cycles(shadowed, 1)
+    assert service.status()["candidate"]["last_cycle_failed"] is False
+    assert service.promote(b"", OFFICER)[0] == 200
+
+
+def test_check_when_candidate_check_raises_then_counted_and_answer_unchanged(
+    shadowed: Shadowed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A candidate check that raises never touches the serving answer; it is counted."""
+    service = shadowed.service
+    _cycles(shadowed, 1)
+    candidate = service.candidate
+    assert candidate is not None
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("candidate check broke")
+
+    monkeypatch.setattr(candidate, "_check", broken)
+    status, answer = service.check(json.dumps(SIM_OPEN).encode(), TRADER)
+    assert status == 200 and answer["approved"] is True
+    assert service.status()["candidate"]["failures"]["check"] == 1
+    assert _failures(service, "check") == 1

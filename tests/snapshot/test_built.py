@@ -23,7 +23,11 @@ from bastion.adapters import builder as builder_module
 from bastion.adapters.replay_frames import BarReplay, bar_files
 from bastion.engine.errors import SnapshotError
 from bastion.engine.snapshot import Snapshot
-from bastion.engine.snapshot.built import normalized_document, snapshot_from_built
+from bastion.engine.snapshot.built import (
+    normalized_document,
+    position_document,
+    snapshot_from_built,
+)
 from bastion.engine.snapshot.fields import RECORDS, FieldKind
 from bastion.engine.snapshot.validate import _SCHEMA, SNAPSHOT_TABLE, check_document
 from tests.conftest import ROOT
@@ -57,13 +61,23 @@ def _frames(history: Path, check: Any) -> list[Snapshot]:
 
 
 def _frames_of(bars: Path, book: Path, check: Any) -> list[Snapshot]:
-    """Every snapshot of the replay, each made by ``check`` from the builder's document."""
-    original = builder_module.snapshot_from_built
-    builder_module.snapshot_from_built = check
+    """Every snapshot of the replay, each made by ``check`` from the builder's document
+    (its typed positions as document records); ``None``: the builder's own typed path."""
+    if check is None:
+        return [frame.snapshot for frame in BarReplay(bar_files(bars), book).frames()]
+
+    def as_document(
+        document: Any, positions: Any, *, source: str = "", checked: Any = None
+    ) -> Snapshot:
+        full = {**document, "positions": [position_document(p) for p in positions]}
+        return check(full, source=source)  # type: ignore[no-any-return]
+
+    original = builder_module.snapshot_from_typed
+    builder_module.snapshot_from_typed = as_document
     try:
         return [frame.snapshot for frame in BarReplay(bar_files(bars), book).frames()]
     finally:
-        builder_module.snapshot_from_built = original
+        builder_module.snapshot_from_typed = original
 
 
 def _validated(document: Any, *, source: str = "") -> Snapshot:
@@ -85,11 +99,13 @@ def _documents(history: Path) -> list[dict[str, Any]]:
 def test_build_when_history_replayed_then_snapshots_equal_the_validated_ones(
     history: Path,
 ) -> None:
-    """Every frame of an example history: the checked snapshot == the validator's."""
+    """Every frame of an example history: the checked snapshot == the validator's, and so
+    is the builder's typed one."""
     fast = _frames(history, snapshot_from_built)
     validated = _frames(history, _validated)
     assert len(fast) == len(validated) > 10
     assert fast == validated
+    assert _frames(history, None) == validated
 
 
 def test_build_when_bench_history_replayed_then_snapshots_equal_the_validated_ones(
@@ -103,7 +119,9 @@ def test_build_when_bench_history_replayed_then_snapshots_equal_the_validated_on
     bars, book = module.write_history(tmp_path, symbols=8, positions=40, days=30)
     fast = _frames_of(bars, book, snapshot_from_built)
     assert len(fast) > 20
-    assert fast == _frames_of(bars, book, _validated)
+    validated = _frames_of(bars, book, _validated)
+    assert fast == validated
+    assert _frames_of(bars, book, None) == validated
 
 
 @pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda path: path.stem)

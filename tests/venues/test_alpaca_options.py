@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from bastion.adapters.alpaca import AlpacaAdapter
-from bastion.adapters.option_chains import chain_records, underlyings_of
+from bastion.adapters.option_chains import REFRESH_S, RETRY_S, chain_records, underlyings_of
 from bastion.engine.errors import AdapterError
 from bastion.engine.snapshot.model import ListedOption
 from tests.venues.conftest import NOW, VenueCase
@@ -162,3 +162,45 @@ def test_poll_when_option_held_then_snapshot_carries_chain_and_fallbacks_name_le
     left_out = {str(fallback).split(" = ")[0] for fallback in result.fallbacks}
     assert "option_chains['AAPL'] AAPL240216C00205000" in left_out  # crossed
     assert "option_chains['AAPL'] AAPL1240216C00200000" in left_out  # adjusted root
+
+
+def _chain_requests(venue: VenueCase) -> int:
+    return sum(seen.path == "/v1beta1/options/snapshots/AAPL" for seen in venue.stub.requests)
+
+
+@on_alpaca
+def test_fetch_option_chains_when_polled_again_within_refresh_then_no_new_request(
+    venue: VenueCase,
+) -> None:
+    """Polls within REFRESH_S reuse the chain (the same fetch object, no request);
+    after it, the chain is read again."""
+    adapter = alpaca(venue)
+    first = adapter.fetch_option_chains(["AAPL"])
+    asked = _chain_requests(venue)
+    venue.clock.advance(REFRESH_S - 1)
+    assert adapter.fetch_option_chains(["AAPL"]) is first
+    assert _chain_requests(venue) == asked
+    venue.clock.advance(1)
+    again = adapter.fetch_option_chains(["AAPL"])
+    assert again is not first and again.chains["AAPL"].contracts
+    assert _chain_requests(venue) == 2 * asked
+
+
+@on_alpaca
+def test_fetch_option_chains_when_refresh_fails_then_last_chain_kept_and_said(
+    venue: VenueCase,
+) -> None:
+    """A refresh the venue refuses keeps the last chain (its quotes keep their times)
+    and says so; it is tried again after RETRY_S, not on every poll."""
+    adapter = alpaca(venue)
+    first = adapter.fetch_option_chains(["AAPL"])
+    venue.clock.advance(REFRESH_S)
+    venue.stub.fail(403, times=100)
+    kept = adapter.fetch_option_chains(["AAPL"])
+    assert kept.chains["AAPL"] == first.chains["AAPL"]
+    ((what, why),) = [note for note in kept.left_out if "kept the chain read at" in note[1]]
+    assert what == "option_chains['AAPL']" and "2024-01-02T14:30:00" in why
+    asked = _chain_requests(venue)
+    venue.clock.advance(RETRY_S - 1)
+    adapter.fetch_option_chains(["AAPL"])
+    assert _chain_requests(venue) == asked  # not asked again before RETRY_S

@@ -23,7 +23,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from bastion.engine.authority.book import HUNDRED, ZERO, AccountBook
 from bastion.engine.authority.request import OrderRequest
@@ -33,6 +33,9 @@ from bastion.engine.policy.kinds.protection import ProtectionSpec
 from bastion.engine.policy.vocabulary import REGIME_SEVERITIES
 from bastion.engine.rules import AnyOf, Compare, Condition, RuleSpec
 from bastion.engine.snapshot import Snapshot
+
+if TYPE_CHECKING:  # instrument_rules reads Context: the type only
+    from bastion.engine.authority.instrument_rules import Rules
 
 Detail = str | Callable[[], str]
 Fact = dict[str, Any]
@@ -88,6 +91,8 @@ class Context:
     snapshot: Snapshot
     measures: Measures | None = None  # set by the fact builder for an order adding exposure
     modifies: int = 0  # modifications in the modify-rate window (set for a modify only)
+    # (limits, the instrument's rules): `instrument_rules.rules_of`, looked up once
+    instrument: tuple[LimitSpec | None, Rules] | None = None
 
 
 def measures_of(ctx: Context, limits: LimitSpec) -> Measures:

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import ClassVar
 
 from bastion.engine.authority.controls.base import Context, Fact, Limit, action_in, floor_to, is_
-from bastion.engine.authority.instrument_rules import order_quantity, rules_for
+from bastion.engine.authority.instrument_rules import order_quantity, rules_of
 from bastion.engine.decision import render_value
 from bastion.engine.policy.kinds.limits import LimitSpec
 from bastion.engine.rules import AllOf, RuleSpec
@@ -33,9 +33,12 @@ class InstrumentLot(Limit):
     shown_field, relation = "off_lot", "="
 
     def fill(self, fact: Fact, ctx: Context, spec: LimitSpec) -> None:
-        lot = rules_for(ctx.request.symbol, ctx.snapshot, spec).lot_size
+        lot = rules_of(ctx, spec).lot_size
+        if lot is None:  # no lot size: nothing to measure
+            fact["off_lot"] = False
+            return
         quantity = order_quantity(ctx.request.action, ctx.current, ctx.target)
-        fact["off_lot"] = lot is not None and quantity > 0 and quantity % lot.value != 0
+        fact["off_lot"] = quantity > 0 and quantity % lot.value != 0
 
     def rules(self, spec: LimitSpec) -> list[RuleSpec]:
         return [RuleSpec(ID, AllOf(action_in(CHECKED), is_("off_lot")))]
@@ -44,7 +47,7 @@ class InstrumentLot(Limit):
         return False
 
     def blocked(self, ctx: Context, spec: LimitSpec) -> str:
-        lot = rules_for(ctx.request.symbol, ctx.snapshot, spec).lot_size
+        lot = rules_of(ctx, spec).lot_size
         assert lot is not None, "fired only with a lot size"
         quantity = order_quantity(ctx.request.action, ctx.current, ctx.target)
         what = "a decrease" if ctx.request.action == "decrease" else "an order"
@@ -57,7 +60,7 @@ class InstrumentLot(Limit):
         )
 
     def allows(self, ctx: Context, spec: LimitSpec) -> Decimal:
-        lot = rules_for(ctx.request.symbol, ctx.snapshot, spec).lot_size
+        lot = rules_of(ctx, spec).lot_size
         quantity = order_quantity(ctx.request.action, ctx.current, ctx.target)
         return floor_to(quantity, lot.value) if lot is not None else quantity
 

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import ClassVar
 
 from bastion.engine.authority.controls.base import Context, Fact, Limit, action_in, is_, units
-from bastion.engine.authority.instrument_rules import order_price, order_quantity, rules_for
+from bastion.engine.authority.instrument_rules import order_price, order_quantity, rules_of
 from bastion.engine.decision import shown
 from bastion.engine.policy.kinds.limits import LimitSpec
 from bastion.engine.rules import AllOf, RuleSpec
@@ -51,7 +51,7 @@ class MinNotional(Limit):
     shown_field, relation = "below_min_notional", "="
 
     def fill(self, fact: Fact, ctx: Context, spec: LimitSpec) -> None:
-        least = rules_for(ctx.request.symbol, ctx.snapshot, spec).min_notional
+        least = rules_of(ctx, spec).min_notional
         if least is None:
             fact["below_min_notional"] = False
             return
@@ -65,7 +65,7 @@ class MinNotional(Limit):
         return False
 
     def blocked(self, ctx: Context, spec: LimitSpec) -> str:
-        least = rules_for(ctx.request.symbol, ctx.snapshot, spec).min_notional
+        least = rules_of(ctx, spec).min_notional
         assert least is not None, "fired only with a minimum"
         price = _price(ctx) or Decimal(1)  # not 0 here: a zero price values nothing
         return (
@@ -83,7 +83,7 @@ class MaxNotional(Limit):
     shown_field, relation = "above_max_notional", "="
 
     def fill(self, fact: Fact, ctx: Context, spec: LimitSpec) -> None:
-        most = rules_for(ctx.request.symbol, ctx.snapshot, spec).max_notional
+        most = rules_of(ctx, spec).max_notional
         if most is None:
             fact["above_max_notional"] = False
             return
@@ -97,7 +97,7 @@ class MaxNotional(Limit):
         return False
 
     def blocked(self, ctx: Context, spec: LimitSpec) -> str:
-        most = rules_for(ctx.request.symbol, ctx.snapshot, spec).max_notional
+        most = rules_of(ctx, spec).max_notional
         assert most is not None, "fired only with a maximum"
         return (
             f"order value {shown(notional(ctx) or Decimal(0))} USD > max_notional "
@@ -105,7 +105,7 @@ class MaxNotional(Limit):
         )
 
     def allows(self, ctx: Context, spec: LimitSpec) -> Decimal:
-        most = rules_for(ctx.request.symbol, ctx.snapshot, spec).max_notional
+        most = rules_of(ctx, spec).max_notional
         price = _price(ctx)
         if most is None or price is None:
             return order_quantity(ctx.request.action, ctx.current, ctx.target)

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import ClassVar
 
 from bastion.engine.authority.controls.base import Context, Fact, Limit, action_in, is_
-from bastion.engine.authority.instrument_rules import SIGNED_PRICE_CLASSES, Rules, rules_for
+from bastion.engine.authority.instrument_rules import SIGNED_PRICE_CLASSES, Rules, rules_of
 from bastion.engine.decision import render_value
 from bastion.engine.policy.kinds.limits import LimitSpec
 from bastion.engine.policy.vocabulary import ORDER_ACTIONS
@@ -62,10 +62,19 @@ class InstrumentPrice(Limit):
 
     def fill(self, fact: Fact, ctx: Context, spec: LimitSpec) -> None:
         request = ctx.request
-        if request.price is None and request.trigger_price is None:
+        price, trigger = request.price, request.trigger_price
+        if price is None and trigger is None:
             fact["bad_price"] = False
             return
-        fact["bad_price"] = bool(problems(ctx, rules_for(request.symbol, ctx.snapshot, spec)))
+        rules = rules_of(ctx, spec)
+        if (
+            rules.tick_size is None
+            and (price is None or price > 0)
+            and (trigger is None or trigger > 0)
+        ):  # `problems` would find nothing: no tick to be off, nothing at or below 0
+            fact["bad_price"] = False
+            return
+        fact["bad_price"] = bool(problems(ctx, rules))
 
     def rules(self, spec: LimitSpec) -> list[RuleSpec]:
         return [RuleSpec(ID, AllOf(action_in(CHECKED), is_("bad_price")))]
@@ -74,7 +83,7 @@ class InstrumentPrice(Limit):
         return False
 
     def blocked(self, ctx: Context, spec: LimitSpec) -> str:
-        return "; ".join(problems(ctx, rules_for(ctx.request.symbol, ctx.snapshot, spec)))
+        return "; ".join(problems(ctx, rules_of(ctx, spec)))
 
 
 CONTROL = InstrumentPrice()

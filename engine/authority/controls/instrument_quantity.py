@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import ClassVar
 
 from bastion.engine.authority.controls.base import Context, Fact, Limit, action_in, is_
-from bastion.engine.authority.instrument_rules import order_quantity, rules_for
+from bastion.engine.authority.instrument_rules import order_quantity, rules_of
 from bastion.engine.decision import render_value
 from bastion.engine.policy.kinds.limits import LimitSpec
 from bastion.engine.rules import AllOf, RuleSpec
@@ -39,9 +39,11 @@ class MinQuantity(Limit):
     shown_field, relation = "below_min_quantity", "="
 
     def fill(self, fact: Fact, ctx: Context, spec: LimitSpec) -> None:
-        least = rules_for(ctx.request.symbol, ctx.snapshot, spec).min_quantity
-        quantity = _quantity(ctx)
-        fact["below_min_quantity"] = least is not None and 0 < quantity < least.value
+        least = rules_of(ctx, spec).min_quantity
+        if least is None:  # no minimum: nothing to measure
+            fact["below_min_quantity"] = False
+            return
+        fact["below_min_quantity"] = 0 < _quantity(ctx) < least.value
 
     def rules(self, spec: LimitSpec) -> list[RuleSpec]:
         return [RuleSpec(MIN_ID, AllOf(action_in(CHECKED), is_("below_min_quantity")))]
@@ -50,7 +52,7 @@ class MinQuantity(Limit):
         return False
 
     def blocked(self, ctx: Context, spec: LimitSpec) -> str:
-        least = rules_for(ctx.request.symbol, ctx.snapshot, spec).min_quantity
+        least = rules_of(ctx, spec).min_quantity
         assert least is not None, "fired only with a minimum"
         return (
             f"order of {render_value(_quantity(ctx))} units < min_quantity "
@@ -67,7 +69,7 @@ class MaxQuantity(Limit):
     shown_field, relation = "above_max_quantity", "="
 
     def fill(self, fact: Fact, ctx: Context, spec: LimitSpec) -> None:
-        most = rules_for(ctx.request.symbol, ctx.snapshot, spec).max_quantity
+        most = rules_of(ctx, spec).max_quantity
         fact["above_max_quantity"] = most is not None and _quantity(ctx) > most.value
 
     def rules(self, spec: LimitSpec) -> list[RuleSpec]:
@@ -77,7 +79,7 @@ class MaxQuantity(Limit):
         return False
 
     def blocked(self, ctx: Context, spec: LimitSpec) -> str:
-        most = rules_for(ctx.request.symbol, ctx.snapshot, spec).max_quantity
+        most = rules_of(ctx, spec).max_quantity
         assert most is not None, "fired only with a maximum"
         return (
             f"order of {render_value(_quantity(ctx))} units > max_quantity "
@@ -85,7 +87,7 @@ class MaxQuantity(Limit):
         )
 
     def allows(self, ctx: Context, spec: LimitSpec) -> Decimal:
-        most = rules_for(ctx.request.symbol, ctx.snapshot, spec).max_quantity
+        most = rules_of(ctx, spec).max_quantity
         return most.value if most is not None else _quantity(ctx)
 
 

@@ -1,0 +1,136 @@
+"""The builder's memos (bar metrics per symbol, known-valid texts) change no build.
+
+`builder_market.from_bars` reuses what a symbol's record took from its bars while the
+very same bar objects come again, and `typed.Checked` carries the texts already found
+valid from poll to poll. Either way, a build equals a fresh builder's build of the same
+poll: the same snapshot and the same fallbacks, in the same order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from bastion.adapters import builder_market
+from bastion.adapters.builder import BuilderConfig, BuilderState, BuildResult, Poll, SnapshotBuilder
+from bastion.adapters.market_metrics import Windows
+from bastion.adapters.sources.base import Quote
+from bastion.adapters.venue import VenueAccount, VenuePosition
+from bastion.engine.errors import SnapshotError
+from bastion.engine.indicators.atr import AtrSpec
+from bastion.engine.indicators.quality import Bar
+from bastion.engine.snapshot import Regime
+
+T0 = datetime(2024, 3, 4, 14, 0, tzinfo=UTC)
+MINUTE = timedelta(minutes=1)
+CONFIG = BuilderConfig(
+    atr=AtrSpec(period=2),
+    atr_history_bars=3,
+    windows=Windows(recent_bars=3, correlation_bars=3, baseline_bars=4, min_correlation_points=3),
+    benchmark="SPY",
+)
+CALM = Regime("calm", "low", T0 - timedelta(days=1))
+
+
+def _bars(closes: list[int], end: datetime = T0) -> tuple[Bar, ...]:
+    start = end - MINUTE * len(closes)
+    return tuple(
+        Bar(start + MINUTE * n, Decimal(c), Decimal(c + 1), Decimal(c - 1), Decimal(c), Decimal(10))
+        for n, c in enumerate(closes)
+    )
+
+
+def _poll(bars: dict[str, tuple[Bar, ...]], strategy: str = "s-1") -> Poll:
+    quotes = {
+        s: Quote(s, series[-1].close - 1, series[-1].close + 1, T0) for s, series in bars.items()
+    }
+    positions = tuple(
+        VenuePosition(
+            f"P-{s}",
+            "acc-1",
+            s,
+            "equity",
+            Decimal(2),
+            "long",
+            Decimal(90),
+            Decimal(100),
+            T0,
+            strategy_id=strategy,
+        )
+        for s in bars
+    )
+    accounts = (VenueAccount("acc-1", "gen", Decimal(10_000), Decimal(500)),)
+    return Poll(accounts, positions, bars, quotes)
+
+
+def _build(builder: SnapshotBuilder, poll: Poll) -> BuildResult:
+    return builder.build(poll, now=T0, state=BuilderState(), regime=CALM)
+
+
+def _same(result: BuildResult, expected: BuildResult) -> None:
+    assert result.snapshot == expected.snapshot
+    assert result.fallbacks == expected.fallbacks
+    assert result.unevaluable == expected.unevaluable
+
+
+BARS = {
+    "SPY": _bars([100, 101, 102, 101, 103, 104, 103, 105]),
+    "AAA": _bars([50, 52, 51, 53, 52, 54, 55, 53]),
+    "BBB": _bars([20, 21]),  # too few bars: ATR and every baseline fall back (listed)
+}
+
+
+def test_build_when_same_poll_built_again_then_same_result_as_a_fresh_builder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The second build of one poll reuses every symbol's bar metrics: same snapshot,
+    same fallbacks (those of the short BBB series included), as a fresh builder's."""
+    worked_out: list[str] = []
+    original = builder_market._from_bars
+
+    def counted(context: Any, symbol: str, *args: Any) -> dict[str, Decimal]:
+        worked_out.append(symbol)
+        return original(context, symbol, *args)
+
+    monkeypatch.setattr(builder_market, "_from_bars", counted)
+    builder = SnapshotBuilder(CONFIG)
+    first = _build(builder, _poll(BARS))
+    assert any(f.where.startswith("market[BBB]") for f in first.fallbacks)
+    assert sorted(worked_out) == sorted(BARS)
+    _same(_build(builder, _poll(BARS)), first)
+    assert len(worked_out) == len(BARS)  # the second build worked nothing out again
+    _same(_build(builder, _poll(BARS)), _build(SnapshotBuilder(CONFIG), _poll(BARS)))
+
+
+@pytest.mark.parametrize("change", ["moved on", "revised bar", "benchmark moved on"])
+def test_build_when_bars_change_then_same_result_as_a_fresh_builder(change: str) -> None:
+    """A window that lost its first bar, a bar revised in the middle (a new object with
+    another close), or only the benchmark's window changed: the memo is not used."""
+    builder = SnapshotBuilder(CONFIG)
+    _build(builder, _poll(BARS))
+    bars = dict(BARS)
+    if change == "moved on":  # the same bar objects but the first: another window
+        bars["AAA"] = BARS["AAA"][1:]
+    elif change == "revised bar":
+        middle = BARS["AAA"][4]
+        revised = replace(middle, close=middle.close + 1, high=middle.high + 1)
+        bars["AAA"] = (*BARS["AAA"][:4], revised, *BARS["AAA"][5:])
+    else:
+        bars["SPY"] = BARS["SPY"][1:]
+    _same(_build(builder, _poll(bars)), _build(SnapshotBuilder(CONFIG), _poll(bars)))
+
+
+def test_build_when_bad_text_follows_good_polls_then_still_refused() -> None:
+    """Texts found valid are remembered, not texts seen: a control character in the next
+    poll's strategy id refuses that snapshot as a fresh builder does."""
+    builder = SnapshotBuilder(CONFIG)
+    _build(builder, _poll(BARS))
+    with pytest.raises(SnapshotError, match="strategy_id") as raised:
+        _build(builder, _poll(BARS, strategy="s\x001"))
+    with pytest.raises(SnapshotError) as fresh:
+        _build(SnapshotBuilder(CONFIG), _poll(BARS, strategy="s\x001"))
+    assert str(raised.value) == str(fresh.value)
