@@ -62,7 +62,7 @@ Missing or unusable data is never zero-filled silently. The rule:
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -100,6 +100,7 @@ from bastion.engine.snapshot import ClosedTrade, Regime, Snapshot
 from bastion.engine.snapshot.built import snapshot_from_typed
 from bastion.engine.snapshot.history import cutoff
 from bastion.engine.snapshot.left_out import Unevaluable
+from bastion.engine.snapshot.model import OptionChain
 
 __all__ = [
     "BuildResult",
@@ -124,6 +125,17 @@ class BuildResult:
     unevaluable: tuple[Unevaluable, ...] = ()  # positions / trades left out, and why
 
 
+@dataclass(frozen=True, slots=True)
+class _ChainsBuilt:
+    """The option chains one build made of a venue's fetch: what it left out, the
+    checked chains, and when."""
+
+    fetch: ChainFetch
+    left_out: tuple[tuple[str, str], ...]
+    chains: Mapping[str, OptionChain]
+    at: datetime
+
+
 class SnapshotBuilder:
     """Stateless apart from its config: state goes in and comes out of :meth:`build`."""
 
@@ -145,6 +157,16 @@ class SnapshotBuilder:
         if memos is None:
             memos = self._memos.series = parts.SeriesMemos()
         return memos
+
+    def _chains_built(self, fetched: ChainFetch, now: datetime) -> _ChainsBuilt | None:
+        """The chains an earlier build made of this very fetch (a venue's chains are read
+        every few minutes, `option_chains.ChainCache`, not every poll), or None. Their
+        checks hold at any later `now`: each compares the chain with its own `as_of` or
+        asks that a time be not after the snapshot's."""
+        built: _ChainsBuilt | None = getattr(self._memos, "chains", None)
+        if built is None or built.fetch is not fetched or now < built.at:
+            return None
+        return built
 
     def symbols_for(
         self, positions: Iterable[VenuePosition], extra: Iterable[str] = ()
@@ -287,11 +309,15 @@ class SnapshotBuilder:
             },
             "instruments": instruments,
         }
-        chains, chains_left_out = chain_records(
-            poll.option_chains, now, self.config.max_clock_skew_s
-        )
-        if chains:
-            document["option_chains"] = chains
+        built_chains = self._chains_built(poll.option_chains, now)
+        if built_chains is not None:  # the same fetch as an earlier build: checked then
+            chains_left_out: Sequence[tuple[str, str]] = built_chains.left_out
+        else:
+            chains, chains_left_out = chain_records(
+                poll.option_chains, now, self.config.max_clock_skew_s
+            )
+            if chains:
+                document["option_chains"] = chains
         for where, why in chains_left_out:
             fallbacks.append(parts.Fallback(where, "left out", why))
         for where, value, why in poll.instrument_notes:  # the venue's order rules
@@ -303,6 +329,12 @@ class SnapshotBuilder:
             document, positions, source=f"poll at {now.isoformat()}", checked=checked
         )
         snapshot = replace(snapshot, trades=trades)  # checked by builder_history
+        if built_chains is not None:
+            snapshot = replace(snapshot, option_chains=built_chains.chains)
+        elif poll.option_chains.chains:
+            self._memos.chains = _ChainsBuilt(
+                poll.option_chains, tuple(chains_left_out), snapshot.option_chains, now
+            )
         new_state = BuilderState(
             equity=equity,
             losing_streaks=streaks,

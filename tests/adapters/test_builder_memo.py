@@ -134,3 +134,37 @@ def test_build_when_bad_text_follows_good_polls_then_still_refused() -> None:
     with pytest.raises(SnapshotError) as fresh:
         _build(SnapshotBuilder(CONFIG), _poll(BARS, strategy="s\x001"))
     assert str(raised.value) == str(fresh.value)
+
+
+def test_build_when_the_same_chain_fetch_comes_again_then_chains_reused_and_equal() -> None:
+    """The sim's chain is read every five market minutes: the polls in between hand the
+    builder the same fetch, whose chains it checked once; the snapshot equals a fresh
+    builder's, chains and fallbacks alike. A new fetch is checked again."""
+    from bastion.adapters.sim import SimAdapter  # noqa: PLC0415 - the sim's whole book
+    from bastion.adapters.sources.clock import ManualClock  # noqa: PLC0415
+
+    wall = ManualClock(T0)
+    sim = SimAdapter(wall, speed=60, seed=7)
+    builder, state = SnapshotBuilder(sim.builder_config()), BuilderState()
+
+    def build(using: SnapshotBuilder, poll: Poll, now: datetime) -> BuildResult:
+        return using.build(poll, now=now, state=state, regime=sim.regime(), health=sim.health())
+
+    wall.advance(15)
+    now = sim.hold()
+    first_poll = builder.poll(sim, now=now, state=state)
+    first = build(builder, first_poll, now)
+    assert first.snapshot.option_chains  # the sim's option positions' underlyings
+    wall.advance(1)  # one market minute: the chain cache hands back the same fetch
+    now = sim.hold()
+    poll = builder.poll(sim, now=now, state=state)
+    assert poll.option_chains is first_poll.option_chains
+    again = build(builder, poll, now)
+    fresh = build(SnapshotBuilder(sim.builder_config()), poll, now)
+    assert again.snapshot.option_chains is first.snapshot.option_chains
+    assert again.snapshot == fresh.snapshot
+    assert again.fallbacks == fresh.fallbacks
+    wall.advance(5)  # past the refresh: a new fetch, checked again
+    now = sim.hold()
+    later = build(builder, builder.poll(sim, now=now, state=state), now)
+    assert later.snapshot.option_chains is not first.snapshot.option_chains
