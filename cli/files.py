@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from bastion.engine.errors import BastionError
+from bastion.service.state_store import write_durably
 
 
 def read_json(path: str | Path, what: str) -> Any:
@@ -26,20 +25,10 @@ def read_json(path: str | Path, what: str) -> Any:
 
 
 def write_json_atomic(path: str | Path, data: Any) -> None:
-    """Write to a temporary file beside `path`, fsync, then rename over it.
-
-    A crash mid-write leaves the previous file intact, never a half-written one.
-    """
+    """Write to a temporary file beside `path`, fsync, then rename over it
+    (`state_store.write_durably`): a crash mid-write leaves the previous file intact,
+    never a half-written one."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(data, stream, indent=2, ensure_ascii=False)
-            stream.write("\n")
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    write_durably(target, text.encode("utf-8"))

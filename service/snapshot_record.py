@@ -31,6 +31,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter
 
 from bastion.engine.errors import UsageError
+from bastion.service.state_store import write_durably
 
 if TYPE_CHECKING:
     from bastion.service.runner import Cycle
@@ -130,15 +131,6 @@ def _existing(directory: Path) -> list[str]:
 
 
 def _write(path: Path, data: Any) -> None:
-    """Temporary file beside `path`, fsync, rename: all of it or nothing."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(data, stream, indent=1, ensure_ascii=False)
-            stream.write("\n")
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """All of it or nothing (`state_store.write_durably`)."""
+    text = json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+    write_durably(path, text.encode("utf-8"))

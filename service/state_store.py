@@ -144,14 +144,18 @@ class StateStore:
         except (TypeError, ValueError) as error:  # UnicodeEncodeError is a ValueError
             raise StateSaveFailed(f"{self.path}: state not serialisable: {error}") from error
         try:
-            _write_durably(self.path, encoded)
+            write_durably(self.path, encoded)
         except OSError as error:
             raise StateSaveFailed(
                 f"{self.path}: {error.strerror or error} (errno {error.errno})"
             ) from error
 
 
-def _write_durably(target: Path, data: bytes) -> None:
+def write_durably(target: Path, data: bytes) -> None:
+    """Write `data` to a temporary file beside `target` (mode 0600), fsync it, rename it
+    over `target` and fsync the directory: a crash leaves the previous file or the new
+    one, never half of one, and the rename survives a power loss. The one atomic writer
+    of the state file, the recorded snapshots and the CLI's --state / --out files."""
     handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
         with os.fdopen(handle, "wb") as stream:

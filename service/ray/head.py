@@ -162,8 +162,10 @@ class RayHead:
         while not self._stop.wait(self.health_interval_s):
             try:
                 self.check_health()
-            except Exception:
+            except Exception:  # counted and logged; the next round tries again, and a
+                # call routed to a dead partition still answers 503 (never an approval)
                 log.exception("partition_health_check_failed")
+                self.metrics.health_check_failures.inc()
 
     def check_health(self) -> list[int]:
         """Ping every partition; one that does not answer is down (its accounts

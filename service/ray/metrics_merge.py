@@ -72,6 +72,13 @@ class HeadMetrics(ServiceMetrics):
             "The reload epoch every partition serves (it grows by one per reload committed).",
             registry=self.registry,
         )
+        self.health_check_failures = Counter(
+            "bastion_ray_health_check_failures",
+            "Rounds of the head's partition health check that raised (not a partition "
+            "down: the check itself). While it fails a dead partition is noticed only by "
+            "the next call routed to it, which answers 503.",
+            registry=self.registry,
+        )
         self.reloads_aborted = Counter(
             "bastion_ray_reloads_aborted",
             "Reloads aborted on every partition because one could not prepare or fence.",

@@ -272,3 +272,28 @@ def test_http_front_when_served_by_the_head_then_same_endpoints_answer(
             assert client.get("/api/v1/snapshot").status_code == 501
     finally:
         server.stop()
+
+
+def test_health_watch_when_the_check_itself_raises_then_counted_and_watching_goes_on(
+    served: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A round of the health check that raises (not a partition down) is logged and
+    counted, and the next round runs: the watch never stops silently."""
+    head = served["head"]
+    rounds: list[int] = []
+
+    def failing() -> list[int]:
+        rounds.append(1)
+        if len(rounds) == 2:
+            head._stop.set()  # the second round ends the watch
+        raise RuntimeError("health check broke")
+
+    monkeypatch.setattr(head, "check_health", failing)
+    monkeypatch.setattr(head, "health_interval_s", 0.01)
+    before = head.metrics.health_check_failures._value.get()
+    try:
+        head._watch_health()
+    finally:
+        head._stop.clear()
+    assert len(rounds) == 2
+    assert head.metrics.health_check_failures._value.get() == before + 2
