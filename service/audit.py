@@ -18,6 +18,15 @@ line would pass `max_bytes` or the UTC day changes; names sort in chain order.
 
 Crash safety: a line is written with one `write` and fsynced, so a crash can leave at
 most a torn (newline-less) last line, whose record the caller never saw acknowledged.
+
+Concurrency: lines are built and written under one lock, in chain order; the fsync that
+makes a synced record durable runs after that lock is released (on a duplicate of the
+file's descriptor, so a rotation may close the file meanwhile). A writer that only
+appends a record of a question (`sync=False`, the order checks answered on the HTTP
+event loop) therefore never waits for a disk flush another thread started: a cycle's
+records and its `sync()` no longer stall the checks behind them. A failed fsync takes
+its line back when no later line follows it; otherwise the line stays in the chain
+(its caller was told it failed) and the next append records the failure.
 `open` keeps that evidence: it starts a new file whose first record is
 `audit_truncation_detected` naming the torn `file:line`, and `bastion audit verify`
 accepts a torn line only when that record acknowledges it. Any other damage to the
@@ -111,7 +120,10 @@ class AuditTrail:
         self._first_failure: str | None = None
         self._last_error: str | None = None
         self._closed = False
-        self._unsynced = False  # records written with sync=False since the last fsync
+        # fsyncs run outside `_lock`, one at a time under `_sync_lock`; `_synced_seq` is
+        # the last record known durable (records of the current file after it are not).
+        self._sync_lock = threading.Lock()
+        self._synced_seq = 0
 
     @classmethod
     def open(
@@ -169,6 +181,7 @@ class AuditTrail:
         `sync=False` (records of questions, such as order checks): written to the file
         (the OS holds it: a kill -9 loses nothing) but fsynced only with the next synced
         record, `sync()` or the file's close — a power cut can lose the latest of them."""
+        durable: tuple[int, int, Path | None] | None = None  # (dup fd, line start, file)
         with self._lock:
             if self._closed:
                 raise AuditWriteFailed(self.directory, "the audit trail is closed")
@@ -179,7 +192,10 @@ class AuditTrail:
                 if self._resume_needed:
                     self._resume()
                 self._write_pending(at)
-                record = self._write(kind, principal, subject, data, at, sync=sync)
+                start = self._size
+                record = self._write(kind, principal, subject, data, at)
+                if sync and self.fsync and self._fd is not None:
+                    durable = (os.dup(self._fd), start, self._path)
             except OSError as error:
                 raise self._failed(error) from error
             except AuditWriteFailed as error:
@@ -189,9 +205,36 @@ class AuditTrail:
                 reason = f"record {kind!r} not written: {type(error).__name__}: {error}"
                 self._note_failure(f"{self.directory}: {reason}")
                 raise AuditWriteFailed(self.directory, reason) from error
+            if durable is None:
+                self._failed_appends = 0
+                self._first_failure = None
+                return record
+        fd, start, path = durable
+        self._sync_through(fd, record.seq, take_back=(start, path))
+        with self._lock:
             self._failed_appends = 0
             self._first_failure = None
-            return record
+        return record
+
+    def _sync_through(
+        self, fd: int, seq: int, *, take_back: tuple[int, Path | None] | None = None
+    ) -> None:
+        """fsync `fd` (a duplicate, closed here) unless record `seq` is durable already
+        (another thread's fsync covered it): outside `_lock`, so appends go on meanwhile.
+        A failure marks the trail unhealthy and raises AuditWriteFailed; with `take_back`
+        (the line's start and file) the line is cut off again when it is still the last."""
+        try:
+            with self._sync_lock:
+                if self._synced_seq < seq:
+                    os.fsync(fd)
+                    self._synced_seq = max(self._synced_seq, seq)
+        except OSError as error:
+            with self._lock:
+                if take_back is not None and self._head.seq == seq and self._path == take_back[1]:
+                    self._size = take_back[0]  # `_failed` truncates the file back to it
+                raise self._failed(error) from error
+        finally:
+            os.close(fd)
 
     def close(self) -> None:
         """Close the file and release the directory lock. Idempotent."""
@@ -252,9 +295,8 @@ class AuditTrail:
         subject: str | None,
         data: Mapping[str, Any],
         at: datetime,
-        *,
-        sync: bool = True,
     ) -> AuditRecord:
+        """Build, seal and write one record (not fsynced: see `append`)."""
         head = self._head
         if self._path is None or self._must_rotate(at):
             file_seq = head.file_seq + 1
@@ -280,7 +322,7 @@ class AuditTrail:
             body, line = sealed(file_seq)
         if file_seq != head.file_seq or self._path is None:
             self._start_file(at, file_seq)
-        self._write_line(line, sync=sync)
+        self._write_line(line)
         self._head = Head(seq=body["seq"], hash=body["hash"], file_seq=file_seq, at=at)
         return record_from(body)
 
@@ -300,7 +342,7 @@ class AuditTrail:
         if self.fsync:
             fsync_directory(self.directory)
 
-    def _write_line(self, line: bytes, *, sync: bool = True) -> None:
+    def _write_line(self, line: bytes) -> None:
         assert self._path is not None
         if self._fd is None:
             self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND)
@@ -308,24 +350,19 @@ class AuditTrail:
         while view:
             written = os.write(self._fd, view)
             view = view[written:]
-        if self.fsync and sync:
-            os.fsync(self._fd)  # this line and any unsynced one before it
-            self._unsynced = False
-        else:
-            self._unsynced = True
-        self._size += len(line)  # after the fsync: a failed one takes the line back
+        self._size += len(line)  # after the whole line: a failed write takes it back
 
     def sync(self) -> None:
-        """fsync records written with `sync=False` (the service calls it every cycle).
-        Raises AuditWriteFailed when the disk refuses."""
+        """fsync records written with `sync=False` (the service calls it every cycle),
+        outside the append lock. Raises AuditWriteFailed when the disk refuses."""
         with self._lock:
-            if not (self._unsynced and self.fsync and self._fd is not None):
+            if not (self.fsync and self._fd is not None and self._head.seq > self._synced_seq):
                 return
             try:
-                os.fsync(self._fd)
+                fd, seq = os.dup(self._fd), self._head.seq
             except OSError as error:
                 raise self._failed(error) from error
-            self._unsynced = False
+        self._sync_through(fd, seq)
 
     def _failed(self, error: OSError) -> AuditWriteFailed:
         path = error.filename or self._path or self.directory  # os.open names its file
@@ -350,10 +387,11 @@ class AuditTrail:
         if self._fd is not None:
             fd, self._fd = self._fd, None
             try:
-                if self._unsynced and self.fsync:
-                    os.fsync(fd)  # a file is never left with unsynced records
+                with self._sync_lock:
+                    if self.fsync and self._head.seq > self._synced_seq:
+                        os.fsync(fd)  # a file is never left with unsynced records
+                    self._synced_seq = max(self._synced_seq, self._head.seq)
             finally:
-                self._unsynced = False
                 os.close(fd)
 
     def _resume(self) -> None:

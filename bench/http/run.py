@@ -270,8 +270,11 @@ def main(argv: list[str] | None = None) -> int:
         findings = scan_log(served.log_path)
         if settings.log_dir is not None:
             settings.log_dir.mkdir(parents=True, exist_ok=True)
-            for kept in workdir.iterdir():
-                shutil.copy(kept, settings.log_dir / kept.name)
+            for kept in workdir.iterdir():  # the log, stderr, the state and the audit folder
+                if kept.is_dir():
+                    shutil.copytree(kept, settings.log_dir / kept.name, dirs_exist_ok=True)
+                else:
+                    shutil.copy(kept, settings.log_dir / kept.name)
     attribute_warnings(phases, findings.scheduler_warnings)
     meta: dict[str, Any] = {
         "speed": settings.speed,

@@ -292,7 +292,7 @@ class Walk:
             )
             return
         if ctx.sized_from_volatility and record:
-            self._check("sizing", True, partial(self._sizing_detail, spec))
+            self._check("sizing", True, partial(_sizing_detail, ctx, spec))
         if not record and fired.isdisjoint(self.governing.rules.limit_ids):
             return  # no limit fired: every one passes
         configured = self.governing.rules.rule_ids
@@ -324,14 +324,6 @@ class Walk:
             detail = partial(control.detail, ctx, cut)
             self.size_limits.append((control.name(cut), control.allows(ctx, cut), detail))
             self._check(control.name(cut), False, detail)
-
-    def _sizing_detail(self, spec: LimitSpec) -> str:
-        ctx = self.ctx
-        return (
-            f"sized from volatility: {shown(ctx.target - ctx.current)} units risk "
-            f"{shown(spec.max_risk_per_trade_pct)} % of equity over "
-            f"{shown(spec.atr_multiple)} × ATR {shown(ctx.atr or ZERO)}"
-        )
 
     def _trading_state(self, spec: LimitSpec | None) -> None:
         ctx, state_control = self.ctx, controls.TRADING_STATE
@@ -612,4 +604,15 @@ def _facts_detail(ctx: Context) -> str:
     return (
         f"{ctx.request.action} {ctx.request.symbol} in {ctx.account_id}: "
         f"{shown(ctx.current)} → {shown(ctx.target)} units"
+    )
+
+
+def _sizing_detail(ctx: Context, spec: LimitSpec) -> str:
+    """The sizing check's words, when read (a function of the context, not a bound method
+    of the walk: the walk keeps its checks, and a check keeping the walk would be a cycle
+    that only the collector frees — see tests/service/test_no_cycles.py)."""
+    return (
+        f"sized from volatility: {shown(ctx.target - ctx.current)} units risk "
+        f"{shown(spec.max_risk_per_trade_pct)} % of equity over "
+        f"{shown(spec.atr_multiple)} × ATR {shown(ctx.atr or ZERO)}"
     )

@@ -354,3 +354,88 @@ def test_append_when_data_cannot_be_serialised_then_audit_write_failed(tmp_path:
         with pytest.raises(AuditWriteFailed, match="RecursionError"):
             trail.append("decision_made", decision=cyclic)
         assert not trail.healthy and trail.head == (0, GENESIS_PREV)
+
+
+class _HeldFsync:
+    """os.fsync that waits until released (then fails with `error`, if given): a disk
+    flush another thread is in the middle of."""
+
+    def __init__(self, error: OSError | None = None) -> None:
+        self.entered, self.release, self.error = threading.Event(), threading.Event(), error
+        self.real = os.fsync
+
+    def __call__(self, fd: int) -> None:
+        self.entered.set()
+        assert self.release.wait(10), "the test never released the fsync"
+        if self.error is not None:
+            raise self.error
+        self.real(fd)
+
+
+def _append_in_thread(trail: AuditTrail, outcome: list[object]) -> threading.Thread:
+    def run() -> None:
+        try:
+            outcome.append(trail.append("decision_made", subject="account:gen-01"))
+        except AuditWriteFailed as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_append_when_another_thread_is_fsyncing_then_an_unsynced_append_does_not_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A synced record's fsync runs outside the append lock: a check's record (sync=False,
+    on the HTTP event loop) is written while a cycle's record is still being flushed, and
+    the chain keeps the order the lines were written in."""
+    trail = AuditTrail.open(tmp_path, clock=StepClock(), fsync=True)
+    trail.append("service_started")  # the file exists (its directory fsynced) before
+    held = _HeldFsync()
+    monkeypatch.setattr(audit_module.os, "fsync", held)
+    outcome: list[object] = []
+    thread = _append_in_thread(trail, outcome)
+    assert held.entered.wait(10)
+    trail.append("order_checked", principal="tom", sync=False, outcome="approved")
+    assert thread.is_alive() and not outcome  # written while the other flush is held
+    held.release.set()
+    thread.join(10)
+    assert [type(o).__name__ for o in outcome] == ["AuditRecord"] and trail.healthy
+    trail.close()
+    kinds = [r.kind for r in read_records(tmp_path)]
+    assert kinds == ["service_started", "decision_made", "order_checked"]
+    assert verify(tmp_path).ok
+
+
+def test_append_when_fsync_fails_after_a_later_line_then_it_stays_and_the_failure_is_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed fsync cannot take its line back once another follows it (the chain would
+    break): the line stays, its caller gets AuditWriteFailed, the trail turns unhealthy,
+    and the next append records the failure first; the chain verifies."""
+    trail = AuditTrail.open(tmp_path, clock=StepClock(), fsync=True)
+    trail.append("service_started")
+    held = _HeldFsync(OSError(errno.EIO, "Input/output error"))
+    monkeypatch.setattr(audit_module.os, "fsync", held)
+    outcome: list[object] = []
+    thread = _append_in_thread(trail, outcome)
+    assert held.entered.wait(10)
+    trail.append("order_checked", principal="tom", sync=False, outcome="denied")
+    held.release.set()
+    thread.join(10)
+    (failed,) = outcome
+    assert isinstance(failed, AuditWriteFailed) and "Input/output error" in str(failed)
+    assert not trail.healthy
+    monkeypatch.setattr(audit_module.os, "fsync", held.real)
+    trail.append("service_stopped")
+    trail.close()
+    kinds = [r.kind for r in read_records(tmp_path)]
+    assert kinds == [
+        "service_started",
+        "decision_made",
+        "order_checked",
+        "audit_write_failed",
+        "service_stopped",
+    ]
+    assert verify(tmp_path).ok and trail.healthy is False  # closed
