@@ -57,11 +57,12 @@ other path (404, a trailing slash redirected), as it always has.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
@@ -259,11 +260,41 @@ def build_app(
     return _Edge(_Routes(app, other))
 
 
+LOOP_LAG_EVERY_S = 0.05  # how often the HTTP event loop's lateness is sampled
+
+
+async def watch_loop_lag(
+    observe: Callable[[float], None], every_s: float = LOOP_LAG_EVERY_S
+) -> None:
+    """Forever: sleep `every_s` on the running loop and report how late it woke.
+
+    A request that arrives while the loop is busy elsewhere (a collector pause, a cycle
+    holding the GIL, a slow handler) waits at least that long before it is read; the
+    order check's own histogram starts after the body is read and cannot see it."""
+    loop = asyncio.get_running_loop()
+    while True:
+        due = loop.time() + every_s
+        await asyncio.sleep(every_s)
+        observe(max(0.0, loop.time() - due))
+
+
 class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, observe_lag: Callable[[float], None]) -> None:
+        super().__init__(config)
+        self._observe_lag = observe_lag
+
     @contextmanager
     def capture_signals(self) -> Iterator[None]:
         """Signals belong to `bastion serve`'s main thread, never to this server."""
         yield
+
+    async def main_loop(self) -> None:
+        """uvicorn's loop, with the loop-lag probe beside it for as long as it serves."""
+        probe = asyncio.create_task(watch_loop_lag(self._observe_lag))
+        try:
+            await super().main_loop()
+        finally:
+            probe.cancel()
 
 
 class HttpServer:
@@ -294,6 +325,7 @@ class HttpServer:
             limits=self.limits,
         )
         self._tls_cert, self._tls_key = tls_cert, tls_key
+        self._observe_lag = metrics.http_loop_lag_seconds.observe
         self._server: _Server | None = None
         self._socket: socket.socket | None = None
         self._thread: threading.Thread | None = None
@@ -322,7 +354,7 @@ class HttpServer:
         )
         config.load()  # here, not on the thread: a bad certificate raises to the caller
         listener = _bind(self.host, self._requested_port, limits.backlog)
-        server = _Server(config)
+        server = _Server(config, self._observe_lag)
         thread = threading.Thread(
             target=server.run, kwargs={"sockets": [listener]}, name="bastion-http", daemon=True
         )

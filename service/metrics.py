@@ -20,6 +20,7 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
+    GCCollector,
     Histogram,
     ProcessCollector,
     disable_created_metrics,
@@ -42,6 +43,11 @@ EVALUATION_BUCKETS_S = (
 # An order check is parse + validate + can_execute: tens of microseconds when all is well.
 CHECK_BUCKETS_S = (
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+)  # fmt: skip
+# How late the HTTP event loop runs a timer (service.http `watch_loop_lag`): every request
+# waits at least this long before its first byte is read. Under a millisecond when idle.
+LOOP_LAG_BUCKETS_S = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 )  # fmt: skip
 # approved / downsized / denied are answers; error is a check that gave none (an invalid
 # or oversized request, a service not ready) or failed inside (a denial blocked by "error").
@@ -90,6 +96,10 @@ class ServiceMetrics:
         if registry is None:
             registry = CollectorRegistry()
             ProcessCollector(registry=registry)  # memory, CPU, open fds: what operators chart
+            # Collections and the objects they freed, by generation: a rate of collected
+            # objects that climbs with the checks means a reference cycle per request
+            # is back (PLAYBOOKS "Order checks are slow").
+            GCCollector(registry=registry)
         self.registry = registry
         self._lock = threading.Lock()  # one evaluation's gauges change together
         self._escalation_labels: set[tuple[str, str, str]] = set()
@@ -241,6 +251,13 @@ class ServiceMetrics:
             "bastion_order_check_seconds",
             "Wall time of one POST /api/v1/check, from the body read to the answer.",
             buckets=CHECK_BUCKETS_S,
+            registry=registry,
+        )
+        self.http_loop_lag_seconds = Histogram(
+            "bastion_http_loop_lag_seconds",
+            "How late the HTTP event loop ran a timer due every 50 ms: the wait before a "
+            "request is read (collector pauses, a cycle holding the GIL, CPU saturation).",
+            buckets=LOOP_LAG_BUCKETS_S,
             registry=registry,
         )
 

@@ -252,7 +252,9 @@ def test_render_when_everything_recorded_then_text_parses_with_every_family(
     } <= set(families)
     assert families["bastion_evaluation_seconds"].type == "histogram"
     assert not [s for f in families.values() for s in f.samples if s.name.endswith("_created")]
-    assert all(name.startswith(("bastion_", "process_")) for name in families)
+    assert all(name.startswith(("bastion_", "process_", "python_gc_")) for name in families)
+    # The collector's work by generation: a reference cycle per request shows here.
+    assert {"python_gc_objects_collected", "python_gc_collections"} <= set(families)
 
 
 def test_render_when_evaluation_histogram_then_buckets_span_100us_to_5s() -> None:

@@ -4,7 +4,8 @@ counting as soon as it is answered, never by the garbage collector.
 Why it matters: at 1,000 checks a second, a few cyclic objects per check fill the
 collector's youngest generation within a second, and each collection of ~10,000 cyclic
 objects is a pause of 2–7 ms on the event loop — measured as the open-loop p99 of
-`bench/http` (README "Order checks over HTTP"). Two such cycles were found and broken:
+`bench/http` (README "Asking the service: POST /api/v1/check"). Two such cycles were
+found and broken:
 a check's lazy sizing detail bound to the walk that kept it, and the HTTP layer's
 head-holding transport pointing back at uvicorn's request cycle.
 
