@@ -56,6 +56,8 @@ import structlog
 from bastion.adapters.builder import Unevaluable
 from bastion.engine.authority.answer import ExecutionDecision
 from bastion.engine.authority.authority import DecisionAuthority
+from bastion.engine.authority.order_list import OrderList
+from bastion.engine.authority.order_list_check import LegDecision, ListDecision
 from bastion.engine.authority.request import OrderRequest
 from bastion.engine.decision import render_value
 from bastion.engine.errors import UsageError
@@ -136,10 +138,23 @@ def compare_states(serving: State, candidate: State, at: datetime) -> list[Disag
     return found
 
 
-def check_view(result: ExecutionDecision) -> str:
-    """An order check's outcome and approved size, as compared: "downsized 5"."""
+def check_view(result: ExecutionDecision | LegDecision) -> str:
+    """An order check's (or a list leg's) outcome and approved size, as compared:
+    "downsized 5"."""
     size = result.approved_size
     return result.outcome if size is None else f"{result.outcome} {render_value(Decimal(size))}"
+
+
+def list_views(result: ListDecision) -> dict[str, str]:
+    """An order list's outcome and each leg's, by subject: `list:ID` and
+    `list:ID/orders[i]:account:ACCOUNT/SYMBOL/action`."""
+    listed = f"list:{result.order_list.id[:128]}"
+    views = {listed: result.outcome}
+    for leg in result.legs:
+        request = leg.result.request
+        order = f"account:{request.account_id}/{request.symbol[:128]}/{request.action}"
+        views[f"{listed}/orders[{leg.index}]:{order}"] = check_view(leg)
+    return views
 
 
 class Candidate:
@@ -276,6 +291,19 @@ class Candidate:
         submit rate, overrides), and its answer is compared as a check's."""
         self._submit(lambda: self._check(request, snapshot, now, served, sent=True))
 
+    def checked_list(
+        self, order_list: OrderList, snapshot: Snapshot, now: datetime, served: ListDecision
+    ) -> None:
+        """A serving list check was answered: the candidate decides the list too and its
+        outcome and every leg's are compared (kind "check")."""
+        self._submit(lambda: self._check_list(order_list, snapshot, now, served, sent=False))
+
+    def sent_list(
+        self, order_list: OrderList, snapshot: Snapshot, now: datetime, served: ListDecision
+    ) -> None:
+        """An order list was reported sent: the candidate remembers every leg too."""
+        self._submit(lambda: self._check_list(order_list, snapshot, now, served, sent=True))
+
     def _submit(self, job: Callable[[], None]) -> None:
         if self._queue is None:
             self._run(job)
@@ -331,6 +359,41 @@ class Candidate:
         if serving == candidate:
             return
         subject = f"account:{request.account_id}/{request.symbol[:128]}/{request.action}"
+        self._disagreed(subject, serving, candidate, now, served.decision.policy_version, sent)
+
+    def _check_list(
+        self,
+        order_list: OrderList,
+        snapshot: Snapshot,
+        now: datetime,
+        served: ListDecision,
+        *,
+        sent: bool,
+    ) -> None:
+        compiled = self.reloader.current.compiled
+        if self.authority.policies is not compiled:  # a candidate edit: between checks
+            self.authority.use_policies(compiled)
+        if sent:
+            mine = self.authority.record_list_sent(order_list, snapshot, now)
+        else:
+            mine = self.authority.check_list(order_list, snapshot, now)
+        ours = list_views(mine)
+        for subject, serving in list_views(served).items():
+            candidate = ours.get(subject, "absent")
+            if serving != candidate:
+                self._disagreed(subject, serving, candidate, now, served.policy_version, sent)
+
+    def _disagreed(
+        self,
+        subject: str,
+        serving: str,
+        candidate: str,
+        now: datetime,
+        serving_version: str,
+        sent: bool,
+    ) -> None:
+        """A check (or list leg) decided differently: counted, kept for the cycle's audit
+        record, logged once a minute per (subject, serving answer)."""
         disagreement = Disagreement("check", subject, serving, candidate, now)
         wall = time.monotonic()
         with self._lock:
@@ -347,9 +410,7 @@ class Candidate:
                 self._checks_logged[subject, serving] = (candidate, wall)
         if not quiet:
             log.warning(
-                "candidate_disagreed",
-                **self._fields(disagreement, served.decision.policy_version),
-                sent=sent,
+                "candidate_disagreed", **self._fields(disagreement, serving_version), sent=sent
             )
 
     # -- the worker and the watcher --------------------------------------------------------

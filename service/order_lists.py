@@ -86,12 +86,15 @@ def check_list(desk: Desk, body: bytes, principal: Principal) -> tuple[int, dict
     error, errors = _accounts(order_list, desk)
     if error:
         return desk._refused(principal, started, 422, error, errors=errors)
-    result = service.order_authority().check_list(order_list, snapshot, service.feed.now())
+    now = service.feed.now()
+    result = service.order_authority().check_list(order_list, snapshot, now)
     if not _audited(desk, principal, result, reported=False):
         message = "not answered: the audit trail cannot be written; see /readyz"
         return desk._refused(principal, started, 503, message, audit=False)
     outcome = "error" if any("error" in leg.blocking for leg in result.legs) else result.outcome
     service.metrics.order_checked(outcome, time.perf_counter() - started)
+    if service.candidate is not None:  # the shadow set decides the list too: after the answer
+        service.candidate.checked_list(order_list, snapshot, now, result)
     _logged("order_list_checked", result, principal)
     return 200, {**result.to_dict(), "policy_version": result.policy_version}
 
@@ -127,6 +130,8 @@ def report_list(desk: Desk, body: bytes, principal: Principal) -> tuple[int, dic
         )
         service.orders.add(ReportedOrder(key, answer, now))
         saved = service.save_state()
+    if service.candidate is not None:  # the shadow set remembers every leg too
+        service.candidate.sent_list(order_list, snapshot, now, result)
     service.metrics.order_reported(result.outcome)
     _logged("order_list_reported", result, principal)
     audited = _audited(desk, principal, result, reported=True, status=200 if saved else 503)

@@ -40,6 +40,19 @@ OFFICER = Principal("oscar", Role.OFFICER)
 TRADER = Principal("tom", Role.TRADER)
 # In the sim's own book (gen-01 holds no QQQ): within every shipped limit.
 SIM_OPEN = {"account_id": "gen-01", "symbol": "QQQ", "action": "open", "target_size": 10}
+# A bracket on the sim's ETH-USD: ~$300 of entry, inside the shipped caps, over $100.
+BRACKET = {
+    "id": "B-7",
+    "contingency": "bracket",
+    "orders": [
+        {"role": role, "account_id": "gen-01", "symbol": "ETH-USD", "action": action, **size}
+        for role, action, size in (
+            ("entry", "open", {"target_size": "0.1"}),
+            ("stop_loss", "close", {}),
+            ("take_profit", "close", {}),
+        )
+    ],
+}
 DAILY_LOSS = 'id: daily_loss_pct\n      metric: account.daily_loss_pct\n      comparison: ">="\n'
 
 
@@ -190,6 +203,44 @@ def test_check_when_candidate_cap_lower_then_check_disagreement_and_answer_uncha
     _cycles(shadowed, 1)
     records = list(read_records(shadowed.audit, kinds={"candidate_disagreements"}))
     assert [d["kind"] for r in records for d in r.data["checks"]] == ["check"]
+
+
+def test_check_when_list_and_candidate_cap_lower_then_the_list_and_its_legs_disagree(
+    shadowed: Shadowed,
+) -> None:
+    """An order list is shadowed like a single order: the serving set approves the bracket,
+    the candidate's $100 cap cuts its entry; the list's outcome and each differing leg
+    are counted and kept, the answer is the serving set's and nothing is remembered."""
+    service = shadowed.service
+    _cycles(shadowed, 1)
+    status, answer = service.check(json.dumps(BRACKET).encode(), TRADER)
+    assert (status, answer["approved"]) == (200, True)
+    candidate = service.candidate
+    assert candidate is not None
+    recent = {d["subject"]: d for d in service.status()["candidate"]["recent"]}
+    assert (recent["list:B-7"]["serving"], recent["list:B-7"]["candidate"]) == (
+        "approved",
+        "downsized",
+    )
+    entry = recent["list:B-7/orders[0]:account:gen-01/ETH-USD/open"]
+    assert entry["serving"] == "approved 0.1" and entry["candidate"].startswith("downsized 0.0")
+    assert candidate.counts["check"] == len(recent) >= 2
+    assert not candidate.authority.state.authority  # a question, on its side too
+
+
+def test_report_when_list_sent_then_the_candidate_remembers_every_leg(
+    shadowed: Shadowed,
+) -> None:
+    """A list reported sent is remembered by the candidate's authority as well (the entry
+    pending there too), whatever the candidate would have answered."""
+    service = shadowed.service
+    _cycles(shadowed, 1)
+    status, answer = service.report_order(json.dumps(BRACKET).encode(), TRADER)
+    assert (status, answer["recorded"]) == (200, True)
+    candidate = service.candidate
+    assert candidate is not None
+    pending = list(candidate.authority.state.authority.pending.orders())
+    assert [(order.symbol, str(order.units)) for order in pending] == [("ETH-USD", "0.1")]
 
 
 def test_check_when_candidate_worker_runs_then_answer_does_not_wait_and_drain_decides(
