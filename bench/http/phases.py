@@ -68,6 +68,9 @@ class PhaseResult:
     server_checks: dict[str, float]  # bastion_order_checks_total increase, by outcome
     server_check_mean_s: float | None  # bastion_order_check_seconds: sum / count increase
     evaluation_mean_s: float | None = None  # bastion_evaluation_seconds, the same way
+    # bastion_http_loop_lag_seconds over the phase: (mean, p99 bucket bound), seconds;
+    # None from a service without the metric (an older checkout with --bastion)
+    loop_lag_s: tuple[float, float] | None = None
 
     @property
     def rate(self) -> float:
@@ -134,6 +137,14 @@ class PhaseResult:
             "evaluation_mean_ms": _round(
                 None if self.evaluation_mean_s is None else self.evaluation_mean_s * 1000
             ),
+            "server_loop_lag_ms": (
+                None
+                if self.loop_lag_s is None
+                else {
+                    "mean": _round(self.loop_lag_s[0] * 1000),
+                    "p99_at_most": _round(self.loop_lag_s[1] * 1000),
+                }
+            ),
             "server_cpu_per_check_ms": _round(self.server_cpu_per_check_ms),
             "server_cpu_per_check_over_in_process": (
                 round(self.server_cpu_per_check_ms * floor_cpu_rate / 1000, 3)
@@ -193,8 +204,39 @@ async def run_phase(
         int(increase("bastion_evaluations_total")), started, ended, samples, served.speed
     )
     return PhaseResult(
-        plan, tally, took, cycles, share, started_utc, ended_utc, checks, mean, evaluation
+        plan,
+        tally,
+        took,
+        cycles,
+        share,
+        started_utc,
+        ended_utc,
+        checks,
+        mean,
+        evaluation,
+        loop_lag(before, after),
     )
+
+
+_LAG = "bastion_http_loop_lag_seconds"
+
+
+def loop_lag(before: dict[str, float], after: dict[str, float]) -> tuple[float, float] | None:
+    """The service's event-loop lag over a phase from its histogram's increase: the mean,
+    and the upper bound of the bucket holding the 99th percentile (+Inf: over the last)."""
+    count = after.get(f"{_LAG}_count", 0.0) - before.get(f"{_LAG}_count", 0.0)
+    if count <= 0:
+        return None
+    mean = (after.get(f"{_LAG}_sum", 0.0) - before.get(f"{_LAG}_sum", 0.0)) / count
+    bounds = []
+    for name, value in after.items():
+        if name.startswith(f'{_LAG}_bucket{{le="'):
+            bound = float(name.split('le="', 1)[1].split('"', 1)[0])
+            bounds.append((bound, value - before.get(name, 0.0)))
+    for bound, cumulative in sorted(bounds):
+        if cumulative >= 0.99 * count:
+            return mean, bound
+    return mean, float("inf")
 
 
 async def _metrics(target: Target) -> dict[str, float]:

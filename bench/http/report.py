@@ -172,6 +172,9 @@ def render_text(
             extra = f"; in the service {p.server_check_mean_s * 1000:.3f} ms a check (mean)"
         if p.server_cpu_per_check_ms is not None:
             extra += f"; service CPU {p.server_cpu_per_check_ms:.2f} ms a check"
+        if p.loop_lag_s is not None:
+            mean, p99 = p.loop_lag_s
+            extra += f"; its event loop {mean * 1000:.2f} ms late (mean), p99 <= {p99 * 1000:g} ms"
         if p.plan.mode == "open":
             extra += (
                 f"; {p.tally.late_sends:,} sent late (> 1 ms after due), {p.tally.dropped:,} "

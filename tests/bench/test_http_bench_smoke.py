@@ -52,6 +52,8 @@ def test_http_bench_when_run_quick_then_every_run_is_measured_and_reported() -> 
         assert phase["latency_ms"]["p50"] is not None
         assert set(phase["cycles"]) >= {"done", "expected", "missed"}
         assert set(phase["cpu_share_of_one_core"]) == {"load_generator", "server", "others"}
+        lag = phase["server_loop_lag_ms"]  # the service's own histogram, read around the run
+        assert lag is not None and lag["mean"] >= 0 and lag["p99_at_most"] > 0, phase
     assert len(report["targets"]) == 3
     assert all(isinstance(t["passed"], bool) and t["measured"] for t in report["targets"])
     assert report["meta"]["service_exit_code"] == 0  # stopped gracefully by SIGTERM
