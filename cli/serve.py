@@ -204,9 +204,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--state",
         metavar="FILE",
-        help="keep the engine state, the order memory and the queued resets here across "
-        "restarts (written atomically and fsynced after every cycle, reported order and "
-        "reset; the directory must exist and be writable: exit 2 otherwise)",
+        help="keep the engine state, the order memory, the queued resets and the alert "
+        "silences here across restarts (written atomically and fsynced after every cycle, "
+        "reported order, reset and silence; the directory must exist and be writable: "
+        "exit 2 otherwise)",
     )
     parser.add_argument(
         ACCEPT_EDITED_FLAG,

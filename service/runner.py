@@ -54,7 +54,7 @@ from bastion.engine.state import ARMED, State, StateError
 from bastion.service import candidate as shadow
 from bastion.service import escalations, locks
 from bastion.service.alerting import api as alerting_api
-from bastion.service.alerting.silences import Silences
+from bastion.service.alerting.silences import Silences, silence_from_dict
 from bastion.service.alerts import AlertRaised, AlertResolved, Alerts, LogAlerts, utc_now
 from bastion.service.auditor import Auditor
 from bastion.service.auth import LOCAL, Principal, Role
@@ -482,14 +482,24 @@ class Service:
         """POST /api/v1/silences: hold back matching alerts until a time, with a reason."""
         assert self.alerts is not None
         record = alerting_api.audit_recorder(self.auditor.record)
-        return alerting_api.create_silence(self.alerts_silences(), record, body, principal)
+        status, answer = alerting_api.create_silence(
+            self.alerts_silences(), record, body, principal
+        )
+        if status == 200:  # kept across a restart; a failed save is loud (persist_failed)
+            answer["saved"] = self.store is not None and self.save_state()
+        return status, answer
 
     def expire_silence(
         self, body: bytes, principal: Principal = LOCAL
     ) -> tuple[int, dict[str, Any]]:
         """DELETE /api/v1/silences: end a silence now."""
         record = alerting_api.audit_recorder(self.auditor.record)
-        return alerting_api.expire_silence(self.alerts_silences(), record, body, principal)
+        status, answer = alerting_api.expire_silence(
+            self.alerts_silences(), record, body, principal
+        )
+        if status == 200:
+            answer["saved"] = self.store is not None and self.save_state()
+        return status, answer
 
     def silences(self) -> dict[str, Any]:
         """GET /api/v1/silences: active and recently expired silences."""
@@ -526,6 +536,7 @@ class Service:
             "builder": self.builder_state.to_dict(),
             "pending_resets": [pending.to_dict() for pending in self.pending_resets()],
             "orders": self.orders.to_list(),
+            "silences": [] if (silences := self.alerts_silences()) is None else silences.to_list(),
         }
 
     def restore(self, saved: Mapping[str, Any]) -> None:
@@ -536,9 +547,12 @@ class Service:
             builder_state = BuilderState.from_dict(saved["builder"])
             pending = [PendingReset.from_dict(p) for p in saved.get("pending_resets", [])]
             orders = OrderAnswers.from_list(saved.get("orders", []))
+            kept = [silence_from_dict(s) for s in saved.get("silences", [])]
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise StateError(f"not a `bastion serve` state file ({error!r})") from error
         self.state, self.builder_state, self.orders = state, builder_state, orders
+        if (silences := self.alerts_silences()) is not None:
+            silences.restore(kept)
         self.authority = DecisionAuthority(self.reloader.current.compiled, state=state)
         with self._resets_lock:
             self._pending_resets = {p.key: p for p in pending}

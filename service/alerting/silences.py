@@ -3,8 +3,9 @@ a reason (POST /api/v1/silences; GET lists them; DELETE expires one now).
 
 A silence is data: who, why, what it matches, from when to when. Matchers are exact
 label values or shell-style patterns (`gen-*`); every matcher must hold. Expired
-silences are kept (listed as `expired`) for a day, then forgotten. Silences live in
-memory: a restart ends them (the audit trail keeps every one).
+silences are kept (listed as `expired`) for a day, then forgotten. They are saved with
+the service's --state file when one is created or expired (and with every save), so a
+restart keeps them (`to_list` / `restore`); the audit trail keeps every one.
 """
 
 from __future__ import annotations
@@ -62,6 +63,30 @@ class Silence:
             "status": "active" if self.active(now) else "expired",
             "expired_by": self.expired_by,
         }
+
+
+def silence_from_dict(data: Mapping[str, Any]) -> Silence:
+    """A Silence as `Silence.to_dict` wrote it (the --state file); ValueError / KeyError /
+    TypeError when it is not one."""
+    matchers = data["matchers"]
+    if not isinstance(matchers, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in matchers.items()
+    ):
+        raise ValueError(f"silence {data.get('id')!r}: matchers must map labels to text")
+    starts_at = datetime.fromisoformat(str(data["starts_at"]))
+    ends_at = datetime.fromisoformat(str(data["ends_at"]))
+    if starts_at.tzinfo is None or ends_at.tzinfo is None:
+        raise ValueError(f"silence {data.get('id')!r}: times need their offset")
+    expired_by = data.get("expired_by")
+    return Silence(
+        id=str(data["id"]),
+        matchers=dict(matchers),
+        created_by=str(data["created_by"]),
+        reason=str(data["reason"]),
+        starts_at=starts_at,
+        ends_at=ends_at,
+        expired_by=None if expired_by is None else str(expired_by),
+    )
 
 
 def parse_silence(
@@ -169,6 +194,17 @@ class Silences:
                 if silence.active(now) and silence.matches(labels):
                     return silence.id
         return None
+
+    def to_list(self) -> list[dict[str, Any]]:
+        """Every silence kept (active, and expired less than a day ago), for the --state
+        file; `restore` reads it back."""
+        return self.listed()
+
+    def restore(self, silences: list[Silence]) -> None:
+        """Start from the silences a --state file kept (those long expired are dropped)."""
+        with self._lock:
+            self._items = {silence.id: silence for silence in silences}
+            self._forget_old(self.now())
 
     def listed(self) -> list[dict[str, Any]]:
         now = self.now()

@@ -14,7 +14,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from bastion.adapters.sources import ManualClock
-from bastion.engine.state import TRIPPED, BreakerState
+from bastion.engine.state import TRIPPED, BreakerState, StateError
 from bastion.service.auth import Principal, Role
 from bastion.service.feeds import make_feed
 from bastion.service.metrics import ServiceMetrics
@@ -107,6 +107,55 @@ def test_restore_when_restarted_then_reports_and_duplicates_remembered(store: Fl
     assert len(restarted.authority.state.authority.submits["gen-01"]) == 1
     status, again = restarted.report_order(json.dumps({**OPEN, "order_id": "A-1"}).encode())
     assert (status, again) == (200, {**answer, "duplicate": True})
+
+
+SILENCE = {"matchers": {"breaker": "stale_data"}, "reason": "venue maintenance", "duration_s": 7200}
+
+
+def test_silence_when_created_then_saved_and_kept_by_a_restart(store: FlakyStore) -> None:
+    """A silence is in the --state file before its answer (`saved: true`); a service
+    started from the file keeps holding the same alerts back, and an early end is saved
+    the same way."""
+    first = _service(store)
+    status, created = first.silence(json.dumps(SILENCE).encode(), ALICE)
+    assert (status, created["saved"]) == (200, True)
+    loaded = StateStore(store.path).load()
+    assert loaded is not None
+    restarted = _service(None)
+    restarted.restore(loaded.body)
+    silences = restarted.alerts_silences()
+    assert silences is not None
+    assert silences.silencing({"breaker": "stale_data"}) == created["silence"]["id"]
+    assert restarted.silences()["silences"] == first.silences()["silences"]
+    end = {"id": created["silence"]["id"], "reason": "done early"}
+    status, expired = first.expire_silence(json.dumps(end).encode(), ALICE)
+    assert (status, expired["saved"]) == (200, True)
+    reloaded = StateStore(store.path).load()
+    assert reloaded is not None
+    assert [s["status"] for s in reloaded.body["silences"]] == ["expired"]
+
+
+def test_silence_when_state_cannot_be_saved_then_it_holds_and_says_not_saved(
+    store: FlakyStore,
+) -> None:
+    """A full disk: the silence holds in memory, the answer says `saved: false`, and the
+    failure is loud (/readyz 503, counted) as for any state save."""
+    service = _service(store)
+    store.failing = True
+    status, created = service.silence(json.dumps(SILENCE).encode(), ALICE)
+    assert (status, created["created"], created["saved"]) == (200, True, False)
+    assert not service.ready()[0] and _failures(service, "state") == 1
+
+
+def test_restore_when_a_saved_silence_is_not_one_then_refused_naming_the_file_content(
+    store: FlakyStore,
+) -> None:
+    """A state file whose silences cannot be read is refused at start (StateError), never
+    half-restored."""
+    service = _service(None)
+    body = {**service.state_payload(), "silences": [{"id": "sil_1", "matchers": "all"}]}
+    with pytest.raises(StateError, match="not a `bastion serve` state file"):
+        _service(None).restore(body)
 
 
 def test_save_when_failing_then_ready_503_counted_alerted_once(store: FlakyStore) -> None:
