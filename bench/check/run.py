@@ -28,8 +28,8 @@ over 10,000 decisions with the state fed forward.
     .venv/bin/python bench/check/run.py [--count 10000] [--profile] [--peer nautilus] [--no-many]
 
 At the end, many_policies.py (in its own process): 50 LimitPolicies x 50
-ProtectionPolicies against the default set: compile time and memory, per-decision cost
-as a ratio (issue 17 point 4); --no-many skips it.
+ProtectionPolicies against sets holding one pair each (and the default set): compile
+time and memory, per-decision cost as a ratio (issue 17 point 4); --no-many skips it.
 
 --profile adds cProfile of the fed-forward loop: top 15 by cumulative and by own time.
 --peer nautilus adds NautilusTrader's RiskEngine on the same pre-trade decision

@@ -2,8 +2,11 @@
 
 For each size, in a process of its own (so that its peak memory is its own):
 
-- build: the snapshot document assembled in code (as the adapters' builder assembles
-  it) turned into a Snapshot by `snapshot_from_built` — every field rule checked;
+- build: the snapshot's values assembled in code turned into a Snapshot as the
+  adapters' builder finishes one (bench/eval/snapshots.build: each Position made and
+  checked by `typed.maker`, the rest and the cross-references by `snapshot_from_typed`)
+  — every field rule checked; the market records are given, not worked out from bars
+  (bench/eval/ingest.py times the builder from a venue poll);
 - first: evaluate() with an empty state (a crash day: half the book escalates at once,
   each transition a decision);
 - steady: evaluate() with the previous evaluation's state (what the service does every

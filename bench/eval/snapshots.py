@@ -1,9 +1,15 @@
 """Deterministic synthetic snapshots for the evaluation benchmark (seeded).
 
 `make_document` assembles the snapshot document in code, typed as the adapters' builder
-assembles it (Decimals, datetimes); `build` turns it into a Snapshot the way the builder
-does (`snapshot_from_built`, every field rule checked without cerberus); `make_snapshot`
-does both. `moved` reprices a document for the next tick (a few positions move).
+assembles it (Decimals, datetimes), with the positions as a venue adapter returns them
+(adapters/venue.VenuePosition: what the service holds of a poll); `build` turns it into
+a Snapshot the way the builder does (adapters/builder.py): the positions made as the
+model's Position objects and checked as they are made (`builder_parts.positions`,
+`typed.maker`), the rest of the document and the cross-references checked by
+`snapshot_from_typed` — every field rule, without cerberus. The market records are
+given here, not worked out from bars (bench/eval/ingest.py times the builder from a
+venue poll, bars and all). `make_snapshot` does both. `moved` reprices a document for
+the next tick (a few positions move).
 """
 
 from __future__ import annotations
@@ -13,8 +19,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from bastion.adapters import builder_parts
+from bastion.adapters.builder_parts import BuilderConfig, Context, SeriesMemos
+from bastion.adapters.builder_state import BuilderState
+from bastion.adapters.venue import VenuePosition
 from bastion.engine.snapshot import Snapshot
-from bastion.engine.snapshot.built import snapshot_from_built
+from bastion.engine.snapshot.built import snapshot_from_typed
 
 ACCOUNT_TYPES = ("gen", "rev", "com")
 AS_OF = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
@@ -69,19 +79,18 @@ def make_document(positions: int, *, symbols: int | None = None, seed: int = 7) 
         atr = market[name]["atr_usd"]
         move = Decimal(rng.randint(-350, 150)) / 100 * atr  # some positions breach
         held.append(
-            {
-                "id": f"P{index:07d}",
-                "account_id": account_ids[index % 3],
-                "symbol": name,
-                "asset_class": "equity",
-                "quantity": Decimal(rng.randint(1, 500)),
-                "side": "long",
-                "entry_price_usd": price - move,
-                "entered_at": ENTERED,
-                "price_usd": price,
-                "strategy_id": strategy_ids[index % 7],
-                "manual": False,
-            }
+            VenuePosition(
+                id=f"P{index:07d}",
+                account_id=account_ids[index % 3],
+                symbol=name,
+                asset_class="equity",
+                quantity=Decimal(rng.randint(1, 500)),
+                side="long",
+                entry_price_usd=price - move,
+                price_usd=price,
+                entered_at=ENTERED,
+                strategy_id=strategy_ids[index % 7],
+            )
         )
     flows = [
         {
@@ -98,7 +107,7 @@ def make_document(positions: int, *, symbols: int | None = None, seed: int = 7) 
         "version": 1,
         "as_of": AS_OF,
         "accounts": accounts,
-        "positions": held,
+        "positions": tuple(held),
         "market": market,
         "system": {
             "error_rate_pct": Decimal("0.5"),
@@ -114,9 +123,20 @@ def make_document(positions: int, *, symbols: int | None = None, seed: int = 7) 
     }
 
 
+_CONFIG = BuilderConfig()
+_MEMOS = SeriesMemos()  # as the service's builder keeps them from poll to poll
+
+
 def build(document: dict[str, Any]) -> Snapshot:
-    """The Snapshot of a document assembled in code, as the adapters' builder makes it."""
-    return snapshot_from_built(document, source="bench")
+    """The Snapshot of a document assembled in code, as the adapters' builder makes it:
+    the venue's positions made into the model's (checked as they are made), then the
+    rest of the document and the cross-references checked."""
+    context = Context(_CONFIG, document["as_of"], [], memos=_MEMOS)
+    _, positions, left_out, checked = builder_parts.positions(
+        context, document["positions"], document["market"], BuilderState()
+    )
+    assert not left_out, left_out  # every synthetic position is usable
+    return snapshot_from_typed(document, positions, source="bench", checked=checked)
 
 
 def make_snapshot(positions: int, *, symbols: int | None = None, seed: int = 7) -> Snapshot:

@@ -22,6 +22,7 @@ Runs on a temporary copy of policies/; takes about 40 s.
 
 from __future__ import annotations
 
+import argparse
 import gc
 import os
 import shutil
@@ -242,7 +243,16 @@ def grid_reloads(scratch: Path) -> bool:
 
 
 def main() -> int:
-    if "--grid-only" in sys.argv[1:]:
+    parser = argparse.ArgumentParser(
+        description=(__doc__ or "").splitlines()[0],
+        epilog="Runs on a temporary copy of policies/; exit 1 when a target is missed.",
+    )
+    parser.add_argument(
+        "--grid-only",
+        action="store_true",
+        help="only the 50 × 50 limit × protection reloads (part 3, ~15 s)",
+    )
+    if parser.parse_args().grid_only:
         with tempfile.TemporaryDirectory(prefix="bastion-bench-reload-") as scratch:
             print("bench/reload: 50 × 50 policies against the default set")
             return 0 if grid_reloads(Path(scratch)) else 1

@@ -165,6 +165,13 @@ _cache: list[tuple[Snapshot, Book]] = []
 
 def book_of(snapshot: Snapshot) -> Book:
     """The Book of `snapshot`, built on first use and kept for the next few snapshots."""
+    try:  # the usual case, read without the lock: the list only ever holds whole pairs
+        newest = _cache[0]
+    except IndexError:
+        pass
+    else:
+        if newest[0] is snapshot:
+            return newest[1]
     with _lock:
         for cached, book in _cache:
             if cached is snapshot:

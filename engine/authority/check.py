@@ -130,9 +130,7 @@ def _decide(
     fired = governing.rules.match_one(fact)
     # The tripped reduce_size breakers covering the order (controls/breaker_size.py).
     cuts = controls.BREAKER_SIZE.covering(policies, state.breakers, snapshot, request, account_id)
-    walk = Walk(
-        ctx, fired, governing, snapshot, clock, fact, record=record, locks=state.locks, cuts=cuts
-    )
+    walk = Walk(ctx, fired, governing, snapshot, clock, fact, record, state.locks, cuts)
     if record:
         walk.start(facts_lap, clock.lap())
     walk.run(protection, limits)

@@ -7,6 +7,7 @@ from bisect import bisect_right, insort
 from datetime import datetime, timedelta
 
 from bastion.engine.authority.controls.base import Context
+from bastion.engine.authority.layered import with_item
 from bastion.engine.authority.modify import modify_key
 from bastion.engine.authority.slotted import constructor, copier
 from bastion.engine.evaluation.compiled import AuthorityRules
@@ -70,7 +71,7 @@ def remember(
     if protection is not None and request.current_score is not None:
         below = request.current_score < protection.grace_min_score
         if below and grace.get(key) != ctx.grace_since and ctx.grace_since is not None:
-            grace = {**grace, key: ctx.grace_since}
+            grace = with_item(grace, key, ctx.grace_since)
         elif not below and key in grace:
             grace = dict(grace)
             del grace[key]
@@ -82,20 +83,23 @@ def remember(
         if window is not None:
             counted = modify_key(ctx.account_id) if modify else ctx.account_id
             times = submits.get(counted, ())
-            kept = times[bisect_right(times, now - window) :]
+            # The submits in the window were counted for the context (`submits`, same
+            # times, window and now): those before them are the ones to drop.
+            start = len(times) - ctx.submits if not modify else bisect_right(times, now - window)
+            kept = times[start:] if start else times
             if kept and now < kept[-1]:  # out of time order (a caller's clock): sorted in
                 ordered = list(kept)
                 insort(ordered, now)
                 kept = tuple(ordered)
             else:  # the usual case: time moves forward
                 kept = (*kept, now)
-            submits = {**submits, counted: kept}
+            submits = with_item(submits, counted, kept)
         if request.action in ("open", "close") and governing.whipsaw_window is not None:
             horizon = now - governing.whipsaw_window
             recent = tuple(t for t in trades.get(key, ()) if t[1] > horizon)
-            trades = {**trades, key: (*recent, (request.action, now))}
+            trades = with_item(trades, key, (*recent, (request.action, now)))
         if override:
-            overrides = {**overrides, key: now}
+            overrides = with_item(overrides, key, now)
     if (
         grace is memory.grace
         and submits is memory.submits

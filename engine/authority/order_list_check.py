@@ -35,6 +35,7 @@ from bastion.engine.authority.book import ZERO, book_of
 from bastion.engine.authority.check import can_execute, resolve_account
 from bastion.engine.authority.order_list import OrderLeg, OrderList
 from bastion.engine.authority.request import resized
+from bastion.engine.authority.slotted import constructor
 from bastion.engine.decision import Check, Decision, Subject, render_value, shown
 from bastion.engine.evaluation.compiled import CompiledPolicySet
 from bastion.engine.snapshot import Snapshot
@@ -219,6 +220,12 @@ class ListDecision:
 LegCheck = Callable[[Any, State], ExecutionDecision]
 
 
+# LegDecision(...) and ListDecision(...) with every field, built for less
+# (authority/slotted.py): a bracket makes four per check.
+_leg_decision = constructor(LegDecision)
+_list_decision = constructor(ListDecision)
+
+
 def check_list(
     policies: CompiledPolicySet,
     order_list: OrderList,
@@ -234,6 +241,8 @@ def check_list(
     started = clock_ns() if clock_ns is not None else 0
 
     def check(request: Any, before: State) -> ExecutionDecision:
+        if clock_ns is None and not sent:  # the usual question: no keywords to pass
+            return can_execute(policies, request, snapshot, before, now)
         return can_execute(policies, request, snapshot, before, now, clock_ns=clock_ns, sent=sent)
 
     if order_list.contingency == "bracket":
@@ -253,7 +262,7 @@ def check_list(
     denied = outcome == DENIED
     kept = after if (sent or not denied) else state
     latency = (clock_ns() - started) // 1000 if clock_ns is not None else 0
-    return ListDecision(order_list, outcome, tuple(legs), kept, now, policies.version, latency)
+    return _list_decision(order_list, outcome, tuple(legs), kept, now, policies.version, latency)
 
 
 def _chained(
@@ -301,7 +310,7 @@ def _bracket(
             held = _held(entry, snapshot, state, now, policies)
         except Exception:  # the entry's own check names the problem
             held = ZERO
-    legs = [LegDecision(0, entry_leg.role, first)]
+    legs = [_leg_decision(0, entry_leg.role, first, (), (), ())]
     asked = first.requested_size
     after = first.approved_size if first.approved_size is not None else asked
     current = first.state
@@ -361,7 +370,9 @@ def _child(
     result = check(child, before)
     blocks = set(result.blocking)
     waived = tuple(sorted(blocks)) if blocks and blocks <= EXIT_TIMING else ()
-    return LegDecision(index, leg.role, result, tuple(refused), tuple(notes), waived)
+    return _leg_decision(
+        index, leg.role, result, tuple(refused) if refused else (), tuple(notes), waived
+    )
 
 
 def _side_problems(

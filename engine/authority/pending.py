@@ -81,6 +81,9 @@ if TYPE_CHECKING:
 # State.with_authority and AuthorityState(...), built for less (authority/slotted.py).
 _with_authority = copier(State, "authority")
 _authority_state = constructor(AuthorityState)
+# PendingOrder(...) and Account(...) likewise: an order adding exposure, its account's view.
+_pending_order = constructor(PendingOrder)
+_account = constructor(Account)
 
 DEFAULT_TTL_S = 300  # when no LimitPolicy governs the check
 _VIEWS_KEPT = 64  # books × accounts
@@ -145,11 +148,13 @@ _views: dict[tuple[int, str], tuple[AccountBook, AccountPending, int, AccountBoo
 
 def _view(book: AccountBook, pending: AccountPending) -> AccountBook:
     held = book.symbols
-    new_symbols = pending.symbols.keys() - held.keys()
-    new_strategy_symbols = pending.symbols.keys() - book.strategy_held
+    # Counted over the few pending symbols (a set difference would walk the whole book).
+    strategy_held = book.strategy_held
+    new_symbols = sum(1 for symbol in pending.symbols if symbol not in held)
+    new_strategy_symbols = sum(1 for symbol in pending.symbols if symbol not in strategy_held)
     account = book.account
     return AccountBook(
-        Account(
+        _account(  # every field, positionally (authority/slotted.py)
             account.id,
             account.type,
             account.equity_usd,
@@ -168,8 +173,8 @@ def _view(book: AccountBook, pending: AccountPending) -> AccountBook:
         book.exposure_usd + pending.value_usd,
         book.risk_atr_usd + pending.risk_atr_usd,
         book.risk_fixed_usd,
-        book.open_with_manual + len(new_symbols),
-        book.open_without_manual + len(new_strategy_symbols),
+        book.open_with_manual + new_symbols,
+        book.open_without_manual + new_strategy_symbols,
         book.strategy_held,  # the snapshot's: a view is never viewed again
         pending,
     )
@@ -349,7 +354,7 @@ def _order(
     units = target - current
     if units <= 0:
         return None
-    return PendingOrder(
+    return _pending_order(  # every field, positionally (authority/slotted.py)
         book.account.id,
         request.symbol,
         request.side,

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from bastion.engine.authority.slotted import constructor
 from bastion.engine.decision import render_value
 
 ZERO = Decimal(0)
@@ -178,6 +179,12 @@ def aggregated(orders: tuple[PendingOrder, ...] | list[PendingOrder]) -> Account
     return AccountPending(tuple(orders), symbols, strategies, pairs, value, risk, sent)
 
 
+# AccountPending(...) and SymbolPending(...) built for less (authority/slotted.py): the
+# first pending order of an account is made on the order hot path (a bracket's entry).
+_account_pending = constructor(AccountPending)
+_symbol_pending = constructor(SymbolPending)
+
+
 def single(order: PendingOrder) -> AccountPending:
     """`aggregated((order,))`, built directly: the first pending order of an account is
     the common case on the order hot path. The same values, computed the same way (the
@@ -186,9 +193,9 @@ def single(order: PendingOrder) -> AccountPending:
     risk = order.units * order.atr_usd
     long_units = order.units if order.side == "long" else ZERO
     short_units = order.units if order.side == "short" else ZERO
-    return AccountPending(
+    return _account_pending(  # positional, in field order (authority/slotted.py)
         (order,),
-        {order.symbol: SymbolPending(long_units, short_units, value, risk, order.approved_at)},
+        {order.symbol: _symbol_pending(long_units, short_units, value, risk, order.approved_at)},
         {order.strategy_id: ZERO + value},
         {(order.strategy_id, order.symbol): ZERO + value},
         ZERO + value,

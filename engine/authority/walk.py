@@ -82,8 +82,7 @@ class Walk:
         snapshot: Snapshot,
         clock: Clock,
         fact: dict[str, Any],
-        *,
-        record: bool,
+        record: bool,  # positional too: `can_execute` calls it so (the hot path)
         locks: Mapping[str, HistoryLock] | None = None,
         cuts: tuple[SizeCut, ...] = (),
     ) -> None:
@@ -354,12 +353,8 @@ class Walk:
         override = bool(self.bypassed) and approved
         if self.record:
             self._closing_checks(approved)
-        if approved and not self.why:
-            self.why.append(
-                f"{request.action} {request.symbol} passes every protection and limit"
-                + (f" (with {self.override_reason})" if override else "")
-            )
-        elif approved and override:
+        # Approved with nothing to say: `reasons` words "passes every ..." when read.
+        if approved and override and self.why:
             self.why.append(f"with {self.override_reason}")
         new_state = remember(state, ctx, now, approved or sent, override, self.governing)
         self.answer = (policies, outcome, approved_size, override, now, protection, limits)
@@ -369,7 +364,7 @@ class Walk:
             outcome,
             ctx.requested,
             approved_size,
-            tuple(self.blocking),
+            tuple(self.blocking) if self.blocking else (),
             override,
             self.override_reason if override else None,
             new_state,
@@ -388,6 +383,16 @@ class Walk:
         # A shadow-mode LimitPolicy enforces nothing, its on_breach neither (what is left
         # here then is a breaker's size cut, which the breakers enforce).
         enforced = self.governing.limits is not None and self.governing.limits.mode == "enforce"
+        deny = limits is not None and limits.on_breach == "deny" and enforced
+        if self.blocking or deny:  # denied whatever the cut leaves: every size limit named
+            refused = deny and not self.blocking  # where it may have been downsized
+            for name, _, detail in self.size_limits:
+                self.blocking.append(name)
+                self.why.append(detail)
+            if refused and limits is not None:  # what the cut was, "" when none is left
+                cap = min(cap for _, cap, _ in self.size_limits)
+                self.why.append(partial(_refused, ctx, limits, cap))
+            return DENIED, None
         # Floored to the size increment and the instrument's lot; an order cut below the
         # instrument's minimum quantity or value is denied (authority/instrument_rules.py):
         # instrument rules, like every limit, only where an enforced LimitPolicy governs.
@@ -399,22 +404,17 @@ class Walk:
         )
         increment = instrument_rules.order_increment(request.size_increment, rules)
         room = floor_to(min(cap for _, cap, _ in self.size_limits), increment)
-        price = instrument_rules.order_price(request.price, request.trigger_price, ctx.price)
-        small = instrument_rules.too_small(rules, room, price) if room > 0 else None
-        deny = limits is not None and limits.on_breach == "deny" and enforced
-        # Denied by the policy where it could have been downsized: say what the cut was.
-        refused = deny and room > 0 and not self.blocking
-        # Cut below the instrument's minimum: what the cut would leave cannot be sent.
-        too_small = small is not None and not self.blocking and not deny
-        if self.blocking or room <= 0 or deny or too_small:  # name every size limit it breaks
+        small = None  # what the cut leaves is too small to send
+        if room > 0:
+            price = instrument_rules.order_price(request.price, request.trigger_price, ctx.price)
+            small = instrument_rules.too_small(rules, room, price)
+        if room <= 0 or small is not None:  # name every size limit it breaks
             for name, _, detail in self.size_limits:
                 self.blocking.append(name)
                 self.why.append(detail)
-            if too_small and small is not None:
+            if small is not None:  # cut below the instrument's minimum: cannot be sent
                 self.blocking.append(small[0])
-                self.why.append(f"what the limits leave ({_cut(ctx, room)}) is {small[1]}: denied")
-            if refused:
-                self.why.append(f"on_breach is deny: denied rather than {_cut(ctx, room)}")
+                self.why.append(partial(_too_small, ctx, room, small[1]))
             return DENIED, None
         met = tuple(detail for _, _, detail in self.size_limits)
         if not ctx.request.increasing:  # a decrease cut to the size increment
@@ -428,8 +428,18 @@ class Walk:
 
     def reasons(self) -> tuple[str, ...]:
         if self.worded is None:
-            self.worded = _rendered(self.why)
+            self.worded = _rendered(self.why) if self.why else self._passed()
         return self.worded
+
+    def _passed(self) -> tuple[str, ...]:
+        """The reason of an order approved with nothing else to say (nothing blocked
+        or cut it: `finish` left `why` empty), worded when read."""
+        request = self.ctx.request
+        override = self.answer is not None and self.answer[3]
+        with_override = f" (with {self.override_reason})" if override else ""
+        return (
+            f"{request.action} {request.symbol} passes every protection and limit{with_override}",
+        )
 
     def audit(self) -> tuple[tuple[Check, ...], Decision]:
         if self.audited is None:
@@ -536,7 +546,9 @@ def _override_reason(bypassed: tuple[str, ...], severity: str, name: str, since:
 
 
 def _rendered(details: Sequence[Detail]) -> tuple[str, ...]:
-    return tuple(detail if isinstance(detail, str) else _render(detail) for detail in details)
+    """The reasons' words; a detail worded "" says nothing (`_refused` with no cut)."""
+    words = (detail if isinstance(detail, str) else _render(detail) for detail in details)
+    return tuple(word for word in words if word)
 
 
 def _downsized(target: Decimal, approved: Decimal, met: tuple[Detail, ...]) -> str:
@@ -551,6 +563,20 @@ def _decrease_cut(ctx: Context, room: Decimal, met: tuple[Detail, ...]) -> str:
         f"units (leaving {render_value(ctx.current - room)} held, not "
         f"{render_value(ctx.target)}) to meet {wording}"
     )
+
+
+def _too_small(ctx: Context, room: Decimal, why: str) -> str:
+    return f"what the limits leave ({_cut(ctx, room)}) is {why}: denied"
+
+
+def _refused(ctx: Context, limits: LimitSpec, cap: Decimal) -> str:
+    """What `on_breach: deny` refused, worded when read: the cut the size limits would
+    have left (floored as `Walk._sized` floors it); "" (no reason) when none is left."""
+    rules = instrument_rules.rules_of(ctx, limits)
+    room = floor_to(cap, instrument_rules.order_increment(ctx.request.size_increment, rules))
+    if room <= 0:
+        return ""
+    return f"on_breach is deny: denied rather than {_cut(ctx, room)}"
 
 
 def _cut(ctx: Context, room: Decimal) -> str:

@@ -14,7 +14,9 @@ are grouped so that every fact carries every field its ruleset compares:
   are equal share a ruleset. Policies of a kind whose rules differ only by thresholds
   (a "shape") share further: when more than LITERAL_VARIANTS threshold sets exist for
   a shape, the thresholds that differ move into the fact as parameters (`spec.Ref`),
-  so 50 × 50 limit × protection policies compile a few dozen rulesets, not 15,000.
+  each named after its rule in every shape (so shapes an action cannot tell apart
+  share its ruleset), and 50 × 50 limit × protection policies compile a few dozen
+  rulesets, not 15,000.
   One pair of each combination of shapes is compiled at once, so a set the engine
   refuses is refused at reload, not at its first order.
 """
@@ -34,13 +36,14 @@ from bastion.engine.authority.rules import (
     protection_rules,
     trading_state_rules,
 )
+from bastion.engine.errors import RuleEngineError
 from bastion.engine.evaluation import breakers, escalation, roll_rules
 from bastion.engine.policy.kinds.breakers import Breaker, BreakerSpec, metrics_of
 from bastion.engine.policy.model import Policy, PolicySet
 from bastion.engine.policy.select import governing
 from bastion.engine.rules import CompiledRuleset, RuleSpec, compile_rules
 from bastion.engine.rules.cache import RulesetCache, rules_key
-from bastion.engine.rules.spec import Number, parametrize, thresholds
+from bastion.engine.rules.spec import Number, parametrize, threshold_keys, thresholds
 from bastion.engine.rules.values import normalize
 
 
@@ -88,6 +91,7 @@ class AuthorityRules:
 GOVERNING_CACHE = 65_536  # (account type, symbol, strategy) keys kept per policy set
 ORDER_RULESETS = 512  # compiled order rulesets kept per policy set (LRU; `RulesetCache`)
 LITERAL_VARIANTS = 4  # threshold sets per shape kept in the rules (no parameters)
+PROTECTION_PREFIX, LIMIT_PREFIX = "_p", "_l"  # parameter names of each side of a pair
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,12 +195,12 @@ class _OrderPairs(Mapping[tuple[str, str], AuthorityRules]):
     def __init__(self, policy_set: PolicySet) -> None:
         self.cache = RulesetCache(ORDER_RULESETS)
         self._protections = _members(
-            policy_set.of_kind("ProtectionPolicy"), protection_rules, "_p", []
+            policy_set.of_kind("ProtectionPolicy"), protection_rules, PROTECTION_PREFIX, []
         )
         self._limits = _members(
             policy_set.of_kind("LimitPolicy"),
             limit_rules,
-            "_l",
+            LIMIT_PREFIX,
             trading_state_rules(tuple(DEFAULT_ALLOWED.items())),
         )
         self._built: dict[tuple[str, str], AuthorityRules] = {}
@@ -205,11 +209,8 @@ class _OrderPairs(Mapping[tuple[str, str], AuthorityRules]):
         found = self._built.get(key)
         if found is None:
             protection, limits = self._protections[key[0]], self._limits[key[1]]
-            rules = AuthorityRuleset(
-                (*protection.rules, *limits.rules),
-                self.cache,
-                {**protection.params, **limits.params},
-            )
+            specs, params = pair_of(protection, limits)
+            rules = AuthorityRuleset(specs, self.cache, params)
             found = AuthorityRules(protection.policy, limits.policy, rules)
             self._built[key] = found
         return found
@@ -249,32 +250,53 @@ def _members(
 ) -> dict[str, _Member]:
     """Each policy's side of a pair (and "": none configured, `without` its rules).
 
-    Policies whose rules are equal but for their numeric thresholds form a group; when
-    a group holds more than LITERAL_VARIANTS distinct threshold sets, the thresholds
-    that differ within it move into parameters (the ones all share stay in the rules).
+    Policies whose rules are equal but for their numeric thresholds form a group (a
+    shape). When some group holds more than LITERAL_VARIANTS distinct threshold sets,
+    every threshold whose value differs between the policies of the kind that have it
+    moves into a parameter, in every policy, named after its `threshold_keys` key (its
+    rule and place): the same name in every shape. Two shapes that differ only by a
+    rule an action leaves out (a control one policy disables) then give that action
+    equal rules, and share its ruleset. Otherwise every threshold stays in the rules.
     """
     written = {policy.name: rules_of(policy.spec) for policy in policies}
+    typed: dict[str, tuple[tuple[str, Number], ...]] = {}
     groups: dict[Hashable, list[str]] = {}
     for name, specs in written.items():
-        for value in thresholds(specs):  # what the engine refuses, refused now for all
+        values = thresholds(specs)
+        for value in values:  # what the engine refuses, refused now for all
             normalize(value, f"policy {name!r}: a threshold")
+        typed[name] = tuple(_typed(value) for value in values)
         shape, _ = parametrize(specs, None, prefix)
         groups.setdefault(rules_key(shape), []).append(name)
+    keys = {name: threshold_keys(specs) for name, specs in written.items()}
+    named: dict[tuple[str, int], str] = {}
+    if any(len({typed[n] for n in names}) > LITERAL_VARIANTS for names in groups.values()):
+        seen: dict[tuple[str, int], set[tuple[str, Number]]] = {}
+        for name in written:
+            for key, as_typed in zip(keys[name], typed[name], strict=True):
+                seen.setdefault(key, set()).add(as_typed)
+        varying = sorted(key for key, values in seen.items() if len(values) > 1)
+        named = {key: f"{prefix}{index}" for index, key in enumerate(varying)}
     members = {"": _Member(None, tuple(without), {}, 0)}
     by_name = {policy.name: policy for policy in policies}
     for group, names in enumerate(groups.values(), start=1):
-        vectors = [tuple(_typed(value) for value in thresholds(written[n])) for n in names]
-        moved: set[int] = set()
-        if len(set(vectors)) > LITERAL_VARIANTS:
-            moved = {
-                slot
-                for slot, values in enumerate(zip(*vectors, strict=True))
-                if len(set(values)) > 1
-            }
         for name in names:
-            specs, params = parametrize(written[name], moved, prefix)
+            slots = {slot: named[key] for slot, key in enumerate(keys[name]) if key in named}
+            specs, params = (
+                parametrize(written[name], None, prefix, slots) if slots else (written[name], {})
+            )
             members[name] = _Member(by_name[name], tuple(specs), params, group)
     return members
+
+
+def pair_of(protection: _Member, limits: _Member) -> tuple[list[RuleSpec], dict[str, Number]]:
+    """A pair's rules (the protection's, then the limit's) and its parameters' values.
+    The two sides name their parameters with different prefixes; a name both use would
+    give one side the other's threshold, so it is refused."""
+    shared = protection.params.keys() & limits.params.keys()
+    if shared:
+        raise RuleEngineError(f"parameters {sorted(shared)} named on both sides of a pair")
+    return [*protection.rules, *limits.rules], {**protection.params, **limits.params}
 
 
 def _typed(value: Number) -> tuple[str, Number]:

@@ -29,20 +29,21 @@ from __future__ import annotations
 import math
 import re
 import statistics
+from bisect import bisect_left, insort
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Context, Decimal, localcontext
 from enum import StrEnum
-from itertools import pairwise
+from itertools import compress, pairwise
 from typing import Any
+
+from bastion.engine.indicators.robust_scale import MAD_TO_SIGMA, MEAN_AD_TO_SIGMA, none_beyond
 
 DAY_S = 86_400
 WEEK_S = 7 * DAY_S
 _FOUR_PLACES = Decimal("0.0001")
-_MAD_TO_SIGMA = 1.4826  # MAD of a normal sample × this ≈ its standard deviation
-_MEAN_AD_TO_SIGMA = 1.2533  # mean absolute deviation × this ≈ σ, likewise
 _FULL_EVIDENCE_RETURNS = 20
 _RATIO_CONTEXT = Context(prec=28)  # ratios do not depend on the caller's decimal context
 
@@ -203,25 +204,14 @@ def assess_bars(
         raise ValueError(f"interval_s must be > 0, got {interval_s}")
     memo = memo or QualityMemo()
     rows = memo.rows(bars)
-    issues: list[QualityIssue] = []
-    skipped: list[str] = []
-    for row, found in enumerate(rows.fields):
-        if found:
-            issues.extend(QualityIssue(row, code, severity, text) for code, severity, text in found)
-    interval_inferred = interval_s is None
-    interval_s = interval_s if interval_s is not None else _infer_interval_s(bars)
-    calendar_inferred = calendar is None
-    if calendar is None:
-        calendar = Calendar.ALWAYS if not bars or any(rows.weekend) else Calendar.WEEKDAYS
-    clock = _Clock(calendar, interval_s, bars[0].timestamp if bars else None)
-    ordered = _check_order(bars, issues)
-    missing = 0
-    if interval_s is None:
-        skipped.append("gaps: need two bars with increasing timestamps to infer the interval")
-    else:
-        elapsed = memo.elapsed(bars, clock)
-        missing = _check_gaps(bars, ordered, interval_s, elapsed, issues)
-    returns_used = _check_outliers(rows, ordered, config, issues, skipped)
+    key = (interval_s, calendar, config)
+    window = memo.window
+    if window is None or window.rows is not rows or window.key != key:
+        window = memo.window = _assess_window(bars, rows, memo, key)
+    issues = list(window.issues)
+    skipped = list(window.skipped)
+    interval_s, calendar, clock = window.interval_s, window.calendar, window.clock
+    missing, returns_used = window.missing, window.returns_used
     stale: bool | None = None
     age_s: float | None = None
     if now is None:
@@ -233,15 +223,14 @@ def assess_bars(
     if not bars:
         issues.append(QualityIssue(None, "empty", Severity.ERROR, "no bars: nothing to assess"))
     issues.sort(key=lambda i: (-1 if i.row is None else i.row, i.code))
-    score = _score(len(bars), missing, issues)
-    evidence = [
-        1.0,
-        1.0 if len(bars) >= 2 else 0.0,
-        min(1.0, returns_used / _FULL_EVIDENCE_RETURNS),
-        1.0 if stale is not None else 0.0,
-    ]
-    with localcontext(_RATIO_CONTEXT):
-        confidence = _floor4(Decimal(str(sum(evidence))) / 4)
+    scored = (len(bars), missing, tuple(issues), returns_used, stale is not None)
+    if memo.scored is None or memo.scored[0] != scored:
+        memo.scored = (
+            scored,
+            _score(len(bars), missing, issues),
+            _confidence(scored[0], *scored[3:]),
+        )
+    score, confidence = memo.scored[1:]
     usable = (
         bool(bars)
         and not any(i.severity is Severity.ERROR for i in issues)
@@ -255,14 +244,84 @@ def assess_bars(
         confidence_ratio=confidence,
         usable=usable,
         interval_s=interval_s,
-        interval_inferred=interval_inferred,
+        interval_inferred=window.interval_inferred,
         calendar=calendar,
-        calendar_inferred=calendar_inferred,
+        calendar_inferred=window.calendar_inferred,
         missing_bars=missing,
         stale=stale,
         age_s=age_s,
         skipped=tuple(skipped),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """What a report says of its bars whatever the time: every issue but staleness."""
+
+    rows: _Rows
+    key: tuple[object, ...]  # (interval_s, calendar, config) as asked
+    issues: tuple[QualityIssue, ...]
+    skipped: tuple[str, ...]
+    interval_s: int | None
+    interval_inferred: bool
+    calendar: Calendar
+    calendar_inferred: bool
+    clock: _Clock
+    missing: int
+    returns_used: int
+
+
+def _assess_window(
+    bars: Sequence[Bar], rows: _Rows, memo: QualityMemo, key: tuple[Any, Any, QualityConfig]
+) -> _Window:
+    interval_s, calendar, config = key
+    issues: list[QualityIssue] = []
+    skipped: list[str] = []
+    for row in compress(range(len(rows.fields)), rows.fields):  # the rows with issues
+        issues.extend(
+            QualityIssue(row, code, severity, text) for code, severity, text in rows.fields[row]
+        )
+    interval_inferred = interval_s is None
+    interval_s = interval_s if interval_s is not None else _infer_interval_s(bars)
+    calendar_inferred = calendar is None
+    if calendar is None:
+        calendar = Calendar.ALWAYS if not bars or any(rows.weekend) else Calendar.WEEKDAYS
+    clock = _Clock(calendar, interval_s, bars[0].timestamp if bars else None)
+    _check_order(bars, rows, issues)
+    missing = 0
+    if interval_s is None:
+        skipped.append("gaps: need two bars with increasing timestamps to infer the interval")
+    else:
+        gaps = memo.gaps(bars, clock, interval_s)
+        missing = sum(gaps.missing)
+        for row in compress(range(len(gaps.found)), gaps.found):
+            code, severity, text = gaps.found[row]  # type: ignore[misc]
+            issues.append(QualityIssue(row, code, severity, text))
+    returns_used = _check_outliers(rows, config, issues, skipped)
+    return _Window(
+        rows,
+        key,
+        tuple(issues),
+        tuple(skipped),
+        interval_s,
+        interval_inferred,
+        calendar,
+        calendar_inferred,
+        clock,
+        missing,
+        returns_used,
+    )
+
+
+def _confidence(count: int, returns_used: int, stale_checked: bool) -> Decimal:
+    evidence = [
+        1.0,
+        1.0 if count >= 2 else 0.0,
+        min(1.0, returns_used / _FULL_EVIDENCE_RETURNS),
+        1.0 if stale_checked else 0.0,
+    ]
+    with localcontext(_RATIO_CONTEXT):
+        return _floor4(Decimal(str(sum(evidence))) / 4)
 
 
 _Found = tuple[str, Severity, str]  # an issue of one bar, before it gets its row
@@ -289,22 +348,21 @@ def _check_fields(bar: Bar) -> tuple[_Found, ...]:
     return tuple(found)
 
 
-def _check_order(bars: Sequence[Bar], issues: list[QualityIssue]) -> list[bool]:
-    """ordered[i]: bar i comes strictly after bar i−1 (so the pair can be compared)."""
-    ordered = [False] * len(bars)
-    stamps = [bar.timestamp for bar in bars]
-    if len(stamps) > 2 and all(b < a for a, b in pairwise(stamps)):
+def _check_order(bars: Sequence[Bar], rows: _Rows, issues: list[QualityIssue]) -> None:
+    """The timestamps' issues: each pair's order is in ``rows`` (``ordered``, ``disorder``);
+    a series running newest first is one issue of its own (its rows are not ordered)."""
+    count = len(bars)
+    if count > 2 and rows.disorder.count(_EARLIER) == count - 1:
+        first, last = bars[0].timestamp, bars[-1].timestamp
         message = (
-            f"timestamps run newest first ({_ts(stamps[0])} .. {_ts(stamps[-1])}): "
+            f"timestamps run newest first ({_ts(first)} .. {_ts(last)}): "
             "reverse the rows so the oldest bar comes first"
         )
         issues.append(_error(None, "newest_first", message))
-        return ordered
-    for row in range(1, len(bars)):
-        previous, current = stamps[row - 1], stamps[row]
-        if current > previous:
-            ordered[row] = True
-        elif current == previous:
+        return
+    for row in compress(range(count), rows.disorder):
+        previous, current = bars[row - 1].timestamp, bars[row].timestamp
+        if rows.disorder[row] == _REPEATED:
             message = f"timestamp {_ts(current)} repeats row {row - 1}: drop the duplicate"
             issues.append(_error(row, "duplicate_timestamp", message))
         else:
@@ -313,84 +371,92 @@ def _check_order(bars: Sequence[Bar], issues: list[QualityIssue]) -> list[bool]:
                 "sort the bars oldest first"
             )
             issues.append(_error(row, "out_of_order", message))
-    return ordered
 
 
-def _check_gaps(
-    bars: Sequence[Bar],
-    ordered: list[bool],
-    interval_s: int,
-    elapsed: Sequence[float | None],
-    issues: list[QualityIssue],
-) -> int:
-    missing_total = 0
+def _gap(
+    previous: datetime, current: datetime, interval_s: int, elapsed_s: float
+) -> tuple[int, _Found | None]:
+    """(bars missing between two ordered bars ``elapsed_s`` apart, the issue if any)."""
     step = format_duration(interval_s)
-    for row in range(1, len(bars)):
-        elapsed_s = elapsed[row]
-        if not ordered[row] or elapsed_s is None:  # out of order, or a session break
-            continue
-        previous, current = bars[row - 1].timestamp, bars[row].timestamp
-        steps = int(elapsed_s / interval_s + 0.5)
-        if steps >= 2:
-            missing_total += steps - 1
-            message = (
-                f"{steps - 1} bar(s) missing between {_ts(previous)} and {_ts(current)} "
-                f"(one every {step}): a holiday, a halt or an outage"
-            )
-            issues.append(QualityIssue(row, "gap", Severity.WARNING, message))
-        elif elapsed_s < interval_s / 2:
-            message = (
-                f"only {format_duration(elapsed_s)} after the previous bar, expected {step}: "
-                "mixed intervals, an extra bar, or a bar outside the calendar"
-            )
-            issues.append(QualityIssue(row, "short_interval", Severity.WARNING, message))
-    return missing_total
+    steps = int(elapsed_s / interval_s + 0.5)
+    if steps >= 2:
+        message = (
+            f"{steps - 1} bar(s) missing between {_ts(previous)} and {_ts(current)} "
+            f"(one every {step}): a holiday, a halt or an outage"
+        )
+        return steps - 1, ("gap", Severity.WARNING, message)
+    if elapsed_s < interval_s / 2:
+        message = (
+            f"only {format_duration(elapsed_s)} after the previous bar, expected {step}: "
+            "mixed intervals, an extra bar, or a bar outside the calendar"
+        )
+        return 0, ("short_interval", Severity.WARNING, message)
+    return 0, None
 
 
 def _check_outliers(
     rows: _Rows,
-    ordered: list[bool],
     config: QualityConfig,
     issues: list[QualityIssue],
     skipped: list[str],
 ) -> int:
-    """Robust z-scores of log returns (spikes, jumps) and of ranges; returns #returns used."""
-    ranges = {row: width for row, width in enumerate(rows.ranges) if width is not None}
-    returns = {
-        row: move
-        for row, move in enumerate(rows.returns)
-        if row and ordered[row] and move is not None
-    }
-    if len(returns) < config.min_returns_for_outliers:
-        skipped.append(
-            f"outliers: {len(returns)} returns, need {config.min_returns_for_outliers} or more"
-        )
-        return len(returns)
+    """Robust z-scores of log returns (spikes, jumps) and of ranges; returns #returns used.
+
+    A sample whose sorted values show that nothing can be beyond the limit
+    (robust_scale.none_beyond) is not scored value by value: ``_robust_z`` would find
+    nothing in it."""
+    used = len(rows.sorted_returns) + rows.odd_returns
+    if used < config.min_returns_for_outliers:
+        skipped.append(f"outliers: {used} returns, need {config.min_returns_for_outliers} or more")
+        return used
     limit = config.outlier_z
-    return_z = _robust_z(returns, limit)
+    if rows.returns_clear is None or rows.returns_clear[0] != limit:
+        rows.returns_clear = limit, none_beyond(rows.sorted_returns, limit)
+    if rows.ranges_clear is None or rows.ranges_clear[0] != limit:
+        rows.ranges_clear = limit, none_beyond(rows.sorted_ranges, limit)
+    if rows.odd_returns or not rows.returns_clear[1]:
+        returns = {
+            row: move
+            for row, move in enumerate(rows.returns)
+            if rows.ordered[row] and move is not None
+        }
+        _flag_returns(returns, _robust_z(returns, limit), limit, issues, skipped)
+    if rows.odd_ranges or not rows.ranges_clear[1]:
+        ranges = {row: width for row, width in enumerate(rows.ranges) if width is not None}
+        range_z = _robust_z(ranges, limit)
+        for row, z in (range_z or {}).items():
+            if z > limit:
+                width = math.expm1(ranges[row])
+                message = (
+                    f"high/low range {width:.2%} is {z:.1f} robust σ above typical: a bad tick?"
+                )
+                issues.append(QualityIssue(row, "range_outlier", Severity.WARNING, message))
+    return used
+
+
+def _flag_returns(
+    returns: dict[int, float],
+    return_z: dict[int, float] | None,
+    limit: float,
+    issues: list[QualityIssue],
+    skipped: list[str],
+) -> None:
     if return_z is None:
         skipped.append("outliers: closes do not move, so returns have no spread")
-    else:
-        flagged: set[int] = set()
-        for row, z in return_z.items():
-            if abs(z) <= limit or row in flagged:
-                continue
-            after = return_z.get(row + 1)
-            move = f"{returns[row]:+.2%} close-to-close ({z:+.1f} robust σ)"
-            if after is not None and abs(after) > limit and (after > 0) != (z > 0):
-                flagged.update((row, row + 1))
-                message = f"{move}, reversed by the next bar: a bad print — re-fetch the bar"
-                issues.append(QualityIssue(row, "spike", Severity.WARNING, message))
-            else:
-                message = f"{move}: a real move, an unadjusted split, or a bad print"
-                issues.append(QualityIssue(row, "jump", Severity.WARNING, message))
-    range_z = _robust_z(ranges, limit)
-    for row, z in (range_z or {}).items():
-        if z > limit:
-            width = math.expm1(ranges[row])
-            message = f"high/low range {width:.2%} is {z:.1f} robust σ above typical: a bad tick?"
-            issues.append(QualityIssue(row, "range_outlier", Severity.WARNING, message))
-    return len(returns)
+        return
+    flagged: set[int] = set()
+    for row, z in return_z.items():
+        if abs(z) <= limit or row in flagged:
+            continue
+        after = return_z.get(row + 1)
+        move = f"{returns[row]:+.2%} close-to-close ({z:+.1f} robust σ)"
+        if after is not None and abs(after) > limit and (after > 0) != (z > 0):
+            flagged.update((row, row + 1))
+            message = f"{move}, reversed by the next bar: a bad print — re-fetch the bar"
+            issues.append(QualityIssue(row, "spike", Severity.WARNING, message))
+        else:
+            message = f"{move}: a real move, an unadjusted split, or a bad print"
+            issues.append(QualityIssue(row, "jump", Severity.WARNING, message))
 
 
 def _robust_z(values: dict[int, float], beyond: float) -> dict[int, float] | None:
@@ -405,8 +471,8 @@ def _robust_z(values: dict[int, float], beyond: float) -> dict[int, float] | Non
     center = statistics.median(values.values())
     deviations = [abs(v - center) for v in values.values()]
     scale = max(
-        _MAD_TO_SIGMA * statistics.median(deviations),
-        _MEAN_AD_TO_SIGMA * statistics.fmean(deviations),
+        MAD_TO_SIGMA * statistics.median(deviations),
+        MEAN_AD_TO_SIGMA * statistics.fmean(deviations),
     )
     if scale == 0:
         return None
@@ -505,19 +571,66 @@ class _Clock:
         return total
 
 
+_ORDERED, _REPEATED, _EARLIER = 0, 1, 2  # a bar against the one before it (disorder)
+
+
 @dataclass(slots=True)
 class _Rows:
-    """What each bar of a series says on its own or with the bar before it, by row."""
+    """What each bar of a series says on its own or with the bar before it, by row, and
+    the series' returns and ranges sorted (the outlier screen's samples)."""
 
     bars: list[Bar]
     fields: list[tuple[_Found, ...]]  # the bar's field issues
     ranges: list[float | None]  # log(high / low), None when not computable
     returns: list[float | None]  # log(close / previous close); [0] is None
     weekend: list[bool]  # opens on a Saturday or Sunday (in the first bar's time zone)
+    ordered: list[bool]  # strictly after the bar before; [0] is False
+    disorder: list[int]  # _REPEATED / _EARLIER against the bar before, else _ORDERED (0)
+    # The returns of ordered rows and every range, sorted; NaN ones only counted (odd_*).
+    sorted_returns: list[float] = field(default_factory=list)
+    sorted_ranges: list[float] = field(default_factory=list)
+    odd_returns: int = 0
+    odd_ranges: int = 0
+    # Per sample (outlier limit, verdict of robust_scale.none_beyond), kept while the
+    # sample is the same list.
+    returns_clear: tuple[float, bool] | None = None
+    ranges_clear: tuple[float, bool] | None = None
+
+    def extend(self, other: _Rows) -> None:
+        self.bars.extend(other.bars)
+        self.fields.extend(other.fields)
+        self.ranges.extend(other.ranges)
+        self.returns.extend(other.returns)
+        self.weekend.extend(other.weekend)
+        self.ordered.extend(other.ordered)
+        self.disorder.extend(other.disorder)
+
+    def used_returns(self, start: int = 0, end: int | None = None) -> list[float]:
+        """The returns the outlier screen uses, of rows ``start`` to ``end``."""
+        stop = len(self.bars) if end is None else end
+        returns, ordered = self.returns, self.ordered
+        return [
+            move
+            for row in range(start, stop)
+            if ordered[row] and (move := returns[row]) is not None
+        ]
+
+    def sort(self) -> None:
+        """The sorted samples, afresh."""
+        self.sorted_returns, self.odd_returns = _sorted(self.used_returns())
+        self.sorted_ranges, self.odd_ranges = _sorted(
+            [width for width in self.ranges if width is not None]
+        )
+
+
+def _sorted(values: list[float]) -> tuple[list[float], int]:
+    """(the values but NaN, sorted; how many NaN)."""
+    kept = [value for value in values if not math.isnan(value)]
+    return sorted(kept), len(values) - len(kept)
 
 
 def _new_rows(bars: Sequence[Bar], previous: Bar | None, zone: Any) -> _Rows:
-    rows = _Rows([], [], [], [], [])
+    rows = _Rows([], [], [], [], [], [], [])
     for bar in bars:
         rows.bars.append(bar)
         rows.fields.append(_check_fields(bar))
@@ -526,38 +639,65 @@ def _new_rows(bars: Sequence[Bar], previous: Bar | None, zone: Any) -> _Rows:
             width = math.log(float(bar.high) / float(bar.low))
         rows.ranges.append(width)
         move = None
-        if previous is not None and bar.close > 0 and previous.close > 0:
-            move = math.log(float(bar.close) / float(previous.close))
+        disorder = _ORDERED
+        if previous is not None:
+            if bar.close > 0 and previous.close > 0:
+                move = math.log(float(bar.close) / float(previous.close))
+            if bar.timestamp == previous.timestamp:
+                disorder = _REPEATED
+            elif bar.timestamp < previous.timestamp:
+                disorder = _EARLIER
         rows.returns.append(move)
+        rows.ordered.append(previous is not None and bar.timestamp > previous.timestamp)
+        rows.disorder.append(disorder)
         rows.weekend.append(bar.timestamp.astimezone(zone).weekday() >= 5)
         previous = bar
     return rows
 
 
+@dataclass(slots=True)
+class _Gaps:
+    """Per row, on one clock and interval: bars missing since the bar before, and the
+    gap or short-interval issue (None: neither; row 0 and unordered rows: neither)."""
+
+    key: tuple[object, ...]
+    missing: list[int]
+    found: list[_Found | None]
+
+
 _REUSE_WITHIN = 8  # look this many rows into the previous window for its first bar
+_RESORT_ABOVE = 24  # more values in or out than this: sort the samples afresh
 
 
 class QualityMemo:
     """What :func:`assess_bars` worked out for each bar of one series on the previous
     call, so that a call over the same series moved on by a bar or two (a poll loop, a
-    replay: the window slides) checks the new bars only. The series-wide parts (outliers
-    against the window's median, the score, staleness) are computed afresh every call,
-    and the report is the same with or without a memo (tests/indicators).
+    replay: the window slides) checks the new bars only: fields, order and gaps of the
+    new rows, their returns and ranges put in place in the sorted samples. The
+    series-wide parts (the outlier screen against the window's median, the score,
+    staleness) are worked out every call from those, and the report is the same with or
+    without a memo (tests/indicators/test_quality_memo.py).
 
     Reused only for the very same bars (identical, or equal: a revised bar is checked
     again) in the same time zone; anything else starts afresh. Not thread-safe: one memo
     per series (symbol and interval) and thread."""
 
     def __init__(self) -> None:
-        self._rows = _Rows([], [], [], [], [])
+        self._rows = _Rows([], [], [], [], [], [], [])
         self._zone: Any = None
-        self._elapsed: list[float | None] = []  # [i]: bar i-1 -> bar i on the clock
-        self._clock_key: tuple[object, ...] = ()
+        self._gaps = _Gaps((), [], [])
+        # The last report's parts: what it said of the window, and its score.
+        self.window: _Window | None = None
+        self.scored: (
+            tuple[tuple[int, int, tuple[QualityIssue, ...], int, bool], Decimal, Decimal] | None
+        ) = None
 
     def rows(self, bars: Sequence[Bar]) -> _Rows:
         zone = bars[0].timestamp.tzinfo if bars else None
         start, kept = self._overlap(bars) if zone == self._zone else (0, 0)
         old = self._rows
+        if kept and start == 0 and kept == len(old.bars) == len(bars):
+            return old  # the very same window
         if kept:
             end = start + kept
             rows = _Rows(
@@ -566,34 +706,46 @@ class QualityMemo:
                 old.ranges[start:end],
                 [None, *old.returns[start + 1 : end]],
                 old.weekend[start:end],
+                [False, *old.ordered[start + 1 : end]],
+                [_ORDERED, *old.disorder[start + 1 : end]],
             )
             added = _new_rows(bars[kept:], bars[kept - 1], zone)
-            rows.bars.extend(added.bars)
-            rows.fields.extend(added.fields)
-            rows.ranges.extend(added.ranges)
-            rows.returns.extend(added.returns)
-            rows.weekend.extend(added.weekend)
-            complete = len(self._elapsed) == len(old.bars)  # worked out for the last window
-            self._elapsed = [None, *self._elapsed[start + 1 : end]] if complete else []
+            rows.extend(added)
+            _slide_samples(old, rows, added, start, end)
+            gaps = self._gaps
+            complete = len(gaps.missing) == len(old.bars)  # worked out for the last window
+            if complete:
+                gaps.missing = [0, *gaps.missing[start + 1 : end]]
+                gaps.found = [None, *gaps.found[start + 1 : end]]
+            else:
+                self._gaps = _Gaps((), [], [])
         else:
             rows = _new_rows(bars, None, zone)
-            self._elapsed = []
+            rows.sort()
+            self._gaps = _Gaps((), [], [])
         self._rows, self._zone = rows, zone
         return rows
 
-    def elapsed(self, bars: Sequence[Bar], clock: _Clock) -> list[float | None]:
-        """Per row, the seconds since the bar before on ``clock`` (None across a session
-        break, and for the first row); call after :meth:`rows` with the same bars."""
-        key = (clock.weekdays, clock.intraday, clock.zone)
-        if key != self._clock_key:
-            self._elapsed, self._clock_key = [], key
-        elapsed = self._elapsed[: len(bars)] or [None]
-        for row in range(len(elapsed), len(bars)):
+    def gaps(self, bars: Sequence[Bar], clock: _Clock, interval_s: int) -> _Gaps:
+        """Per row, the bars missing since the bar before on ``clock`` and the gap issue
+        (none across a session break); call after :meth:`rows` with the same bars."""
+        key = (clock.weekdays, clock.intraday, clock.zone, interval_s)
+        gaps = self._gaps
+        if key != gaps.key:
+            gaps = self._gaps = _Gaps(key, [], [])
+        del gaps.missing[len(bars) :], gaps.found[len(bars) :]
+        if bars and not gaps.missing:
+            gaps.missing.append(0)
+            gaps.found.append(None)
+        ordered = self._rows.ordered
+        for row in range(len(gaps.missing), len(bars)):
+            missing, found = 0, None
             start, end = bars[row - 1].timestamp, bars[row].timestamp
-            gap = None if clock.is_session_break(start, end) else clock.elapsed_s(start, end)
-            elapsed.append(gap)
-        self._elapsed = elapsed
-        return elapsed
+            if ordered[row] and not clock.is_session_break(start, end):
+                missing, found = _gap(start, end, interval_s, clock.elapsed_s(start, end))
+            gaps.missing.append(missing)
+            gaps.found.append(found)
+        return gaps
 
     def _overlap(self, bars: Sequence[Bar]) -> tuple[int, int]:
         """(the previous window's row holding ``bars[0]``, how many bars from there on are
@@ -609,6 +761,49 @@ class QualityMemo:
                     return start, kept
                 return 0, 0
         return 0, 0
+
+
+def _slide_samples(old: _Rows, rows: _Rows, added: _Rows, start: int, end: int) -> None:
+    """``rows``' sorted samples from ``old``'s: the rows before ``start`` and from ``end``
+    on are gone (and the row at ``start``, now the first, has no return), ``added`` came."""
+    gone_returns = old.used_returns(1, start + 1) + old.used_returns(end)
+    gone_ranges = [w for w in (*old.ranges[:start], *old.ranges[end:]) if w is not None]
+    new_returns = added.used_returns()
+    new_ranges = [width for width in added.ranges if width is not None]
+    changes = len(gone_returns) + len(gone_ranges) + len(new_returns) + len(new_ranges)
+    if changes > _RESORT_ABOVE:
+        rows.sort()
+        return
+    rows.sorted_returns, rows.odd_returns = _moved(
+        old.sorted_returns, old.odd_returns, gone_returns, new_returns
+    )
+    rows.sorted_ranges, rows.odd_ranges = _moved(
+        old.sorted_ranges, old.odd_ranges, gone_ranges, new_ranges
+    )
+    if rows.sorted_returns is old.sorted_returns:  # the same sample: the same verdict
+        rows.returns_clear = old.returns_clear
+    if rows.sorted_ranges is old.sorted_ranges:
+        rows.ranges_clear = old.ranges_clear
+
+
+def _moved(
+    ordered: list[float], odd: int, gone: list[float], new: list[float]
+) -> tuple[list[float], int]:
+    """A sorted sample (and its count of NaN) with ``gone`` taken out, ``new`` put in."""
+    if not gone and not new:
+        return ordered, odd
+    values = list(ordered)
+    for value in gone:
+        if math.isnan(value):
+            odd -= 1
+        else:
+            del values[bisect_left(values, value)]
+    for value in new:
+        if math.isnan(value):
+            odd += 1
+        else:
+            insort(values, value)
+    return values, odd
 
 
 def _error(row: int | None, code: str, message: str) -> QualityIssue:

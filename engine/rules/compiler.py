@@ -40,12 +40,12 @@ import json
 import re
 import threading
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from bastion.engine.errors import RuleEngineError
 from bastion.engine.rules import _native
-from bastion.engine.rules.facts import FactEncoder, equality_only_fields
+from bastion.engine.rules.facts import FactEncoder, classifier, equality_only_fields
 from bastion.engine.rules.spec import (
     AllOf,
     AnyOf,
@@ -63,6 +63,11 @@ from bastion.engine.rules.values import encode, normalize
 
 CHUNK_SIZE = 256  # facts per session; bounds C memory (~8 KB per stored fact)
 LIVE_FACTS = 32  # facts match_one's kept session holds before it is renewed
+# match_one's memo, per ruleset (each cleared when full): ~300 bytes an answer, a few KB
+# a set of parameters' values (one per policy pair sharing the ruleset: a 50 x 50 grid
+# shares a ruleset between up to ~2,500 pairs); a ruleset meets few classes of facts.
+MEMO_SIZE = 2048  # remembered answers, every set of parameters' values together
+MEMO_PARAMETERS = 4096  # sets of parameters' values with a memo
 MAX_FIELDS = 200  # durable-rules keeps at most 255 properties per fact
 # durable-rules links a node's children in a 512-slot hash table and its lookup loop has
 # no exit when the table is full: the 513th distinct condition under one node makes
@@ -143,6 +148,11 @@ class CompiledRuleset:
         # is left out when it is none of the values compared (no rule can hold on it
         # either way; the engine reads fewer fields).
         self._encode_one = self._facts.sparse(equality_only_fields(definition, self._facts.keys))
+        # match_one's memo, per parameters' values: the engine's answer for a class of
+        # facts it cannot tell apart (`facts.classifier`: every compared value on the
+        # same side of every threshold the rules compare it with), made on first use.
+        self._memos: dict[str, _Memo] = {}
+        self._memo_size = 0  # answers in all of them
         self._handle.open()  # compile errors surface here, not at the first match
         self._finalizer = weakref.finalize(self, self._handle.release)
 
@@ -215,7 +225,60 @@ class CompiledRuleset:
         as fast as a fresh session per fact — what `can_execute` needs, one request at a
         time. Any failure discards the session and the ruleset, as `match` does.
         `params`: the parameters' values, as `params` wrote them (rules with `Ref`s).
+
+        A fact the engine cannot tell apart from one it already matched (the memo's
+        classifier, `facts.classifier`: each compared value on the same side of each of
+        its thresholds, bools and strings equal) gets that match's answer without a
+        second call: durable-rules decided it once for the whole class
+        (tests/rules/test_match_one_memo.py).
         """
+        memo = self._memos.get(params)
+        if memo is None:
+            memo = self._new_memo(params)
+        classify, answers = memo
+        key = None
+        if classify is not None:
+            try:
+                key = classify(fact)
+            except Exception:  # an unusual value: the engine decides (or refuses it)
+                key = None
+            else:
+                known = answers.get(key)
+                if known is not None and not self._closed:
+                    return known
+        fired = self._match_one(fact, params)
+        if key is not None:
+            if self._memo_size >= MEMO_SIZE:
+                for _, kept in self._memos.values():
+                    kept.clear()
+                self._memo_size = 0
+            answers[key] = fired
+            self._memo_size += 1
+        return fired
+
+    def _new_memo(self, params: str) -> _Memo:
+        """The classifier for these parameters' values (each `Ref` to a parameter read
+        as the constant `params` gives it, as the engine reads it) and an empty memo.
+        No classifier (every fact to the engine) when the rules compare two fields of
+        the fact, or the parameters are not what `params` writes."""
+        classify = None
+        with contextlib.suppress(Exception):  # anything unusual: the engine decides
+            definition = json.loads(self._handle.definition_json)
+            if params:
+                values = json.loads("{" + params[1:] + "}")
+                if set(values) != set(self.param_keys.values()):
+                    raise ValueError("parameters")
+                definition = _with_constants(definition, values)
+            classify = classifier(definition, self._facts.keys, self.field_kinds)
+        memo: _Memo = (classify, {})
+        if len(self._memos) >= MEMO_PARAMETERS:
+            self._memos.clear()
+            self._memo_size = 0
+        self._memos[params] = memo
+        return memo
+
+    def _match_one(self, fact: Mapping[str, Any], params: str) -> frozenset[str]:
+        """The engine's answer for one fact, on the kept session (`match_one`)."""
         try:
             encoded = self._encode_one(0, fact)
         except Exception:  # the checked path: in full, or the error naming facts[0]
@@ -298,6 +361,23 @@ class CompiledRuleset:
             if isinstance(error, RuleEngineError):
                 raise
             raise RuleEngineError(f"rules engine: {type(error).__name__}: {error}") from error
+
+
+_Memo = tuple[
+    Callable[[Mapping[str, Any]], tuple[Any, ...]] | None, dict[tuple[Any, ...], frozenset[str]]
+]
+
+
+def _with_constants(condition: Any, values: Mapping[str, Any]) -> Any:
+    """A durable-rules definition with each reference to a parameter (``{"$m": "t0"}``)
+    replaced by the parameter's value; references to fact fields stay."""
+    if isinstance(condition, list):
+        return [_with_constants(item, values) for item in condition]
+    if not isinstance(condition, dict):
+        return condition
+    if len(condition) == 1 and "$m" in condition and condition["$m"] in values:
+        return values[condition["$m"]]
+    return {key: _with_constants(value, values) for key, value in condition.items()}
 
 
 def compile_rules(specs: Sequence[RuleSpec]) -> CompiledRuleset:

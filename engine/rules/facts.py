@@ -21,6 +21,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from bastion.engine.errors import RuleEngineError
@@ -275,3 +276,202 @@ def _lookup(fact: Mapping[str, Any], parts: tuple[str, ...]) -> object:
         except KeyError:
             raise _BadValue("missing; every field the rules compare must be present") from None
     return value
+
+
+# -- match_one's memo: which facts the engine cannot tell apart ---------------------------
+
+# A Decimal this close to a threshold (relative, or absolute near zero) is placed as the
+# double the engine reads (`float`: slower); the margin is far wider than a double's
+# rounding (~1.1e-16 relative), so a Decimal outside it is on the same side of the
+# threshold as a double as it is exactly (compared as Decimals: cheap).
+MARGIN = Decimal("1e-9")
+_TINY = Decimal("1e-300")  # a non-zero value below this may underflow: the engine decides
+_BIG = Decimal("1e300")  # beyond this a value may not fit in a double: the engine decides
+_EXACT_INT = 2**53  # every int up to this is a double exactly
+_Classify = Callable[[Mapping[str, Any]], tuple[Any, ...]]
+
+
+def _nearest_class(thresholds: tuple[float, ...], value: Decimal) -> int:
+    """The class of a Decimal near a threshold, as the engine sees it: the nearest
+    double (what the encoder's digits are read as), compared with each threshold's
+    double exactly. A non-zero value that may round to 0 raises (the engine refuses)."""
+    if value and -_TINY < value < _TINY:
+        raise _BadValue
+    seen = float(value)
+    for g, threshold in enumerate(thresholds):
+        if seen < threshold:
+            return 2 * g
+        if seen == threshold:
+            return 2 * g + 1
+    return 2 * len(thresholds)
+
+
+def compared_constants(definition: Mapping[str, Any]) -> dict[str, set[Any]] | None:
+    """Per field key of a durable-rules `definition`, every constant a rule compares it
+    with (any operator); None when a rule compares a field with another field (`$m`),
+    whose value no constant bounds. The sentinel rule's fact index ``i`` is left out."""
+    constants: dict[str, set[Any]] = {}
+    other = False
+
+    def walk(condition: Any) -> None:
+        nonlocal other
+        if isinstance(condition, list):
+            for item in condition:
+                walk(item)
+            return
+        if not isinstance(condition, Mapping):
+            return
+        for key, value in condition.items():
+            if key in ("all", "any", "m") or key.startswith("$"):  # {"$gt": {"f3": 1.0}}
+                walk(value)
+            elif isinstance(value, Mapping | list):  # {"f3": {"$m": "f4"}}: another field
+                other = True
+            elif key != "i":
+                constants.setdefault(key, set()).add(value)
+
+    for rule in definition.values():
+        if isinstance(rule, Mapping):
+            walk(rule.get("all"))
+            walk(rule.get("any"))
+    return None if other else constants
+
+
+def classifier(
+    definition: Mapping[str, Any],
+    keys: Mapping[str, str],
+    kinds: Mapping[str, Kind],
+    *,
+    margin: Decimal = MARGIN,
+) -> _Classify | None:
+    """A function giving, for a fact, a key that facts the rules engine cannot tell
+    apart share: for each compared number, its class among the thresholds compared with
+    it (`_number_lines`); for each bool and string, the value itself. Every comparison
+    in the rules (`>`, `>=`, `<`, `<=`, `==`, `!=` with a constant) has the same outcome
+    for two facts with the same key, so the rules that fire are the same. A value of
+    another type than the fast encoder takes, non-finite, too large or too small for a
+    double: it raises (the caller sends the fact to the engine, which decides or says
+    what is wrong). None when some rule compares two fields of the fact (no constant
+    bounds them).
+
+    The function's code depends only on the fields and how many thresholds each has;
+    the thresholds are data (`b`), so rulesets whose thresholds are parameters share one
+    code object for every policy's values (kept warm by the interpreter)."""
+    constants = compared_constants(definition)
+    if constants is None:
+        return None
+    bounds: list[Any] = []
+    lines = ["def make(b):", "    def classify(fact):"]
+    parts = []
+    for n, (path, key) in enumerate(sorted(keys.items(), key=lambda item: item[1])):
+        if key not in constants:
+            continue  # compared by no rule left (cannot happen for a compiled ruleset)
+        lookup = "fact" + "".join(f"[{part!r}]" for part in path.split("."))
+        kind = kinds[path]
+        if kind is Kind.BOOL:
+            field = [f"k{n} = {lookup}", f"if type(k{n}) is not bool:", "    raise _Unclassified"]
+        elif kind is Kind.STRING:
+            field = [f"k{n} = {lookup}", f"if type(k{n}) is not str:", "    raise _Unclassified"]
+        else:
+            thresholds = sorted({Decimal(t) for t in constants[key]})
+            field = [line[4:] for line in _number_lines(n, lookup, thresholds, margin, bounds)]
+        lines += ["        " + line for line in field]
+        parts.append(f"k{n}")
+    lines.append(f"        return ({''.join(part + ', ' for part in parts)})")
+    lines.append("    return classify")
+    source = "\n".join(lines)
+    make = _MAKERS.get(source)
+    if make is None:
+        namespace = dict(_CLASSIFY_GLOBALS)
+        exec(source, namespace)
+        make = namespace["make"]
+        if len(_MAKERS) >= _MAX_MAKERS:
+            _MAKERS.clear()
+        _MAKERS[source] = make
+    classify: _Classify = make(tuple(bounds))
+    return classify
+
+
+_MAKERS: dict[str, Callable[[tuple[Any, ...]], _Classify]] = {}  # by source: shared code
+_MAX_MAKERS = 1024
+_CLASSIFY_GLOBALS: dict[str, Any] = {
+    "Decimal": Decimal,
+    "_Unclassified": _BadValue,
+    "_EXACT_INT": 2**53,
+    "_inf": float("inf"),
+}
+
+
+def _number_lines(
+    n: int, lookup: str, thresholds: list[Decimal], margin: Decimal, bounds: list[Any]
+) -> list[str]:
+    """The class of one numeric field's value: 2g for the open gap g between thresholds
+    g-1 and g, 2g+1 for threshold g itself.
+
+    - A float is read by the engine as that very double (`repr`), and an int up to 2**53
+      converts to a double exactly: compared exactly, each threshold is a class of its
+      own (the thresholds are doubles, and ints up to 2**53 or only then compared so).
+    - A Decimal becomes the nearest double (`float`, what the encoder's digits are
+      read as): a value outside every threshold's `margin` is in a gap, compared as
+      Decimals (cheap); one within a margin is converted and compared as the engine
+      compares it (`_nearest_class`); a huge or tiny one raises (the engine refuses it).
+    """
+    exact = all(t == float(t) and abs(t) <= _EXACT_INT for t in thresholds)
+
+    def bound(value: Any) -> str:  # the value's place in `b`, the classifier's data
+        bounds.append(value)
+        return f"b[{len(bounds) - 1}]"
+
+    lines = [f"    v = {lookup}", "    t = type(v)", "    if t is Decimal:"]
+    # Decimal: gap g lies between threshold g-1 (+ margin) and threshold g (- margin).
+    edges: list[tuple[Decimal, Decimal]] = []  # (lower, upper), exclusive
+    lower = -_BIG
+    for threshold in thresholds:
+        width = max(abs(threshold) * margin, _TINY)
+        edges.append((lower, threshold - width))
+        lower = threshold + width
+    edges.append((lower, _BIG))
+    tiny = bound(_TINY)
+    near = bound(partial(_nearest_class, tuple(float(t) for t in thresholds)))
+    for g, (low, high) in reversed(list(enumerate(edges))):
+        lo, hi = bound(low), bound(high)
+        branch = "if" if g == len(edges) - 1 else "elif"
+        lines += [f"        {branch} v > {lo}:", f"            if not v < {hi}:"]
+        if g == len(edges) - 1:
+            lines.append("                raise _Unclassified")  # huge
+        else:  # within the margin of threshold g
+            lines.append(f"                k{n} = {near}(v)")
+            lines.append("            else:")
+        indent = "                " if g != len(edges) - 1 else "            "
+        if low < 0 < high:  # a non-zero value this small may round to 0
+            lines += [
+                f"{indent}if v < {tiny} and v > -{tiny} and v:",
+                f"{indent}    raise _Unclassified",
+            ]
+        lines.append(f"{indent}k{n} = {2 * g}")
+    lines += ["        else:", "            raise _Unclassified"]  # huge and negative
+    if not exact:  # a threshold no double or int holds exactly: the engine decides
+        lines += ["    else:", "        raise _Unclassified"]
+        return lines
+    lines.append("    elif t is float or (t is int and -_EXACT_INT <= v <= _EXACT_INT):")
+    count = len(thresholds)
+    for g in reversed(range(count)):
+        value = thresholds[g]
+        at = bound(int(value) if value == int(value) else float(value))
+        branch = "if" if g == count - 1 else "elif"
+        lines += [f"        {branch} v > {at}:"]
+        if g == count - 1:
+            lines += ["            if v == _inf:", "                raise _Unclassified"]
+        lines += [
+            f"            k{n} = {2 * g + 2}",
+            f"        elif v == {at}:",
+            f"            k{n} = {2 * g + 1}",
+        ]
+    lines += [
+        f"        {'elif' if count else 'if'} v > -_inf:",
+        f"            k{n} = 0",
+        "        else:",
+        "            raise _Unclassified",  # -inf, NaN
+        "    else:",
+        "        raise _Unclassified",
+    ]
+    return lines

@@ -221,11 +221,33 @@ def thresholds(specs: Iterable[RuleSpec]) -> list[Number]:
     return found
 
 
+def threshold_keys(specs: Iterable[RuleSpec]) -> list[tuple[str, int]]:
+    """Each numeric threshold's key, in `thresholds` order: its rule's id and its place
+    among that rule's thresholds. Rule ids are unique in a list, so a key names one
+    threshold; the same rule in another list (a policy of another shape) has the same
+    keys, whatever rules come before it."""
+    keys: list[tuple[str, int]] = []
+    for spec in specs:
+        place = 0
+        for compare in _comparisons(spec.rule_id, spec.condition):
+            value = compare.value
+            if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+                keys.append((spec.rule_id, place))
+                place += 1
+    return keys
+
+
 def parametrize(
-    specs: Iterable[RuleSpec], slots: Collection[int] | None, prefix: str
+    specs: Iterable[RuleSpec],
+    slots: Collection[int] | None,
+    prefix: str,
+    names: Mapping[int, str] | None = None,
 ) -> tuple[list[RuleSpec], dict[str, Number]]:
     """The rules with the thresholds of these slots (`thresholds` order; None: every
-    one) moved into parameters named ``<prefix><slot>``, and the parameters' values."""
+    one) moved into parameters named ``<prefix><slot>`` (or ``names[slot]``: then the
+    slots moved are the keys of `names`, and `slots` is ignored), and their values."""
+    if names is not None:
+        slots = names.keys()
     values: dict[str, Number] = {}
     counter = itertools.count()
 
@@ -237,7 +259,9 @@ def parametrize(
             slot = next(counter)
             if slots is not None and slot not in slots:
                 return condition
-            name = f"{prefix}{slot}"
+            name = f"{prefix}{slot}" if names is None else names[slot]
+            if name in values:
+                raise RuleEngineError(f"parameter {name!r} named twice; a name is one threshold")
             values[name] = value
             return Compare(condition.field, condition.op, Ref(name))
         if isinstance(condition, Not):

@@ -9,8 +9,10 @@ from decimal import Decimal
 import pytest
 
 from bastion.engine.authority.answer import ExecutionDecision, Fixed
+from bastion.engine.authority.pending_orders import AccountPending, PendingOrder, SymbolPending
 from bastion.engine.authority.request import OrderRequest
 from bastion.engine.authority.slotted import constructor, copier
+from bastion.engine.snapshot import Account
 from bastion.engine.state import AuthorityState, State
 
 NOW = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
@@ -107,3 +109,64 @@ def test_copier_when_several_fields_changed_then_equal_to_dataclasses_replace() 
     assert made == dataclasses.replace(
         request, action="close", current_size=Decimal(5), target_size=None
     )
+
+
+def test_constructor_when_pending_and_account_records_then_equal_to_the_dataclass() -> None:
+    """The pending-order records and the account view built on the hot path equal the
+    dataclasses' own (a field named value_usd is fine for a constructor)."""
+    order_values = (
+        "acc",
+        "S1",
+        "long",
+        "s",
+        Decimal(3),
+        Decimal("2.5"),
+        Decimal("0.1"),
+        NOW,
+        False,
+        "o1",
+    )
+    symbol_values = (Decimal(3), Decimal(0), Decimal("7.5"), Decimal("0.3"), NOW)
+    order = PendingOrder(*order_values)
+    account_values = (
+        (order,),
+        {"S1": SymbolPending(*symbol_values)},
+        {"s": Decimal("7.5")},
+        {("s", "S1"): Decimal("7.5")},
+        Decimal("7.5"),
+        Decimal("0.3"),
+        0,
+    )
+    cases = (
+        (PendingOrder, order_values),
+        (SymbolPending, symbol_values),
+        (AccountPending, account_values),
+        (
+            Account,
+            (
+                "acc",
+                "gen",
+                Decimal(1),
+                Decimal(1),
+                Decimal(1),
+                Decimal(1),
+                Decimal(0),
+                Decimal(0),
+                False,
+            ),
+        ),
+    )
+    for cls, values in cases:
+        made = constructor(cls)(*values)
+        assert type(made) is cls
+        assert made == cls(*values)
+        assert repr(made) == repr(cls(*values))
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(made, dataclasses.fields(cls)[0].name, None)
+
+
+def test_copier_when_a_field_is_named_like_its_arguments_then_refused() -> None:
+    """A copier's arguments are value0, value1, ...: a class with a field named value...
+    is refused for it (a constructor takes it)."""
+    with pytest.raises(TypeError):
+        copier(SymbolPending, "first_at")

@@ -13,6 +13,7 @@ from bastion.engine.policy.vocabulary import ORDER_ACTIONS
 from bastion.engine.rules import AllOf, AnyOf, Compare, Condition, Not, RuleSpec
 
 ID = "limit.trading_state"
+_RULE_IDS = {"ACTIVE": f"{ID}.ACTIVE", "REDUCING": f"{ID}.REDUCING", "HALTED": f"{ID}.HALTED"}
 
 
 class TradingState(Limit):
@@ -34,7 +35,10 @@ class TradingState(Limit):
         return state_rules(allowed)
 
     def fired(self, fired: Collection[str], ctx: Context) -> str | None:
-        rule = f"{ID}.{ctx.trading_state}"
+        if not fired:  # the usual case: nothing fired
+            return None
+        state = ctx.trading_state
+        rule = _RULE_IDS.get(state) or f"{ID}.{state}"
         return rule if rule in fired else None
 
     def blocked(self, ctx: Context, spec: LimitSpec | None) -> str:
