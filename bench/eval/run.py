@@ -26,7 +26,7 @@ setting, service/runner.py).
 
     .venv/bin/python bench/eval/run.py                      # 10 .. 100,000 positions
     .venv/bin/python bench/eval/run.py --sizes 10,1000      # a quick look
-    .venv/bin/python bench/eval/run.py --sizes 1000000 --gc 0   # 1M: about a minute
+    .venv/bin/python bench/eval/run.py --sizes 1000000 --gc 0   # 1M: about two minutes
 """
 
 from __future__ import annotations
@@ -316,7 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--sizes",
         default=",".join(map(str, DEFAULT_SIZES)),
         help="comma-separated position counts (default: %(default)s; 1000000 takes about "
-        "a minute and 1.5 GB)",
+        "two minutes and 1.7 GB)",
     )
     parser.add_argument(
         "--gc",

@@ -161,8 +161,8 @@ def step(
     )
     if target == current:
         return state, None  # no transition: no decision, and no trace to build
-    breach_text = render_value(breach.breach_atr)
-    breached = (("breach_atr", breach_text),)
+    # One ("breach_atr", text) pair: the trace's values and the decision's first input.
+    breached = (("breach_atr", render_value(breach.breach_atr)),)
     trace = [
         Check(
             _reach_label(level.name, str(level.breach_atr)),
@@ -177,7 +177,7 @@ def step(
         trace.append(Check(f"manual escalation to at least {manual.level}", True))
         why = manual_text(manual)
     return state, _decision(
-        policy, subject, breach, breach_text, levels[current], levels[target], trace, now, why
+        policy, subject, breach, breached, levels[current], levels[target], trace, now, why
     )
 
 
@@ -205,7 +205,7 @@ def _decision(
     policy: Policy,
     subject: Subject,
     breach: Breach,
-    breach_text: str,
+    breached: tuple[tuple[str, str]],
     old: EscalationLevel,
     new: EscalationLevel,
     trace: list[Check],
@@ -232,23 +232,50 @@ def _decision(
         kind="escalation",
         policy=policy.name,
         policy_version=policy.version,
-        rule=f"level:{new.name}",
+        rule=_rule(new.name),
         subject=subject,
         outcome=direction,
         actions=new.actions,
         reasons=(reason,),
         inputs=(
-            ("breach_atr", breach_text),  # rendered once, for the trace and here
-            ("atr", render_value(breach.atr)),
-            ("price", render_value(breach.price)),
-            ("reference_price", render_value(breach.reference_price)),
-            ("side", breach.side),
-            ("threshold_atr", render_value(threshold.breach_atr)),
+            breached[0],  # rendered once, for the trace and here
+            shared_pair("atr", render_value(breach.atr)),  # the symbol's: shared
+            shared_pair("price", render_value(breach.price)),
+            ("reference_price", render_value(breach.reference_price)),  # the position's own
+            shared_pair("side", breach.side),
+            shared_pair("threshold_atr", render_value(threshold.breach_atr)),
         ),
         trace=tuple(trace),
         mode=policy.mode,
         details=_details(old.name, new.name, str(new.interval_s), new.interval_s),
     )
+
+
+# What every decision of the same transition (or of the same symbol) has in common is
+# made once and shared: a crash day makes a decision for half the book (500,000 at 1M
+# positions), and each copy of these parts cost ~60 bytes. Keyed by the rendered text,
+# so a shared part is equal, byte for byte, to the one it replaces; bounded (a live
+# price changes every tick) and shared by threads: a lost or cleared entry is only made
+# again.
+_SHARED: dict[tuple[str, str], tuple[str, str]] = {}
+_SHARED_MAX = 16_384
+
+
+def shared_pair(name: str, text: str) -> tuple[str, str]:
+    """The input pair `(name, text)`, one object for every decision that has it."""
+    pair = (name, text)
+    kept = _SHARED.get(pair)
+    if kept is not None:
+        return kept
+    if len(_SHARED) >= _SHARED_MAX:
+        _SHARED.clear()
+    _SHARED[pair] = pair
+    return pair
+
+
+@lru_cache(maxsize=1024)  # a handful per policy: one string for every decision
+def _rule(level: str) -> str:
+    return f"level:{level}"
 
 
 @lru_cache(maxsize=1024)  # shared: a crash day makes thousands of the same transition

@@ -92,7 +92,9 @@ def _evaluate(
         facts = build_facts(snapshot, marks, screened.positions, screened.columns.strategy_pairs)
     results = [
         breaker_pass(policies, facts, state, now, resets),
-        escalation_pass(policies, snapshot, facts, state, now),
+        # Releases the position facts before its decisions: no pass after it reads them
+        # (roll_pass reads the positions and the subjects, left_out_pass the records).
+        escalation_pass(policies, snapshot, facts, state, now, release=True),
         roll_pass(policies, snapshot, facts, state, now),
         left_out_pass(policies.version, left_out, state, now),
     ]

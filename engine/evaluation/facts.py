@@ -26,6 +26,7 @@ REGIME_LEVELS = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 _OCC_ROOT = re.compile(r"^([A-Z][A-Z.]{0,5})\d{6}[CP]\d{8}$")
 
 Fact = dict[str, dict[str, Decimal]]
+_RELEASED: Fact = {}  # the fact of every released subject (Facts.release): never written
 
 
 @dataclass(slots=True, eq=False)  # internal and short-lived: built 10,000 times a tick
@@ -166,6 +167,13 @@ class Facts:
 
     def of(self, scope: str) -> tuple[SubjectFacts, ...]:
         return self.by_scope.get(scope, ())
+
+    def release(self, scope: str) -> None:
+        """Drop the facts of `scope`'s subjects, keeping the subjects and what policies
+        are assigned by: for an evaluation whose remaining passes read none of them. A
+        released subject has no metric (`value` is None), as if none could be measured."""
+        for item in self.of(scope):
+            item.fact = _RELEASED
 
 
 def build_facts(
