@@ -240,10 +240,13 @@ def check_list(
     leg whose check fails is denied by `can_execute`, and the list with it)."""
     started = clock_ns() if clock_ns is not None else 0
 
-    def check(request: Any, before: State) -> ExecutionDecision:
-        if clock_ns is None and not sent:  # the usual question: no keywords to pass
-            return can_execute(policies, request, snapshot, before, now)
+    def asked(request: Any, before: State) -> ExecutionDecision:  # the usual question
+        return can_execute(policies, request, snapshot, before, now)
+
+    def timed(request: Any, before: State) -> ExecutionDecision:
         return can_execute(policies, request, snapshot, before, now, clock_ns=clock_ns, sent=sent)
+
+    check = asked if clock_ns is None and not sent else timed
 
     if order_list.contingency == "bracket":
         legs, after = _bracket(order_list, check, snapshot, state, now, policies)
@@ -319,8 +322,12 @@ def _bracket(
             legs.append(LegDecision(index, leg.role, check(leg.request, current)))
         return legs, current
     entry_price = _entry_price(entry, snapshot)
+    # The same for every child: what the entry adds as asked, and as approved.
+    entry_units, room = asked - held, after - held
     for index, leg in enumerate(order_list.legs[1:], start=1):
-        decision = _child(index, leg, entry.side, held, asked, after, entry_price, check, current)
+        decision = _child(
+            index, leg, entry.side, asked, after, entry_units, room, entry_price, check, current
+        )
         legs.append(decision)
         current = decision.result.state
     return legs, current
@@ -330,79 +337,82 @@ def _child(
     index: int,
     leg: OrderLeg,
     side: str,
-    held: Decimal,
     asked: Decimal,
     after: Decimal,
+    entry_units: Decimal,
+    room: Decimal,
     entry_price: Decimal | None,
     check: LegCheck,
     before: State,
 ) -> LegDecision:
+    """One child, as a close or decrease of the position after the entry: `entry_units`
+    = asked - held (what the entry adds as asked), `room` = after - held (as approved)."""
     request = leg.request
-    written = request.target_size if request.action == "decrease" else ZERO
-    units_asked = asked - (written if written is not None else ZERO)
-    entry_units = asked - held
-    refused: list[tuple[str, str]] = []
-    notes: list[str] = []
-    trade = "sells" if side == "long" else "buys back"
+    written = request.target_size if request.action == "decrease" else None
+    units_asked = asked - written if written is not None else asked - ZERO
+    refused: tuple[tuple[str, str], ...] = ()
+    notes: tuple[str, ...] = ()
     units = units_asked
     if units_asked > entry_units:
-        refused.append(
+        trade = "sells" if side == "long" else "buys back"
+        refused = (
             (
                 SIZE,
                 f"{leg.role} {trade} {shown(units_asked)} units, more than the "
                 f"{shown(entry_units)} the entry adds: it would reverse the position",
-            )
+            ),
         )
-    elif units_asked > after - held:
-        units = after - held
-        notes.append(
+    elif units_asked > room:
+        trade = "sells" if side == "long" else "buys back"
+        units = room
+        notes = (
             f"downsized with the entry: {leg.role} {trade} {shown(units)} units, "
-            f"not {shown(units_asked)}"
+            f"not {shown(units_asked)}",
         )
     target = after - units
+    closes = target == 0
     child = resized(
         request,
-        action="close" if target == 0 else "decrease",
+        action="close" if closes else "decrease",
         current_size=after,
-        target_size=None if target == 0 else target,
+        target_size=None if closes else target,
     )
-    refused += _side_problems(leg.role, request, side, entry_price)
+    if request.trigger_price is not None or request.price is not None:
+        refused += _side_problems(leg.role, request, side, entry_price)
     result = check(child, before)
-    blocks = set(result.blocking)
-    waived = tuple(sorted(blocks)) if blocks and blocks <= EXIT_TIMING else ()
-    return _leg_decision(
-        index, leg.role, result, tuple(refused) if refused else (), tuple(notes), waived
-    )
+    blocks = result.blocking
+    waived = tuple(sorted(set(blocks))) if blocks and EXIT_TIMING.issuperset(blocks) else ()
+    return _leg_decision(index, leg.role, result, refused, notes, waived)
 
 
 def _side_problems(
     role: str, request: Any, side: str, entry_price: Decimal | None
-) -> list[tuple[str, str]]:
+) -> tuple[tuple[str, str], ...]:
     """A stop below (long) / above (short) the entry, a take-profit the other way."""
     price = request.trigger_price if request.trigger_price is not None else request.price
     if price is None or entry_price is None:
-        return []
+        return ()
     below = price < entry_price
     above = price > entry_price
     if role == "stop_loss" and (above if side == "long" else below):
         where = "above" if side == "long" else "below"
-        return [
+        return (
             (
                 STOP_SIDE,
                 f"stop_loss at {render_value(price)} is {where} the entry price "
                 f"{render_value(entry_price)} of a {side} bracket: it would fill at once",
-            )
-        ]
+            ),
+        )
     if role == "take_profit" and (below if side == "long" else above):
         where = "below" if side == "long" else "above"
-        return [
+        return (
             (
                 PROFIT_SIDE,
                 f"take_profit at {render_value(price)} is {where} the entry price "
                 f"{render_value(entry_price)} of a {side} bracket: it would take a loss",
-            )
-        ]
-    return []
+            ),
+        )
+    return ()
 
 
 def _entry_price(entry: Any, snapshot: Snapshot) -> Decimal | None:

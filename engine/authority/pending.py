@@ -84,6 +84,9 @@ _authority_state = constructor(AuthorityState)
 # PendingOrder(...) and Account(...) likewise: an order adding exposure, its account's view.
 _pending_order = constructor(PendingOrder)
 _account = constructor(Account)
+# A view of a book and of its pending symbols, per check after an approval.
+_account_book = constructor(AccountBook)
+_symbol_book = constructor(SymbolBook)
 
 DEFAULT_TTL_S = 300  # when no LimitPolicy governs the check
 _VIEWS_KEPT = 64  # books × accounts
@@ -150,11 +153,16 @@ def _view(book: AccountBook, pending: AccountPending) -> AccountBook:
     held = book.symbols
     # Counted over the few pending symbols (a set difference would walk the whole book).
     strategy_held = book.strategy_held
-    new_symbols = sum(1 for symbol in pending.symbols if symbol not in held)
-    new_strategy_symbols = sum(1 for symbol in pending.symbols if symbol not in strategy_held)
+    new_symbols = new_strategy_symbols = 0
+    for symbol in pending.symbols:
+        if symbol not in held:
+            new_symbols += 1
+        if symbol not in strategy_held:
+            new_strategy_symbols += 1
     account = book.account
-    return AccountBook(
-        _account(  # every field, positionally (authority/slotted.py)
+    strategies = pending.strategies
+    return _account_book(  # every field, positionally (authority/slotted.py)
+        _account(
             account.id,
             account.type,
             account.equity_usd,
@@ -167,8 +175,8 @@ def _view(book: AccountBook, pending: AccountPending) -> AccountBook:
         ),
         book.drawdown_pct,
         _Overlay(held, pending.symbols, _symbol_with),
-        _plus(book.strategy_exposure_usd, pending.strategies),
-        _plus(book.strategy_exposure_with_manual_usd, pending.strategies),
+        _Overlay(book.strategy_exposure_usd, strategies, _from_zero),
+        _Overlay(book.strategy_exposure_with_manual_usd, strategies, _from_zero),
         _Overlay(book.strategy_symbol_exposure_usd, pending.strategy_symbols, _sum),
         book.exposure_usd + pending.value_usd,
         book.risk_atr_usd + pending.risk_atr_usd,
@@ -182,7 +190,7 @@ def _view(book: AccountBook, pending: AccountPending) -> AccountBook:
 
 def _symbol_with(held: SymbolBook | None, pending: SymbolPending) -> SymbolBook:
     if held is None:
-        return SymbolBook(
+        return _symbol_book(  # every field, positionally (authority/slotted.py)
             pending.long_units,
             pending.short_units,
             pending.value_usd,
@@ -192,7 +200,7 @@ def _symbol_with(held: SymbolBook | None, pending: SymbolPending) -> SymbolBook:
             pending.first_at,
         )
     first = held.first_entry_at
-    return SymbolBook(
+    return _symbol_book(
         held.long_units + pending.long_units,
         held.short_units + pending.short_units,
         held.exposure_usd + pending.value_usd,
@@ -207,12 +215,10 @@ def _sum(held: Decimal | None, pending: Decimal) -> Decimal:
     return pending if held is None else held + pending
 
 
-def _plus(base: Mapping[str, Decimal], added: Mapping[str, Decimal]) -> dict[str, Decimal]:
-    """Few strategies: copied whole."""
-    table = dict(base)
-    for key, value in added.items():
-        table[key] = table.get(key, ZERO) + value
-    return table
+def _from_zero(held: Decimal | None, pending: Decimal) -> Decimal:
+    """A strategy's exposure with its pending orders', summed from ZERO when it held
+    nothing (the exponent a sum from ZERO gives, as the strategies' tables always had)."""
+    return (ZERO if held is None else held) + pending
 
 
 class _Overlay(Mapping[K, V]):
