@@ -342,6 +342,10 @@ def test_reset_when_requests_race_cycles_then_all_answered_and_queue_drained(
         sender.start()
     while any(sender.is_alive() for sender in senders):
         served.service.cycle()
+        # The scheduler never runs cycles back to back: without a gap this loop takes the
+        # cycle lock again the moment it lets it go (locks are not fair), and a request
+        # waiting for it starves past its timeout — more so as cycles got cheaper.
+        time.sleep(0.002)
     for sender in senders:
         sender.join()
     served.service.cycle()  # whatever came in after the last one
