@@ -339,6 +339,12 @@ class Candidate:
         with self._lock:
             self.last_cycle_failed = False
 
+    def _on_current_set(self) -> None:
+        """The candidate's authority on its live set: a candidate edit lands between checks."""
+        compiled = self.reloader.current.compiled
+        if self.authority.policies is not compiled:
+            self.authority.use_policies(compiled)
+
     def _check(
         self,
         request: OrderRequest,
@@ -348,9 +354,7 @@ class Candidate:
         *,
         sent: bool,
     ) -> None:
-        compiled = self.reloader.current.compiled
-        if self.authority.policies is not compiled:  # a candidate edit: between checks
-            self.authority.use_policies(compiled)
+        self._on_current_set()
         if sent:
             mine = self.authority.record_sent(request, snapshot, now)
         else:
@@ -370,9 +374,7 @@ class Candidate:
         *,
         sent: bool,
     ) -> None:
-        compiled = self.reloader.current.compiled
-        if self.authority.policies is not compiled:  # a candidate edit: between checks
-            self.authority.use_policies(compiled)
+        self._on_current_set()
         if sent:
             mine = self.authority.record_list_sent(order_list, snapshot, now)
         else:
