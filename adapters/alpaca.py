@@ -69,6 +69,7 @@ from bastion.adapters.instrument_rules import (
 )
 from bastion.adapters.option_chains import ChainCache, ChainFetch, ChainRead
 from bastion.adapters.retry import call_with_retry
+from bastion.adapters.single_account import SingleAccountScope
 from bastion.adapters.sources.base import BarRequest, Quote
 from bastion.adapters.sources.clock import Clock, SystemClock
 from bastion.adapters.trade_ledger import TradeLedger
@@ -233,6 +234,11 @@ class AlpacaAdapter:
         self._trading._session.close()
         self._data._session.close()
         self._options._session.close()
+
+    def restricted_to(self, owns: Callable[[str], bool]) -> SingleAccountScope:
+        """This adapter for a `bastion serve --ray` partition: no account request at all
+        unless `owns` the key's account; market data as before (`single_account`)."""
+        return SingleAccountScope(self, owns, lambda: self._account_id, self._known_account_id)
 
     # -- account side ------------------------------------------------------------------
 

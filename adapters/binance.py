@@ -65,6 +65,7 @@ from bastion.adapters.instrument_rules import (
     RuleReader,
 )
 from bastion.adapters.retry import call_with_retry
+from bastion.adapters.single_account import SingleAccountScope
 from bastion.adapters.sources.base import BarRequest, Quote
 from bastion.adapters.sources.clock import Clock, SystemClock
 from bastion.adapters.sources.ratelimit import RateLimit, TokenBucket
@@ -193,6 +194,11 @@ class BinanceAdapter:
 
     def close(self) -> None:
         self._client.session.close()
+
+    def restricted_to(self, owns: Callable[[str], bool]) -> SingleAccountScope:
+        """This adapter for a `bastion serve --ray` partition: no account request at all
+        unless `owns` the key's account; market data as before (`single_account`)."""
+        return SingleAccountScope(self, owns, lambda: self._account_id, self._known_account_id)
 
     # -- account side ------------------------------------------------------------------
 

@@ -54,6 +54,7 @@ from bastion.adapters.instrument_rules import (
 )
 from bastion.adapters.kraken_errors import unwrap
 from bastion.adapters.retry import call_with_retry
+from bastion.adapters.single_account import SingleAccountScope
 from bastion.adapters.sources.base import BarRequest, Quote
 from bastion.adapters.sources.clock import Clock, SystemClock
 from bastion.adapters.trade_ledger import TradeLedger
@@ -167,6 +168,11 @@ class KrakenAdapter:
     @property
     def _account_id(self) -> str:
         return self._config.account_id or "kraken"
+
+    def restricted_to(self, owns: Callable[[str], bool]) -> SingleAccountScope:
+        """This adapter for a `bastion serve --ray` partition: no account request at all
+        unless `owns` the key's account; market data as before (`single_account`)."""
+        return SingleAccountScope(self, owns, lambda: self._account_id, lambda: self._account_id)
 
     # -- account side ------------------------------------------------------------------
 

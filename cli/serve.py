@@ -272,9 +272,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "split across --partitions actors, each polling and evaluating its own accounts "
         "with its own state file (<state>.partition-K.json) and audit chain "
         "(<audit>/partition-K/); checks and reports go to the account's partition; reloads "
-        "reach every partition behind a version barrier. `local` starts Ray here; an "
-        "ADDRESS (host:6379, ray://host:10001, auto) joins a cluster. Needs --state. "
-        "README 'Running on a Ray cluster'",
+        "reach every partition behind a version barrier; escalations and lock releases "
+        "go to the partition holding the position or lock; alerts and silences are the "
+        "head's (--alerts delivers there; silences saved in <state>.head.json); --once "
+        "runs one cycle on every partition. --candidate and --record are refused (exit "
+        "2). `local` starts Ray here; an ADDRESS (host:6379, ray://host:10001, auto) joins "
+        "a cluster. Needs --state. README 'Running on a Ray cluster'",
     )
     parser.add_argument(
         "--partitions",

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
 import structlog
 from starlette.concurrency import run_in_threadpool
@@ -207,7 +208,9 @@ class App:
                 )
                 return forbidden.response()
             principal = found
-        body = b""
+        body = b""  # a GET's action is given its query string instead (`?account=ID`)
+        if endpoint.method == "GET":
+            body = scope.get("query_string", b"")
         if endpoint.body:
             try:
                 body = await self._read_body(scope, receive)
@@ -357,10 +360,12 @@ class App:
         """What the status page shows, with the buttons the caller may use."""
         return Answer(200, self.view.overview(principal))
 
-    def get_snapshot(self, _principal: Principal, _body: bytes) -> Answer:
+    def get_snapshot(self, _principal: Principal, query: bytes) -> Answer:
         """The last cycle's snapshot as `bastion eval --snapshot` reads it; its cycle
-        number, time and policy version in headers (the body is the bare document)."""
-        status, payload = self.view.snapshot()
+        number, time and policy version in headers (the body is the bare document).
+        `?account=ID`: the snapshot holding that account (with --ray, its partition's)."""
+        account = parse_qs(query.decode("latin-1")).get("account", [None])[0]
+        status, payload = self.view.snapshot() if account is None else self.view.snapshot(account)
         if status != 200:
             return _from_view(status, payload)
         headers = {
@@ -369,6 +374,8 @@ class App:
             "X-Bastion-Policy-Version": str(payload["policy_version"]),
             "X-Bastion-Fresh-Data": "true" if payload["fresh_data"] else "false",
         }
+        if "partition" in payload:  # --ray: the partition whose snapshot it is
+            headers["X-Bastion-Partition"] = str(payload["partition"])
         return Answer(200, payload["snapshot"], headers=headers)
 
     def post_check(self, principal: Principal, body: bytes) -> Answer:

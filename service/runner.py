@@ -472,8 +472,13 @@ class Service:
         """GET /api/v1/overview (viewer): what the status page shows (`status_page`)."""
         return status_overview.overview(self, principal)
 
-    def snapshot(self) -> tuple[int, dict[str, Any]]:
-        """GET /api/v1/snapshot (viewer): the last cycle's snapshot (`status_page`)."""
+    def snapshot(self, account: str | None = None) -> tuple[int, dict[str, Any]]:
+        """GET /api/v1/snapshot (viewer): the last cycle's snapshot (`status_page`);
+        `?account=ID` (as with --ray): 404 unless the snapshot holds that account."""
+        snapshot = self.last_snapshot
+        if account and snapshot is not None and account not in {a.id for a in snapshot.accounts}:
+            known = sorted(a.id for a in snapshot.accounts)
+            return 404, {"error": f"account {account!r} is not in the snapshot (accounts: {known})"}
         return status_overview.last_snapshot(self)
 
     # -- silences (service.alerting.api): operator, audited ------------------------------

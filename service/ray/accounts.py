@@ -113,7 +113,27 @@ class AccountFilter:
         self._owns = owns
 
     def __getattr__(self, name: str) -> Any:
+        if name == "fetch_history":  # optional (HistorySource): filtered when offered
+            return self._fetch_history(getattr(self._adapter, name))
         return getattr(self._adapter, name)
+
+    def _fetch_history(
+        self, fetch: Callable[[datetime, datetime], tuple[Sequence[Fill], Sequence[ClosedTrade]]]
+    ) -> Callable[[datetime, datetime], tuple[Sequence[Fill], Sequence[ClosedTrade]]]:
+        """The venue's one-request fills and trades, this partition's accounts only (the
+        real adapters offer it: passed through, another partition's fills and trades
+        would reach this partition's snapshot)."""
+
+        def fetch_history(
+            fills_since: datetime, trades_since: datetime
+        ) -> tuple[Sequence[Fill], Sequence[ClosedTrade]]:
+            fills, trades = fetch(fills_since, trades_since)
+            return (
+                tuple(f for f in fills if self._owns(f.account_id)),
+                tuple(t for t in trades if self._owns(t.account_id)),
+            )
+
+        return fetch_history
 
     @property
     def name(self) -> str:

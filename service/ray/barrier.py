@@ -129,6 +129,8 @@ def reload_everywhere(
         partitions=len(head.slots),
     )
     log.info("policy_reloaded", version=policy_set.version, epoch=epoch, trigger=trigger)
+    accepted = sorted(r.key for r in removals)  # all accepted (else refused above)
+    head.alerts.reloaded(policy_set.version, principal, accepted)  # one alert, not N
     return 200, {
         "reloaded": True,
         "version": policy_set.version,
@@ -196,6 +198,7 @@ def _refused(
         errors=errors,
     )
     log.error("reload_rejected", reason=reason, errors=errors, trigger=trigger)
+    head.alerts.reload_rejected(reason, errors)
     return 422, {
         "reloaded": False,
         "reason": reason,

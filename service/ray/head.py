@@ -4,6 +4,10 @@
   body's `account_id` (`accounts.PartitionMap.owner`); an account no partition has seen
   is refused 422 (the accounts known are named). An order list must name one account.
   A reset goes to the account's partition (`account:ID`), else to every partition.
+  A manual escalation or lock release goes to the partition holding its position or
+  lock (`operator_routes`); GET /api/v1/snapshot?account=ID to the account's.
+- **Alerts** are raised by the partitions and delivered once here, with the silences
+  (`head_alerts`); --once is `run_once` (cli/serve_ray.py).
 - **Merging.** /api/v1/status has each partition's status under `partitions` and the
   trading states of all accounts at the top; /metrics is one exposition, every sample
   labelled `partition` (`metrics_merge`); /readyz is ready when every partition is.
@@ -40,8 +44,9 @@ from bastion.engine.policy.model import PolicySet
 from bastion.service.auditor import Auditor
 from bastion.service.auth import LOCAL, Principal, Role
 from bastion.service.policy_watch import DirectoryWatcher
-from bastion.service.ray import barrier
+from bastion.service.ray import barrier, operator_routes
 from bastion.service.ray.accounts import PartitionMap
+from bastion.service.ray.head_alerts import HeadAlerts
 from bastion.service.ray.metrics_merge import HeadMetrics
 from bastion.service.ray.partition import Partition, PartitionSpec
 from bastion.service.ray.slots import (
@@ -71,6 +76,7 @@ class RayHead:
         actor_options: dict[str, Any] | None = None,
         loops: bool = True,
         health_interval_s: float | None = 1.0,
+        alerts: HeadAlerts | None = None,
     ) -> None:
         self.slots = [Slot(spec) for spec in specs]
         self.partition_map: PartitionMap = specs[0].partition_map
@@ -78,6 +84,8 @@ class RayHead:
         self.auditor = auditor or Auditor(None)
         self.metrics = metrics or HeadMetrics()
         self.metrics.partition_texts = self._partition_metrics
+        self.alerts = alerts or HeadAlerts(self.metrics)
+        self.alerts.auditor = self.auditor  # silences are audited in the head's chain
         self.actor_options = {"num_cpus": 1, "max_concurrency": 16, **(actor_options or {})}
         self.loops = loops  # False: cycles only when asked (`run_cycles`), for benchmarks
         self.health_interval_s = health_interval_s
@@ -102,6 +110,7 @@ class RayHead:
         for slot in self.slots:
             self._spawn(slot)
         self.metrics.reload_epoch.set(self.epoch)
+        self.alerts.start()
         self.auditor.lifecycle(
             "service_started",
             ray=True,
@@ -128,6 +137,8 @@ class RayHead:
             self._watcher.stop()
         if self._monitor is not None:
             self._monitor.join(10)
+        self.collect_alerts()  # what the last cycles raised, delivered before stopping
+        self.alerts.stop()
         heads: list[dict[str, Any] | None] = []
         for slot in self.slots:
             if slot.actor is None:
@@ -162,6 +173,7 @@ class RayHead:
         while not self._stop.wait(self.health_interval_s):
             try:
                 self.check_health()
+                self.collect_alerts()
             except Exception:  # counted and logged; the next round tries again, and a
                 # call routed to a dead partition still answers 503 (never an approval)
                 log.exception("partition_health_check_failed")
@@ -188,6 +200,7 @@ class RayHead:
             slot.state, slot.down_since = DOWN, datetime.now(UTC)
             slot.error = f"{type(error).__name__}: {str(error)[:300]}"
         self.metrics.partition_up.labels(str(slot.index)).set(0)
+        self.alerts.partition_down(slot)
         log.error(
             "partition_died",
             partition=slot.index,
@@ -345,6 +358,8 @@ class RayHead:
                 )
                 continue
             reasons.extend(f"partition {slot.index}: {reason}" for reason in answer[1])
+        if self.alerts.save_error is not None:
+            reasons.append(f"head state save failed: {self.alerts.save_error}")
         return not reasons, reasons
 
     def policies(self) -> dict[str, Any]:
@@ -389,6 +404,7 @@ class RayHead:
             "trading_states": dict(sorted(trading.items())),
             "partitions": partitions,
             "audit_head": self.auditor.head(),
+            "alerts": self.alerts.status(),
         }
 
     def overview(self, principal: Principal = LOCAL) -> dict[str, Any]:
@@ -396,8 +412,25 @@ class RayHead:
         per partition are not drawn yet: read /api/v1/status)."""
         return self.status()
 
-    def snapshot(self) -> tuple[int, dict[str, Any]]:
-        return _not_here("GET /api/v1/snapshot (each partition has its own snapshot)")
+    def snapshot(self, account: str | None = None) -> tuple[int, dict[str, Any]]:
+        """GET /api/v1/snapshot?account=ID: the snapshot of the partition that owns
+        the account (its accounts only; `partition` says which). Without an account:
+        400 naming the accounts there are; an unknown account: 404."""
+        known = sorted(self.known_accounts())
+        if not account:
+            return 400, {
+                "error": "with --ray each partition has its own snapshot: name an account, "
+                "GET /api/v1/snapshot?account=ID (its partition's snapshot answers; "
+                f"accounts: {', '.join(known) or 'none yet'})",
+                "accounts": known,
+            }
+        if account not in known:
+            return 404, {
+                "error": f"account {account!r} is not an account of this service "
+                f"(accounts: {', '.join(known) or 'none yet'})",
+                "accounts": known,
+            }
+        return self._call(self._owner(account), "snapshot", b"", LOCAL, "snapshot")
 
     def reload(
         self, principal: Principal = LOCAL, accept_removal: Sequence[str] = ()
@@ -412,15 +445,18 @@ class RayHead:
         return self.reload_policies("http", principal.name, accept_removal)
 
     def release_lock(self, body: bytes, principal: Principal = LOCAL) -> tuple[int, dict[str, Any]]:
-        return _not_here("POST /api/v1/locks/release")
+        """POST /api/v1/locks/release: by the partition holding the lock (`operator_routes`)."""
+        return operator_routes.route(self, operator_routes.RELEASE, body, principal)
 
     def escalate(self, body: bytes, principal: Principal = LOCAL) -> tuple[int, dict[str, Any]]:
-        return _not_here("POST /api/v1/escalations")
+        """POST /api/v1/escalations: by the partition holding the position."""
+        return operator_routes.route(self, operator_routes.ESCALATE, body, principal)
 
     def clear_escalation(
         self, body: bytes, principal: Principal = LOCAL
     ) -> tuple[int, dict[str, Any]]:
-        return _not_here("DELETE /api/v1/escalations")
+        """DELETE /api/v1/escalations: by the partition holding the manual escalation."""
+        return operator_routes.route(self, operator_routes.CLEAR, body, principal)
 
     def promote(self, body: bytes, principal: Principal = LOCAL) -> tuple[int, dict[str, Any]]:
         return _not_here("POST /-/promote")
@@ -429,15 +465,21 @@ class RayHead:
         return _not_here("POST /-/rollback")
 
     def silences(self) -> dict[str, Any]:
-        return {"silences": []}
+        """GET /api/v1/silences: the head's (they apply to every partition's alerts)."""
+        return self.alerts.listed()
 
     def silence(self, body: bytes, principal: Principal = LOCAL) -> tuple[int, dict[str, Any]]:
-        return _not_here("POST /api/v1/silences")
+        """POST /api/v1/silences: at the head, audited in its chain, saved in its file."""
+        return self.alerts.silence(body, principal)
 
     def expire_silence(
         self, body: bytes, principal: Principal = LOCAL
     ) -> tuple[int, dict[str, Any]]:
-        return _not_here("DELETE /api/v1/silences")
+        return self.alerts.expire_silence(body, principal)
+
+    def collect_alerts(self) -> int:
+        """Deliver what the partitions raised since the last call (`head_alerts`)."""
+        return self.alerts.collect(self.slots)
 
     def auth_refused(
         self, *, principal: str | None, method: str, path: str, status: int, reason: str
@@ -448,7 +490,7 @@ class RayHead:
 
     # -- gathering from every partition ---------------------------------------------------
 
-    def _each(self, method: str, *args: Any) -> dict[int, Any]:
+    def _each(self, method: str, *args: Any, timeout_s: float = CALL_TIMEOUT_S) -> dict[int, Any]:
         """`method` on every serving partition at once; their answers by index (a
         partition that fails is marked down and left out)."""
         refs = [
@@ -457,7 +499,7 @@ class RayHead:
         answers = {}
         for slot, ref in refs:
             try:
-                answers[slot.index] = ray.get(ref, timeout=CALL_TIMEOUT_S)
+                answers[slot.index] = ray.get(ref, timeout=timeout_s)
             except GetTimeoutError:
                 continue
             except RayError as error:
@@ -471,6 +513,13 @@ class RayHead:
     def cycles(self, after: int = 0) -> list[dict[str, Any]]:
         """Every partition's cycle records (tests, bench/scale): version and epoch each."""
         return [r for records in self._each("cycles", after).values() for r in records]
+
+    def run_once(self) -> list[dict[str, Any]]:
+        """--once: one cycle on every partition at once (loops off), through each
+        partition's gate; what each printed (`Partition.once`), by partition. A
+        partition that fails is left out (the caller exits 2 for it)."""
+        answers = self._each("once", timeout_s=START_TIMEOUT_S)  # a first poll: slow
+        return [answers[index] for index in sorted(answers)]
 
     def run_cycles(self, count: int) -> list[dict[str, Any]]:
         """`count` cycles on every partition at once (loops off: bench/scale)."""

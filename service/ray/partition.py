@@ -24,17 +24,19 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import structlog
+from prometheus_client import CollectorRegistry
 
 from bastion.adapters.sources.clock import SystemClock
 from bastion.engine.evaluation.compiled import compile_policy_set
 from bastion.engine.policy.guard import removed_protection, unaccepted
 from bastion.engine.policy.model import PolicySet
+from bastion.service.alerts import Alerts
 from bastion.service.audit import AuditTrail, key_from_env
 from bastion.service.auditor import Auditor
 from bastion.service.auth import LOCAL, Principal
@@ -42,9 +44,11 @@ from bastion.service.feeds import Feed, make_feed
 from bastion.service.metrics import ServiceMetrics
 from bastion.service.ray.accounts import AccountFilter, PartitionMap, owned_by
 from bastion.service.ray.gate import Gate
+from bastion.service.ray.outbox import AlertOutbox
 from bastion.service.reload_events import record_reload
 from bastion.service.reloader import LoadedPolicies, PolicyReloaded, PolicyReloader
 from bastion.service.runner import Service
+from bastion.service.runner import _decision_fields as decision_fields
 from bastion.service.state_store import StateStore
 
 log = structlog.get_logger("bastion.service")
@@ -126,7 +130,11 @@ class Partition:
         if store is not None:
             store.check_directory()
             saved = store.load()
-        service = Service(partition_feed(spec, wall), reloader, metrics, store=store)
+        # Alerts go to the head, which delivers them (silences, --alerts, one count):
+        # counted here in a registry of their own, never rendered.
+        self.outbox = AlertOutbox()
+        alerts = Alerts([self.outbox], CollectorRegistry(auto_describe=False))
+        service = Service(partition_feed(spec, wall), reloader, metrics, alerts, store=store)
         built.append(service)
         service.auditor = _auditor(spec, service, wall)
         if saved is not None:
@@ -247,6 +255,71 @@ class Partition:
     ) -> tuple[int, dict[str, Any]]:
         with self.gate.passing():
             return self.service.reset_breaker(body, principal)
+
+    # -- operator actions (the head routes them here: `operator_routes`) ---------------
+
+    def holds(self, kind: str, key: str) -> dict[str, Any]:
+        """Is the target of an operator action here (`kind`: "position" in the last
+        snapshot, "escalation" a manual one, "lock" a history lock)? When not, the ones
+        that are (the head lists them when no partition holds it)."""
+        state = self.service.state
+        known: Iterable[str]
+        if kind == "lock":
+            found = key in state.locks  # released or over too: its partition answers why
+            now = self.service.feed.now()
+            known = (k for k, lock in state.locks.items() if lock.active(now))
+        elif kind == "escalation":
+            found, known = key in state.manual_escalations, state.manual_escalations
+        else:
+            snapshot = self.service.last_snapshot
+            known = [] if snapshot is None else [p.id for p in snapshot.positions]
+            found = key in known
+        return {"found": found, "known": [] if found else sorted(known)}
+
+    def escalate(self, body: bytes, principal: Principal = LOCAL) -> tuple[int, dict[str, Any]]:
+        with self.gate.passing():
+            return self.service.escalate(body, principal)
+
+    def clear_escalation(
+        self, body: bytes, principal: Principal = LOCAL
+    ) -> tuple[int, dict[str, Any]]:
+        with self.gate.passing():
+            return self.service.clear_escalation(body, principal)
+
+    def release_lock(self, body: bytes, principal: Principal = LOCAL) -> tuple[int, dict[str, Any]]:
+        with self.gate.passing():
+            return self.service.release_lock(body, principal)
+
+    def alerts_after(self, seq: int, incarnation: str | None = None) -> dict[str, Any]:
+        """The alerts raised and resolved since the head last took them (`outbox`)."""
+        return self.outbox.after(seq, incarnation)
+
+    def snapshot(self, _body: bytes = b"", _principal: Principal = LOCAL) -> tuple[int, Any]:
+        """GET /api/v1/snapshot?account=ID: this partition's last snapshot (called as
+        the head calls a routed request)."""
+        return self.service.snapshot()
+
+    def once(self) -> dict[str, Any]:
+        """`bastion serve --ray --once`: one cycle through the gate, saved, and what the
+        single-process --once prints of it (`cli.serve_ray.run_once` prints it)."""
+        from bastion.cli.eval import render_text  # noqa: PLC0415 - the text of --once
+        from bastion.service.console import once_fields  # noqa: PLC0415
+
+        self.run_cycle()
+        service = self.service
+        cycle = service.last_cycle
+        assert cycle is not None
+        return {
+            "partition": self.index,
+            "fresh": cycle.fresh_data,
+            "error": service.last_adapter_error,
+            "fatal": service.last_poll_fatal,
+            "text": render_text(cycle.decisions, service.state, cycle.interval_s, False),
+            "unevaluable": [f"unevaluable: {item}" for item in service.unevaluable],
+            "fields": once_fields(service, cycle),
+            "decisions": [decision_fields(d) for d in cycle.decisions],
+            "save_failed": service.persist_reason("state"),
+        }
 
     def status(self) -> dict[str, Any]:
         return {

@@ -16,10 +16,11 @@ import pytest
 
 from bastion.adapters.builder_parts import BuilderConfig
 from bastion.adapters.sources.clock import ManualClock, SystemClock
-from bastion.adapters.venue import VenueAccount
+from bastion.adapters.venue import Fill, VenueAccount
 from bastion.cli.main import build_parser, main
 from bastion.cli.serve_ray import LOOPBACK_ONLY_ENV, check_arguments
 from bastion.engine.errors import UsageError
+from bastion.engine.snapshot import ClosedTrade
 from bastion.service.audit import AuditTrail
 from bastion.service.feeds import Feed
 from bastion.service.ray.accounts import AccountFilter, PartitionMap, open_map, owned_by
@@ -77,6 +78,38 @@ def test_account_filter_when_polled_then_only_its_accounts_and_the_rest_passes()
     ]
     assert venue.market_only() == "whole venue"
     assert venue.name == "fake"
+
+
+class _HistoryVenue(_Venue):
+    """A venue with the one-request fills and trades (HistorySource), as the real ones."""
+
+    def fetch_history(
+        self, fills_since: datetime, trades_since: datetime
+    ) -> tuple[tuple[Fill, ...], tuple[ClosedTrade, ...]]:
+        at = datetime(2026, 1, 5, tzinfo=UTC)
+        fills = tuple(
+            Fill(f"f-{a}", a, "SPY", "buy", Decimal(1), Decimal(500), at) for a in ACCOUNTS
+        )
+        prices = (Decimal(500), Decimal(490), Decimal(-10), Decimal(-2))
+        trades = tuple(
+            ClosedTrade(f"t-{a}", a, "SPY", "long", "", Decimal(1), at, at, *prices, "signal")
+            for a in ACCOUNTS
+        )
+        return fills, trades
+
+
+def test_account_filter_when_venue_gives_history_then_only_its_accounts_fills_and_trades() -> None:
+    """The real adapters answer fills and trades in one request (`fetch_history`): the
+    filter cuts that to the partition's accounts too (another partition's closed trades
+    would feed this partition's history protections)."""
+    partition_map = PartitionMap.dealt(2, ACCOUNTS)
+    venue = AccountFilter(_HistoryVenue(), owned_by(partition_map, 1))
+    since = datetime(2026, 1, 1, tzinfo=UTC)
+    fills, trades = venue.fetch_history(since, since)
+    mine = partition_map.accounts_of(1)
+    assert sorted(f.account_id for f in fills) == mine
+    assert sorted(t.account_id for t in trades) == mine
+    assert not hasattr(AccountFilter(_Venue(), owned_by(partition_map, 1)), "fetch_history")
 
 
 def test_gate_when_closed_then_passing_waits_until_opened() -> None:
@@ -166,7 +199,7 @@ def test_verify_when_directory_holds_partition_chains_then_all_checked_together(
 @pytest.mark.parametrize(
     ("extra", "said"),
     [
-        (["--state", "s.json", "--once"], "--once is not available with --ray yet"),
+        (["--state", "s.json", "--record", "r/"], "--record is not available with --ray"),
         (["--state", "s.json", "--candidate", "c/"], "--candidate is not available with --ray"),
         (["--state", "s.json", "--partitions", "0"], "--partitions must be 1 or more"),
         ([], "--ray needs --state FILE"),

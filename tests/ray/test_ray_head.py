@@ -1,8 +1,10 @@
 """`bastion serve --ray` on a local Ray instance (2 CPUs, started once for the module):
 routing by account, merged status and /metrics, the reload barrier (no cycle anywhere
-evaluates a mix of versions; one partition that cannot prepare aborts everywhere), and
-a partition actor killed mid-run (its accounts REDUCING, restarted from its saved
-state, nothing acknowledged lost)."""
+evaluates a mix of versions; one partition that cannot prepare aborts everywhere), a
+partition actor killed mid-run (its accounts REDUCING, restarted from its saved state,
+nothing acknowledged lost), operator actions routed to the partition holding their
+target, alerts delivered and silenced at the head, one snapshot per account's partition,
+and --once."""
 
 from __future__ import annotations
 
@@ -269,7 +271,12 @@ def test_http_front_when_served_by_the_head_then_same_endpoints_answer(
             status = client.get("/api/v1/status").json()
             assert set(status["trading_states"]) == set(SIM_ACCOUNTS)
             assert client.get("/readyz").status_code in (200, 503)
-            assert client.get("/api/v1/snapshot").status_code == 501
+            assert client.get("/api/v1/snapshot").status_code == 400  # name an account
+            owned = client.get("/api/v1/snapshot", params={"account": "rev-01"})
+            assert owned.status_code == 200, owned.text
+            assert "rev-01" in {a["id"] for a in owned.json()["accounts"]}
+            assert owned.headers["X-Bastion-Partition"] == str(served["map"].owner("rev-01"))
+            assert client.post("/-/promote", content=b"{}").status_code == 501
     finally:
         server.stop()
 
@@ -297,3 +304,83 @@ def test_health_watch_when_the_check_itself_raises_then_counted_and_watching_goe
         head._stop.clear()
     assert len(rounds) == 2
     assert head.metrics.health_check_failures._value.get() == before + 2
+
+
+def _kinds(chain: Path) -> list[tuple[str, dict[str, Any]]]:
+    return [(r.kind, r.data) for r in read_records(chain)]
+
+
+def test_escalation_when_position_is_a_partitions_then_routed_audited_there_head_records_who(
+    served: dict[str, Any],
+) -> None:
+    """A manual escalation and its clearing go to the partition holding the position
+    (found in its snapshot, GET /api/v1/snapshot?account=ID); the answer and the audit
+    records are a single service's, in that partition's chain; the head's chain says
+    who asked and where it went. A position no partition holds: 409 listing every
+    partition's positions, audited at the head; an unknown lock: 409 likewise."""
+    head, partition_map, root = served["head"], served["map"], served["root"]
+    _wait_for_cycles(head, 1)
+    owner = partition_map.owner("rev-01")
+    assert head.snapshot()[0] == 400
+    assert head.snapshot("nobody-01")[0] == 404
+    status, answer = head.snapshot("rev-01")
+    assert status == 200 and answer["partition"] == owner
+    position = next(
+        p["id"]
+        for p in answer["snapshot"]["positions"]
+        if p["account_id"] == "rev-01" and not p.get("option")
+    )
+    asked = {"position_id": position, "level": "recovery", "by": "ops-1", "reason": "drill"}
+    status, escalated = head.escalate(json.dumps(asked).encode())
+    assert status == 200, escalated
+    assert escalated["escalated"] is True and escalated["partition"] == owner
+    cleared_body = {"position_id": position, "by": "ops-1", "reason": "drill over"}
+    status, cleared = head.clear_escalation(json.dumps(cleared_body).encode())
+    assert status == 200 and cleared["cleared"] is True, cleared
+    status, missing = head.escalate(json.dumps({**asked, "position_id": "nope-1"}).encode())
+    assert status == 409
+    assert missing["error"] == "no position 'nope-1' in the last snapshot"
+    listed = set(missing["positions"])
+    for account in SIM_ACCOUNTS:  # every partition's positions, merged
+        snapshot = head.snapshot(account)[1]["snapshot"]
+        assert listed & {p["id"] for p in snapshot["positions"] if p["account_id"] == account}
+    release = {"lock": "p/x/rev-01/account", "by": "officer-1", "reason": "drill"}
+    status, refused = head.release_lock(json.dumps(release).encode())
+    assert status == 409 and refused["released"] is False
+    assert refused["error"].startswith("no active history lock 'p/x/rev-01/account'")
+    partition_chain = _kinds(root / "audit" / f"partition-{owner}")
+    assert any(k == "escalation_set" and d.get("status") == 200 for k, d in partition_chain)
+    assert any(k == "escalation_cleared" and d.get("status") == 200 for k, d in partition_chain)
+    head_chain = _kinds(root / "audit" / "head")
+    routed = [d for k, d in head_chain if k == "operator_action_routed"]
+    assert [(d["action"], d["partition"], d["status"]) for d in routed[-2:]] == [
+        ("POST /api/v1/escalations", owner, 200),
+        ("DELETE /api/v1/escalations", owner, 200),
+    ]
+    assert any(k == "escalation_set" and d.get("status") == 409 for k, d in head_chain)
+    assert any(k == "lock_release_refused" and d.get("status") == 409 for k, d in head_chain)
+
+
+def test_alert_when_a_partition_raises_one_then_delivered_once_at_the_head_and_silenced_there(
+    served: dict[str, Any],
+) -> None:
+    """An order reported sent though denied raises an alert in its partition; the head
+    collects it once (asked again: nothing new), counts it in its /metrics and holds it
+    back when a silence at the head matches (audited in the head's chain)."""
+    head, root = served["head"], served["root"]
+    silence = {"matchers": {"account": "rev-01"}, "reason": "drill", "duration_s": 600}
+    status, created = head.silence(json.dumps(silence).encode())
+    assert status == 200 and created["created"] is True, created
+    assert [s["id"] for s in head.silences()["silences"]] == [created["silence"]["id"]]
+    head.collect_alerts()  # what came before: out of the way
+    status, answer = head.report_order(_order("rev-01", order_id="DENIED-1", target_size=10**9))
+    assert status == 200 and answer["approved"] is False, answer
+    assert head.collect_alerts() == 1
+    assert head.collect_alerts() == 0
+    text = head.metrics.render()[0].decode()
+    assert 'bastion_alerts_silenced_total{kind="order_sent_denied",partition="head"} 1.0' in text
+    assert 'bastion_alerts_total{kind="order_sent_denied",partition="head",severity="warning"}' in (
+        text
+    )
+    kinds = [k for k, _ in _kinds(root / "audit" / "head")]
+    assert "silence_created" in kinds

@@ -65,6 +65,20 @@ def test_snapshot_when_cycled_then_the_bare_document_with_cycle_headers(
     assert "trading states:" in out
 
 
+def test_snapshot_when_account_named_then_the_snapshot_holding_it_else_404(served: Desk) -> None:
+    """`?account=ID` (what `bastion serve --ray` needs) works on a single service too:
+    the snapshot when it holds the account, 404 naming the accounts when not."""
+    cycle = served.next_cycle()
+    assert cycle.snapshot is not None
+    account = cycle.snapshot.accounts[0].id
+    reply = call(served.url + f"/api/v1/snapshot?account={account}", headers=bearer("vera"))
+    assert reply.status == 200
+    assert "X-Bastion-Partition" not in reply.headers
+    reply = call(served.url + "/api/v1/snapshot?account=nobody-1", headers=bearer("vera"))
+    assert reply.status == 404
+    assert account in reply.json()["error"]
+
+
 def test_record_when_cycles_run_then_newest_kept_and_each_reproduces_its_cycle(
     served: Desk, tmp_path: Path
 ) -> None:
