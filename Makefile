@@ -15,17 +15,25 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev,bench]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# The order check's hot path compiled with mypyc (engine/native.py), again whenever its
+# sources change; without a C compiler it says so and the same modules run as Python.
+NATIVE     := $(VENV)/.native
+NATIVE_SRC := engine/native.py $(wildcard engine/authority/*.py engine/authority/controls/*.py)
+$(NATIVE): $(STAMP) $(NATIVE_SRC)
+	@$(BIN)/python -m bastion.engine.native build || echo "make: the order check runs as Python"
+	@touch $(NATIVE)
+
+install: $(STAMP) $(NATIVE)
 
 ## run: the main job — lint the shipped policies, then `bastion serve` on the built-in
 ## simulated feed at 60x (one market minute a second): within a minute you see breakers
 ## trip, a roll decision and an escalation. Ctrl-C stops it. Metrics: http://127.0.0.1:9108/metrics
-run: $(STAMP)
+run: $(STAMP) $(NATIVE)
 	$(BIN)/bastion lint policies/
 	$(BIN)/bastion serve --adapter sim --speed 60
 
 ## test: style, types and the whole test suite
-test: $(STAMP)
+test: $(STAMP) $(NATIVE)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(MAKE) --no-print-directory typecheck
@@ -54,8 +62,9 @@ dist: $(STAMP)
 	@ls -1 dist/
 
 ## bench: every benchmark under bench/
-bench: $(STAMP)
+bench: $(STAMP) $(NATIVE)
 	@for b in bench/*/run.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
+	find engine -name '*.so' -delete; rm -f engine/authority/_native.json
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist *.egg-info

@@ -53,6 +53,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from bastion.engine import native
 from bastion.engine.authority.check import can_execute
 from bastion.engine.authority.request import OrderRequest
 from bastion.engine.evaluation.compiled import CompiledPolicySet, compile_policy_set
@@ -384,6 +385,13 @@ def _best(latencies: Sequence[Sequence[int]]) -> tuple[float, float]:
     return min(r[0] for r in latencies) / 1e3, min(r[1] for r in latencies) / 1e3
 
 
+def native_state() -> str:
+    """Which order check this process runs: compiled by `make install`, or Python."""
+    if native.loaded():
+        return "compiled with mypyc (engine/native.py)"
+    return "Python (not compiled: `python -m bastion.engine.native build` compiles it)"
+
+
 def compare(count: int, rounds: int, base_python: str) -> bool:
     """Run both sides, print the figures and the verdict; False on any mismatch or miss."""
     work, rounds = make_workload(count), max(1, rounds)
@@ -418,6 +426,7 @@ def compare(count: int, rounds: int, base_python: str) -> bool:
         f"(SubmitOrder) vs Bastion can_execute, {count:,} seeded orders, state fed forward; "
         f"trading state changes {len(work.states)}x; bursts of {BURST_LENGTH} at 1 ms"
     )
+    print(f"    Bastion's order check: {native_state()}")
     print(
         f"    outcomes: approved {sum(a for a, _ in outcomes):,}, denied "
         + ", ".join(f"{why} {n:,}" for why, n in denied.most_common())

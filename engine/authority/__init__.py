@@ -17,6 +17,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from bastion.engine import native
+
+native.check_current()  # a compiled order check built from other sources: refused
+
 _EXPORTS = {
     "can_execute": "check",
     "ExecutionDecision": "check",

@@ -265,12 +265,15 @@ def _fact(
     }
     if increasing and limits is not None:
         ctx.measures = measures_of(ctx, limits)
-    _filler(governing.rules.fills[action])(fact, ctx, protection, limits)
+    # Read as Any: compiled (engine/authority/native.py), a value typed as a tuple of two
+    # is unboxed and boxed again as a new tuple, and `_filler` keys on the pair's identity.
+    fills: Any = governing.rules.fills
+    _filler(fills[action])(fact, ctx, protection, limits)
     return fact
 
 
 _Filler = Callable[[dict[str, Any], Context, Any, Any], None]
-_Pair = tuple[tuple[Any, ...], tuple[Any, ...]]
+_Pair = Any  # (protections, limits): Any, not a tuple type, for its identity (see `_fact`)
 _FILLERS: dict[int, tuple[_Pair, _Filler]] = {}  # id(pair) -> (pair, its filler)
 _MAX_FILLERS = 4096  # (protections, limits) pairs × actions; cleared when full
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bastion.engine.authority import OrderRequest, can_execute
-from bastion.engine.authority.controls import trade_risk
+from bastion.engine.authority.controls import base
 from bastion.engine.evaluation.compiled import CompiledPolicySet
 from bastion.engine.state import State
 from tests.authority.builders import (
@@ -60,12 +60,16 @@ def test_error_when_no_account_id_and_several_accounts_then_denied(
     assert_error_decision(decide(default_policies, FINE, snap), "2 accounts")
 
 
+# Faults are injected where the check calls out to a module that is never compiled
+# (engine/native.py compiles engine/authority: a compiled module calls its own functions
+# directly, so patching them would test nothing there): building the book, the fact's
+# fillers, and the new state.
 @pytest.mark.parametrize(
     "target",
     [
         "bastion.engine.authority.check.book_of",
-        "bastion.engine.authority.check._fact",
-        "bastion.engine.authority.walk.remember",
+        "bastion.engine.authority.rules.AuthorityRuleset.fills",
+        "bastion.engine.authority.memory.with_authority",
     ],
     ids=["book", "fact", "remember"],
 )
@@ -75,7 +79,7 @@ def test_error_when_something_inside_the_check_raises_then_denied(
     def broken(*_: object, **__: object) -> None:
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr(target, broken)
+    monkeypatch.setattr(target, property(broken) if target.endswith(".fills") else broken)
     assert_error_decision(decide(default_policies, FINE), "ZeroDivisionError: boom")
 
 
@@ -125,9 +129,11 @@ def test_error_when_state_unusable_then_state_returned_unchanged(
     def broken(*_: object, **__: object) -> None:
         raise ValueError("bad")
 
-    monkeypatch.setattr("bastion.engine.authority.check._fact", broken)
+    # After the book and the context (the fact's fillers): the state already read.
+    monkeypatch.setattr("bastion.engine.authority.rules.AuthorityRuleset.fills", property(broken))
     memory = State(trading_states={"acct-1": "REDUCING"})
     result = decide(default_policies, FINE, memory=memory)
+    assert summary(result) == ERROR
     assert result.state is memory
 
 
@@ -206,7 +212,8 @@ def test_reasons_when_their_wording_fails_then_outcome_kept_and_reading_never_ra
     def broken(*_: object) -> str:
         raise ValueError("template broken")
 
-    monkeypatch.setattr(trade_risk, "worded", broken)
+    # `shown` (engine/decision.py) words every number of a reason: never compiled.
+    monkeypatch.setattr(base, "shown", broken)
     result = decide(compiled, request("open", target_size=300, size_increment=1))
     assert summary(result) == ("downsized", True, D(250), ())
     assert "wording unavailable: ValueError: template broken" in result.reasons[0]

@@ -57,12 +57,12 @@ PROTECTIONS: Mapping[str, Protection] = {
         whipsaw_protection.CONTROL,
     )
 }
-OVERRIDE = regime_override.CONTROL
+OVERRIDE: regime_override.RegimeOverride = regime_override.CONTROL
 # Checked before every limit, with or without a LimitPolicy, never in shadow mode.
-TRADING_STATE = trading_state.CONTROL
+TRADING_STATE: trading_state.TradingState = trading_state.CONTROL
 # Set by the tripped reduce_size breakers: a size limit on every order that adds exposure
 # in their subjects, with or without a LimitPolicy, never in shadow mode.
-BREAKER_SIZE = breaker_size.CONTROL
+BREAKER_SIZE: breaker_size.BreakerSize = breaker_size.CONTROL
 # In check order: the limits that block outright, then the size limits.
 LIMITS: tuple[Limit, ...] = (
     kill_drawdown.CONTROL,

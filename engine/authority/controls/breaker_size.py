@@ -155,4 +155,4 @@ def _covers(subject: str, snapshot: Snapshot, request: OrderRequest, account_id:
     return False
 
 
-CONTROL = BreakerSize()
+CONTROL: BreakerSize = BreakerSize()

@@ -37,4 +37,4 @@ class CoreAssetImmunity(Protection):
         return f"{symbol} is a core asset; {action} is allowed (immune to {blocked} only)"
 
 
-CONTROL = CoreAssetImmunity()
+CONTROL: CoreAssetImmunity = CoreAssetImmunity()

@@ -23,7 +23,8 @@ class Expiry(Limit):
     any_action = True
     records_pass = False
     fields: ClassVar = {"expired": "a gtd order whose expire_at is not after now"}
-    shown_field, relation = "expired", "="
+    shown_field = "expired"
+    relation = "="
 
     def fill(self, fact: Fact, ctx: Context, spec: LimitSpec) -> None:
         expire_at = ctx.request.expire_at
@@ -45,4 +46,4 @@ class Expiry(Limit):
         )
 
 
-CONTROL = Expiry()
+CONTROL: Expiry = Expiry()

@@ -159,14 +159,17 @@ class GroupExposure(Limit):
 
 
 class PerSector(GroupExposure):
-    id = "limit.max_per_sector"
-    setting, noun, prefix = "max_per_sector_pct", "sector", "sector"
+    id: ClassVar[str] = "limit.max_per_sector"
+    setting = "max_per_sector_pct"
+    noun = "sector"
+    prefix = "sector"
     fields: ClassVar = {
         "sector": "the symbol's sector ('' when it has none)",
         "sector_unknown": "the symbol's sector is unknown (no instrument, or an equity without)",
         "sector_pct": "exposure of the symbol's sector after the order",
     }
-    shown_field, relation = "sector_pct", "≤"
+    shown_field = "sector_pct"
+    relation = "≤"
 
     def caps(self, spec: LimitSpec) -> tuple[tuple[str, Decimal], ...]:
         return spec.max_per_sector_pct
@@ -180,14 +183,17 @@ class PerSector(GroupExposure):
 
 
 class PerAssetClass(GroupExposure):
-    id = "limit.max_per_asset_class"
-    setting, noun, prefix = "max_per_asset_class_pct", "asset class", "asset_class"
+    id: ClassVar[str] = "limit.max_per_asset_class"
+    setting = "max_per_asset_class_pct"
+    noun = "asset class"
+    prefix = "asset_class"
     fields: ClassVar = {
         "asset_class": "the symbol's asset class",
         "asset_class_unknown": "the symbol has no instrument record",
         "asset_class_pct": "exposure of the symbol's asset class after the order",
     }
-    shown_field, relation = "asset_class_pct", "≤"
+    shown_field = "asset_class_pct"
+    relation = "≤"
 
     def caps(self, spec: LimitSpec) -> tuple[tuple[str, Decimal], ...]:
         return spec.max_per_asset_class_pct
@@ -225,5 +231,5 @@ def _exposures(
     return totals
 
 
-SECTOR = PerSector()
-ASSET_CLASS = PerAssetClass()
+SECTOR: PerSector = PerSector()
+ASSET_CLASS: PerAssetClass = PerAssetClass()

@@ -65,4 +65,4 @@ class GracePeriod(Protection):
         )
 
 
-CONTROL = GracePeriod()
+CONTROL: GracePeriod = GracePeriod()

@@ -50,4 +50,4 @@ class HoldingPeriod(Protection):
         )
 
 
-CONTROL = HoldingPeriod()
+CONTROL: HoldingPeriod = HoldingPeriod()

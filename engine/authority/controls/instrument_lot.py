@@ -30,7 +30,8 @@ class InstrumentLot(Limit):
     any_action = True  # a partial decrease must fit the lot too
     records_pass = False  # nothing to say when the quantity fits
     fields: ClassVar = {"off_lot": "the order's quantity is not a multiple of the lot size"}
-    shown_field, relation = "off_lot", "="
+    shown_field = "off_lot"
+    relation = "="
 
     def fill(self, fact: Fact, ctx: Context, spec: LimitSpec) -> None:
         lot = rules_of(ctx, spec).lot_size
@@ -65,4 +66,4 @@ class InstrumentLot(Limit):
         return floor_to(quantity, lot.value) if lot is not None else quantity
 
 
-CONTROL = InstrumentLot()
+CONTROL: InstrumentLot = InstrumentLot()

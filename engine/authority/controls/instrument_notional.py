@@ -48,7 +48,8 @@ class MinNotional(Limit):
     any_action = True
     records_pass = False
     fields: ClassVar = {"below_min_notional": "the order's value is below min_notional"}
-    shown_field, relation = "below_min_notional", "="
+    shown_field = "below_min_notional"
+    relation = "="
 
     def fill(self, fact: Fact, ctx: Context, spec: LimitSpec) -> None:
         least = rules_of(ctx, spec).min_notional
@@ -80,7 +81,8 @@ class MaxNotional(Limit):
     any_action = True
     records_pass = False
     fields: ClassVar = {"above_max_notional": "the order's value is above max_notional"}
-    shown_field, relation = "above_max_notional", "="
+    shown_field = "above_max_notional"
+    relation = "="
 
     def fill(self, fact: Fact, ctx: Context, spec: LimitSpec) -> None:
         most = rules_of(ctx, spec).max_notional
@@ -112,5 +114,5 @@ class MaxNotional(Limit):
         return units(most.value, abs(price))
 
 
-MIN = MinNotional()
-MAX = MaxNotional()
+MIN: MinNotional = MinNotional()
+MAX: MaxNotional = MaxNotional()

@@ -58,7 +58,8 @@ class InstrumentPrice(Limit):
     any_action = True
     records_pass = False
     fields: ClassVar = {"bad_price": "the order's price or trigger is off tick or not above 0"}
-    shown_field, relation = "bad_price", "="
+    shown_field = "bad_price"
+    relation = "="
 
     def fill(self, fact: Fact, ctx: Context, spec: LimitSpec) -> None:
         request = ctx.request
@@ -86,4 +87,4 @@ class InstrumentPrice(Limit):
         return "; ".join(problems(ctx, rules_of(ctx, spec)))
 
 
-CONTROL = InstrumentPrice()
+CONTROL: InstrumentPrice = InstrumentPrice()

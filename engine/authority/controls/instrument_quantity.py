@@ -36,7 +36,8 @@ class MinQuantity(Limit):
     any_action = True
     records_pass = False
     fields: ClassVar = {"below_min_quantity": "the order trades fewer units than min_quantity"}
-    shown_field, relation = "below_min_quantity", "="
+    shown_field = "below_min_quantity"
+    relation = "="
 
     def fill(self, fact: Fact, ctx: Context, spec: LimitSpec) -> None:
         least = rules_of(ctx, spec).min_quantity
@@ -66,7 +67,8 @@ class MaxQuantity(Limit):
     any_action = True  # a partial decrease above the maximum is cut too
     records_pass = False
     fields: ClassVar = {"above_max_quantity": "the order trades more units than max_quantity"}
-    shown_field, relation = "above_max_quantity", "="
+    shown_field = "above_max_quantity"
+    relation = "="
 
     def fill(self, fact: Fact, ctx: Context, spec: LimitSpec) -> None:
         most = rules_of(ctx, spec).max_quantity
@@ -91,5 +93,5 @@ class MaxQuantity(Limit):
         return most.value if most is not None else _quantity(ctx)
 
 
-MIN = MinQuantity()
-MAX = MaxQuantity()
+MIN: MinQuantity = MinQuantity()
+MAX: MaxQuantity = MaxQuantity()

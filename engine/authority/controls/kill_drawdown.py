@@ -18,7 +18,8 @@ class KillDrawdown(Limit):
     id = ID
     blocking = True
     fields: ClassVar = {"drawdown_pct": "daily drawdown of the account"}
-    shown_field, relation = "drawdown_pct", "<"
+    shown_field = "drawdown_pct"
+    relation = "<"
 
     def fill(self, fact: Fact, ctx: Context, spec: LimitSpec) -> None:
         fact["drawdown_pct"] = ctx.book.drawdown_pct
@@ -37,4 +38,4 @@ class KillDrawdown(Limit):
         )
 
 
-CONTROL = KillDrawdown()
+CONTROL: KillDrawdown = KillDrawdown()

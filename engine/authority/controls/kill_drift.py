@@ -16,7 +16,8 @@ class KillDrift(Limit):
     id = ID
     blocking = True
     fields: ClassVar = {"drift": "the account's drift flag"}
-    shown_field, relation = "drift", "="
+    shown_field = "drift"
+    relation = "="
 
     def fill(self, fact: Fact, ctx: Context, spec: LimitSpec) -> None:
         fact["drift"] = ctx.book.account.drift_flag
@@ -36,4 +37,4 @@ class KillDrift(Limit):
         )
 
 
-CONTROL = KillDrift()
+CONTROL: KillDrift = KillDrift()

@@ -18,7 +18,8 @@ class Liquidity(Limit):
     id = ID
     blocking = True
     fields: ClassVar = {"liquidity_usd": "the symbol's 24 h traded volume in USD"}
-    shown_field, relation = "liquidity_usd", "≥"
+    shown_field = "liquidity_usd"
+    relation = "≥"
 
     def fill(self, fact: Fact, ctx: Context, spec: LimitSpec) -> None:
         market = ctx.snapshot.market.get(ctx.request.symbol)
@@ -41,4 +42,4 @@ class Liquidity(Limit):
         )
 
 
-CONTROL = Liquidity()
+CONTROL: Liquidity = Liquidity()

@@ -25,7 +25,8 @@ ID = "limit.region.margin"
 class Margin(Limit):
     id = ID
     fields: ClassVar = {"cash_shortfall_usd": "order value beyond the account's cash"}
-    shown_field, relation = "cash_shortfall_usd", "="
+    shown_field = "cash_shortfall_usd"
+    relation = "="
 
     def fill(self, fact: Fact, ctx: Context, spec: LimitSpec) -> None:
         m = ctx.measures or measures_of(ctx, spec)
@@ -53,4 +54,4 @@ class Margin(Limit):
         return units(ctx.book.account.cash_usd, m.price)
 
 
-CONTROL = Margin()
+CONTROL: Margin = Margin()

@@ -20,7 +20,8 @@ class ModifyRate(Limit):
     blocking = True
     any_action = True
     fields: ClassVar = {"modifies": "modifications approved in the modify-rate window"}
-    shown_field, relation = "modifies", "<"
+    shown_field = "modifies"
+    relation = "<"
 
     def fill(self, fact: Fact, ctx: Context, spec: LimitSpec) -> None:
         fact["modifies"] = ctx.modifies
@@ -44,4 +45,4 @@ class ModifyRate(Limit):
         )
 
 
-CONTROL = ModifyRate()
+CONTROL: ModifyRate = ModifyRate()

@@ -15,7 +15,8 @@ class OpenPositions(Limit):
     id = ID
     blocking = True
     fields: ClassVar = {"open_positions": "symbols with a position now"}
-    shown_field, relation = "open_positions", "<"
+    shown_field = "open_positions"
+    relation = "<"
 
     def fill(self, fact: Fact, ctx: Context, spec: LimitSpec) -> None:
         include_manual = spec.include_manual_positions if spec else True
@@ -42,4 +43,4 @@ class OpenPositions(Limit):
         return f"{count} open positions ≥ max_open_positions {spec.max_open_positions}"
 
 
-CONTROL = OpenPositions()
+CONTROL: OpenPositions = OpenPositions()

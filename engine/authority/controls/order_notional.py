@@ -24,7 +24,8 @@ ID = "limit.max_notional_per_order"
 class OrderNotional(Limit):
     id = ID
     fields: ClassVar = {"order_notional_usd": "value of the order"}
-    shown_field, relation = "order_notional_usd", "≤"
+    shown_field = "order_notional_usd"
+    relation = "≤"
 
     def fill(self, fact: Fact, ctx: Context, spec: LimitSpec) -> None:
         m = ctx.measures or measures_of(ctx, spec)
@@ -52,4 +53,4 @@ class OrderNotional(Limit):
         return units(spec.max_notional_per_order_usd or ZERO, m.price)
 
 
-CONTROL = OrderNotional()
+CONTROL: OrderNotional = OrderNotional()

@@ -30,7 +30,8 @@ ID = "limit.max_per_asset"
 class PerAsset(Limit):
     id = ID
     fields: ClassVar = {"asset_pct": "exposure to the symbol after the order"}
-    shown_field, relation = "asset_pct", "≤"
+    shown_field = "asset_pct"
+    relation = "≤"
 
     def fill(self, fact: Fact, ctx: Context, spec: LimitSpec) -> None:
         m = ctx.measures or measures_of(ctx, spec)
@@ -75,4 +76,4 @@ def _ceiling_note(spec: LimitSpec) -> str:
     return f" (max_per_asset_pct {spec.max_per_asset_pct} is capped at 100: borrowing not allowed)"
 
 
-CONTROL = PerAsset()
+CONTROL: PerAsset = PerAsset()

@@ -26,7 +26,8 @@ ID = "limit.max_per_strategy"
 class PerStrategy(Limit):
     id = ID
     fields: ClassVar = {"strategy_pct": "exposure of the strategy after the order"}
-    shown_field, relation = "strategy_pct", "≤"
+    shown_field = "strategy_pct"
+    relation = "≤"
 
     def owns(self, rule_id: str) -> bool:
         return rule_id.startswith(f"{ID}.")
@@ -81,4 +82,4 @@ class PerStrategy(Limit):
         return units(budget - self._used(ctx, spec), m.price)
 
 
-CONTROL = PerStrategy()
+CONTROL: PerStrategy = PerStrategy()

@@ -25,7 +25,8 @@ ID = "limit.max_portfolio_risk"
 class PortfolioRisk(Limit):
     id = ID
     fields: ClassVar = {"portfolio_risk_pct": "risk of every position after the order"}
-    shown_field, relation = "portfolio_risk_pct", "≤"
+    shown_field = "portfolio_risk_pct"
+    relation = "≤"
 
     def fill(self, fact: Fact, ctx: Context, spec: LimitSpec) -> None:
         m = ctx.measures or measures_of(ctx, spec)
@@ -56,4 +57,4 @@ class PortfolioRisk(Limit):
         return units(self._budget(ctx, spec) - now_risk, m.unit_risk)
 
 
-CONTROL = PortfolioRisk()
+CONTROL: PortfolioRisk = PortfolioRisk()

@@ -41,7 +41,8 @@ class ReduceOnly(Limit):
     any_action = True
     records_pass = False
     fields: ClassVar = {"reduce_only_breached": "a reduce-only order adds or overshoots"}
-    shown_field, relation = "reduce_only_breached", "="
+    shown_field = "reduce_only_breached"
+    relation = "="
 
     def fill(self, fact: Fact, ctx: Context, spec: LimitSpec) -> None:
         request = ctx.request
@@ -78,4 +79,4 @@ class ReduceOnly(Limit):
         )
 
 
-CONTROL = ReduceOnly()
+CONTROL: ReduceOnly = ReduceOnly()

@@ -71,4 +71,4 @@ class RegimeOverride(Protection):
         return f"not available: cooling down, {last} < {shown(spec.override_cooldown_s)} s"
 
 
-CONTROL = RegimeOverride()
+CONTROL: RegimeOverride = RegimeOverride()

@@ -15,7 +15,8 @@ class Shorting(Limit):
     id = ID
     blocking = True
     fields: ClassVar = {"opens_short": "the order opens or increases a short"}
-    shown_field, relation = "opens_short", "="
+    shown_field = "opens_short"
+    relation = "="
 
     def fill(self, fact: Fact, ctx: Context, spec: LimitSpec) -> None:
         request = ctx.request
@@ -33,4 +34,4 @@ class Shorting(Limit):
         return f"region {spec.region_code or '(unnamed)'} does not allow short selling"
 
 
-CONTROL = Shorting()
+CONTROL: Shorting = Shorting()

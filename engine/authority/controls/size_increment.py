@@ -30,7 +30,8 @@ class SizeIncrement(Limit):
     fields: ClassVar = {
         "off_increment": "the order's quantity is not a multiple of its size_increment"
     }
-    shown_field, relation = "off_increment", "="
+    shown_field = "off_increment"
+    relation = "="
 
     def fill(self, fact: Fact, ctx: Context, spec: LimitSpec) -> None:
         # `_quantity`, inline: every open, increase and decrease passes here.
@@ -76,4 +77,4 @@ def _quantity(ctx: Context) -> Decimal:
     return ZERO
 
 
-CONTROL = SizeIncrement()
+CONTROL: SizeIncrement = SizeIncrement()

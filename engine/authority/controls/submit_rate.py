@@ -20,7 +20,8 @@ class SubmitRate(Limit):
     blocking = True
     any_action = True
     fields: ClassVar = {"submits": "orders approved in the submit-rate window"}
-    shown_field, relation = "submits", "<"
+    shown_field = "submits"
+    relation = "<"
 
     def fill(self, fact: Fact, ctx: Context, spec: LimitSpec) -> None:
         fact["submits"] = ctx.submits
@@ -46,4 +47,4 @@ class SubmitRate(Limit):
         )
 
 
-CONTROL = SubmitRate()
+CONTROL: SubmitRate = SubmitRate()

@@ -25,7 +25,8 @@ ID = "limit.max_position_per_symbol"
 class SymbolPosition(Limit):
     id = ID
     fields: ClassVar = {"position_usd": "value of the symbol's position after the order"}
-    shown_field, relation = "position_usd", "≤"
+    shown_field = "position_usd"
+    relation = "≤"
 
     def fill(self, fact: Fact, ctx: Context, spec: LimitSpec) -> None:
         m = ctx.measures or measures_of(ctx, spec)
@@ -54,4 +55,4 @@ class SymbolPosition(Limit):
         return units((spec.max_position_per_symbol_usd or ZERO) - m.exposure, m.price)
 
 
-CONTROL = SymbolPosition()
+CONTROL: SymbolPosition = SymbolPosition()

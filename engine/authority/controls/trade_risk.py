@@ -25,7 +25,8 @@ ID = "limit.max_risk_per_trade"
 class TradeRisk(Limit):
     id = ID
     fields: ClassVar = {"trade_risk_pct": "risk the order adds, in per cent of equity"}
-    shown_field, relation = "trade_risk_pct", "≤"
+    shown_field = "trade_risk_pct"
+    relation = "≤"
 
     def fill(self, fact: Fact, ctx: Context, spec: LimitSpec) -> None:
         m = ctx.measures or measures_of(ctx, spec)
@@ -55,4 +56,4 @@ class TradeRisk(Limit):
         return units(self._budget(ctx, spec), m.unit_risk)
 
 
-CONTROL = TradeRisk()
+CONTROL: TradeRisk = TradeRisk()

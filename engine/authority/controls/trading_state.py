@@ -64,4 +64,4 @@ def state_rules(allowed: Sequence[tuple[str, Sequence[str]]]) -> list[RuleSpec]:
     return rules
 
 
-CONTROL = TradingState()
+CONTROL: TradingState = TradingState()

@@ -41,4 +41,4 @@ class WhipsawProtection(Protection):
         )
 
 
-CONTROL = WhipsawProtection()
+CONTROL: WhipsawProtection = WhipsawProtection()
