@@ -118,6 +118,65 @@ def _empty_file_finding(path: Path) -> Finding:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    """What one file's text gave: its documents (each with its envelope problems), or
+    the error that stopped it."""
+
+    documents: tuple[tuple[SourceDocument, tuple[Finding, ...]], ...]
+    error: PolicyError | None
+    empty: bool = False  # no document at all (a policy test alone is not empty)
+
+
+# (file name, its whole text) -> what it parsed to; and per parsed document, its schema
+# findings (by id, the document kept alive beside them). A reload reads every file again
+# but a file whose text did not change is neither parsed nor schema-checked again: the
+# same text under the same name gives the same documents and findings (pure functions of
+# both), and nothing downstream changes a document (tests/policy/test_loader_memo.py).
+# Bounded: cleared when full.
+_PARSED: dict[tuple[str, str], _Parsed] = {}
+_SCHEMA: dict[int, tuple[SourceDocument, list[Finding]]] = {}
+_MEMO_FILES = 4_096
+
+
+def _parse(name: str, text: str) -> _Parsed:
+    key = (name, text)
+    known = _PARSED.get(key)
+    if known is not None:
+        return known
+    try:
+        loaded = load_documents(text, name)
+    except PolicyError as error:
+        parsed = _Parsed((), error)
+    else:
+        parsed = _Parsed(
+            tuple(
+                (document, tuple(check_envelope(document)))
+                for document in loaded
+                if not (
+                    isinstance(document.data, dict) and document.data.get("kind") == TEST_KIND
+                )  # a policy test in a multi-document file: never a policy
+            ),
+            None,
+            empty=not loaded,
+        )
+    if len(_PARSED) >= _MEMO_FILES:
+        _PARSED.clear()
+        _SCHEMA.clear()
+    _PARSED[key] = parsed
+    return parsed
+
+
+def _schema_findings(document: SourceDocument) -> list[Finding]:
+    """`check_schema(document)`, once per parsed document (`_PARSED`)."""
+    known = _SCHEMA.get(id(document))
+    if known is not None and known[0] is document:
+        return list(known[1])
+    problems = check_schema(document)
+    _SCHEMA[id(document)] = (document, problems)
+    return list(problems)
+
+
 def read_documents(files: Iterable[Path | SourceFile], result: LoadResult) -> list[SourceDocument]:
     """Every readable document whose envelope is sound; the rest become findings."""
     documents: list[SourceDocument] = []
@@ -128,16 +187,16 @@ def read_documents(files: Iterable[Path | SourceFile], result: LoadResult) -> li
             continue
         result.files += 1
         try:
-            loaded = load_documents(read_text(path, name=str(source.path)), str(source.path))
-        except PolicyError as error:
+            parsed = _parse(str(source.path), read_text(path, name=str(source.path)))
+        except PolicyError as error:  # unreadable: too large, not UTF-8, gone
             result.findings.append(_error_finding(error))
             continue
-        if not loaded:  # `: > limits.yaml` must never read as "no limits, no problems"
+        if parsed.error is not None:
+            result.findings.append(_error_finding(parsed.error))
+            continue
+        if parsed.empty:  # `: > limits.yaml` must never read as "no limits, no problems"
             result.findings.append(_empty_file_finding(source.path))
-        for document in loaded:
-            if isinstance(document.data, dict) and document.data.get("kind") == TEST_KIND:
-                continue  # a policy test in a multi-document file: never a policy
-            problems = check_envelope(document)
+        for document, problems in parsed.documents:
             result.findings.extend(problems)
             if not problems:
                 documents.append(document)
@@ -185,7 +244,7 @@ def load_policies(paths: Sequence[str | Path]) -> LoadResult:
     candidates: dict[tuple[str, str], _Candidate] = {}
     for document in documents:
         result.declared |= document.data["kind"] == SET_KIND.kind
-        problems = check_schema(document)
+        problems = _schema_findings(document)
         result.findings.extend(problems)
         key = (document.data["kind"], policy_name(document.data))
         if key in candidates and key[1]:
