@@ -12,6 +12,7 @@ number of partitions is refused (exit 2): changing N moves accounts.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import zlib
@@ -21,9 +22,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bastion.adapters.instrument_rules import InstrumentFetch
+from bastion.adapters.option_chains import ChainFetch
 from bastion.adapters.venue import Fill, VenueAccount, VenuePosition
 from bastion.engine.errors import UsageError
-from bastion.engine.snapshot import ClosedTrade
+from bastion.engine.snapshot import ClosedTrade, Instrument
 
 MAP_VERSION = 1
 
@@ -102,38 +105,40 @@ def open_map(path: Path, partitions: int, accounts: Callable[[], Sequence[str]])
 class AccountFilter:
     """A venue adapter seen through one partition: accounts, positions, fills and closed
     trades of its own accounts only; market data and everything else as the adapter
-    answers it (one attribute lookup away, so optional capabilities stay optional).
+    answers it (one attribute lookup away).
+
+    The optional capabilities the builder picks with `isinstance` (`CAPABILITIES`: fills
+    and trades in one request, closed trades, order rules, instruments, option chains)
+    are offered exactly when the adapter offers them, as methods of the filter's class:
+    `AccountFilter(adapter, owns)` makes an instance of the subclass for that set (made
+    once, cached). Delegating them by `__getattr__` alone is not enough: from Python
+    3.12 `isinstance` against a runtime_checkable Protocol looks attributes up with
+    `inspect.getattr_static`, which never calls `__getattr__`, so a partition's feed
+    would silently lose its history, order rules, instruments and option chains.
 
     An adapter that can ask its venue for some accounts only offers
     `restricted_to(owns) -> adapter` (the partition calls it first: it then polls its
     share, not the whole account side); the filter stays in front of it either way."""
+
+    def __new__(cls, adapter: Any, owns: Callable[[str], bool]) -> AccountFilter:
+        # Asked with getattr, not getattr_static: the adapter may itself delegate by
+        # `__getattr__` (adapters.single_account.SingleAccountScope does).
+        offered = tuple(name for name in CAPABILITIES if getattr(adapter, name, None) is not None)
+        return object.__new__(_filter_class(offered))
 
     def __init__(self, adapter: Any, owns: Callable[[str], bool]) -> None:
         self._adapter = adapter
         self._owns = owns
 
     def __getattr__(self, name: str) -> Any:
-        if name == "fetch_history":  # optional (HistorySource): filtered when offered
-            return self._fetch_history(getattr(self._adapter, name))
+        # A capability: by the class only (see above). A dunder: never the adapter's
+        # (copy.deepcopy would find the adapter's __deepcopy__ and copy the adapter).
+        if name in CAPABILITIES or name.startswith("__"):
+            raise AttributeError(name)
         return getattr(self._adapter, name)
 
-    def _fetch_history(
-        self, fetch: Callable[[datetime, datetime], tuple[Sequence[Fill], Sequence[ClosedTrade]]]
-    ) -> Callable[[datetime, datetime], tuple[Sequence[Fill], Sequence[ClosedTrade]]]:
-        """The venue's one-request fills and trades, this partition's accounts only (the
-        real adapters offer it: passed through, another partition's fills and trades
-        would reach this partition's snapshot)."""
-
-        def fetch_history(
-            fills_since: datetime, trades_since: datetime
-        ) -> tuple[Sequence[Fill], Sequence[ClosedTrade]]:
-            fills, trades = fetch(fills_since, trades_since)
-            return (
-                tuple(f for f in fills if self._owns(f.account_id)),
-                tuple(t for t in trades if self._owns(t.account_id)),
-            )
-
-        return fetch_history
+    def __reduce__(self) -> tuple[type[AccountFilter], tuple[Any, Callable[[str], bool]]]:
+        return AccountFilter, (self._adapter, self._owns)  # the subclass is picked again
 
     @property
     def name(self) -> str:
@@ -148,8 +153,64 @@ class AccountFilter:
     def fetch_fills(self, since: datetime) -> Sequence[Fill]:
         return tuple(f for f in self._adapter.fetch_fills(since) if self._owns(f.account_id))
 
+
+class _History(AccountFilter):
+    def fetch_history(
+        self, fills_since: datetime, trades_since: datetime
+    ) -> tuple[Sequence[Fill], Sequence[ClosedTrade]]:
+        """The venue's one-request fills and trades, this partition's accounts only (the
+        real adapters offer it: passed through, another partition's fills and trades
+        would reach this partition's snapshot)."""
+        fills, trades = self._adapter.fetch_history(fills_since, trades_since)
+        return (
+            tuple(f for f in fills if self._owns(f.account_id)),
+            tuple(t for t in trades if self._owns(t.account_id)),
+        )
+
+
+class _Trades(AccountFilter):
     def fetch_trades(self, since: datetime) -> Sequence[ClosedTrade]:
         return tuple(t for t in self._adapter.fetch_trades(since) if self._owns(t.account_id))
+
+
+class _InstrumentRules(AccountFilter):  # market data: as the adapter answers it
+    def fetch_instruments(
+        self, positions: Sequence[VenuePosition], symbols: Sequence[str]
+    ) -> InstrumentFetch:
+        fetched: InstrumentFetch = self._adapter.fetch_instruments(positions, symbols)
+        return fetched
+
+
+class _Instruments(AccountFilter):
+    def instruments(self, positions: Sequence[VenuePosition]) -> Mapping[str, Instrument]:
+        found: Mapping[str, Instrument] = self._adapter.instruments(positions)
+        return found
+
+
+class _OptionChains(AccountFilter):
+    def fetch_option_chains(self, underlyings: Sequence[str]) -> ChainFetch:
+        fetched: ChainFetch = self._adapter.fetch_option_chains(underlyings)
+        return fetched
+
+
+# Each optional capability (the method its Protocol names) and the class that offers it.
+_OFFERED_BY: dict[str, type[AccountFilter]] = {
+    "fetch_history": _History,  # adapters.venue.HistorySource
+    "fetch_trades": _Trades,  # adapters.venue.TradeSource
+    "fetch_instruments": _InstrumentRules,  # adapters.instrument_rules.InstrumentRuleSource
+    "instruments": _Instruments,  # adapters.venue.InstrumentSource
+    "fetch_option_chains": _OptionChains,  # adapters.option_chains.OptionChainSource
+}
+CAPABILITIES = tuple(_OFFERED_BY)
+
+
+@functools.cache
+def _filter_class(offered: tuple[str, ...]) -> type[AccountFilter]:
+    """The filter class offering exactly `offered` (in `CAPABILITIES` order)."""
+    if not offered:
+        return AccountFilter
+    bases = tuple(_OFFERED_BY[name] for name in offered)
+    return type(f"AccountFilter[{', '.join(offered)}]", bases, {"__module__": __name__})
 
 
 def owned_by(partition_map: PartitionMap, partition: int) -> Callable[[str], bool]:

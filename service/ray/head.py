@@ -10,7 +10,8 @@
   (`head_alerts`); --once is `run_once` (cli/serve_ray.py).
 - **Merging.** /api/v1/status has each partition's status under `partitions` and the
   trading states of all accounts at the top; /metrics is one exposition, every sample
-  labelled `partition` (`metrics_merge`); /readyz is ready when every partition is.
+  labelled `partition` (`metrics_merge`); /readyz is ready when every partition is
+  (`head_views`).
 - **Reload with a version barrier** (`reload_policies`, `barrier`): the head reads and lints the
   directory and applies the protection guard, then (1) every partition compiles the new
   set aside (`prepare`; serving goes on), (2) every partition closes its gate (`fence`:
@@ -44,7 +45,7 @@ from bastion.engine.policy.model import PolicySet
 from bastion.service.auditor import Auditor
 from bastion.service.auth import LOCAL, Principal, Role
 from bastion.service.policy_watch import DirectoryWatcher
-from bastion.service.ray import barrier, operator_routes
+from bastion.service.ray import barrier, head_views, operator_routes
 from bastion.service.ray.accounts import PartitionMap
 from bastion.service.ray.head_alerts import HeadAlerts
 from bastion.service.ray.metrics_merge import HeadMetrics
@@ -60,7 +61,6 @@ from bastion.service.ray.slots import (
     policy_versions,
     read_policies,
 )
-from bastion.service.reloader import policy_listing
 
 log = structlog.get_logger("bastion.service")
 
@@ -348,64 +348,15 @@ class RayHead:
         return True
 
     def ready(self) -> tuple[bool, list[str]]:
-        reasons = []
-        answers = self._each("ready")
-        for slot in self.slots:
-            answer = answers.get(slot.index)
-            if slot.state != SERVING or answer is None:
-                reasons.append(
-                    f"partition {slot.index}: down ({slot.error}); its accounts are {REDUCING}"
-                )
-                continue
-            reasons.extend(f"partition {slot.index}: {reason}" for reason in answer[1])
-        if self.alerts.save_error is not None:
-            reasons.append(f"head state save failed: {self.alerts.save_error}")
-        return not reasons, reasons
+        """Ready when every partition is (`head_views.ready`)."""
+        return head_views.ready(self)
 
     def policies(self) -> dict[str, Any]:
-        assert self.policy_set is not None
-        return {
-            "version": self.version,
-            "epoch": self.epoch,
-            "loaded_at": None if self.loaded_at is None else self.loaded_at.isoformat(),
-            "policies": policy_listing(self.policy_set),
-        }
+        return head_views.policies(self)
 
     def status(self) -> dict[str, Any]:
-        """Every partition's status under `partitions`; all accounts' trading states at
-        the top (a partition down: its accounts REDUCING)."""
-        answers = self._each("status")
-        trading: dict[str, str] = {}
-        partitions = []
-        for slot in self.slots:
-            status = answers.get(slot.index)
-            if status is not None:
-                slot.accounts = sorted(set(slot.accounts) | set(status.get("accounts", [])))
-                trading.update(status.get("trading_states", {}))
-            else:
-                trading.update(dict.fromkeys(slot.accounts, REDUCING))
-            partitions.append(
-                {
-                    "partition": slot.index,
-                    "state": slot.state,
-                    "accounts": slot.accounts,
-                    "restarts": slot.restarts,
-                    "down_since": None if slot.down_since is None else slot.down_since.isoformat(),
-                    "error": slot.error,
-                    "status": status,
-                }
-            )
-        return {
-            "ray": {
-                "partitions": len(self.slots),
-                "policy_version": self.version,
-                "epoch": self.epoch,
-            },
-            "trading_states": dict(sorted(trading.items())),
-            "partitions": partitions,
-            "audit_head": self.auditor.head(),
-            "alerts": self.alerts.status(),
-        }
+        """Every partition's status and all accounts' trading states (`head_views.status`)."""
+        return head_views.status(self)
 
     def overview(self, principal: Principal = LOCAL) -> dict[str, Any]:
         """GET /api/v1/overview: with --ray, the merged status (the status page's panels
@@ -413,24 +364,8 @@ class RayHead:
         return self.status()
 
     def snapshot(self, account: str | None = None) -> tuple[int, dict[str, Any]]:
-        """GET /api/v1/snapshot?account=ID: the snapshot of the partition that owns
-        the account (its accounts only; `partition` says which). Without an account:
-        400 naming the accounts there are; an unknown account: 404."""
-        known = sorted(self.known_accounts())
-        if not account:
-            return 400, {
-                "error": "with --ray each partition has its own snapshot: name an account, "
-                "GET /api/v1/snapshot?account=ID (its partition's snapshot answers; "
-                f"accounts: {', '.join(known) or 'none yet'})",
-                "accounts": known,
-            }
-        if account not in known:
-            return 404, {
-                "error": f"account {account!r} is not an account of this service "
-                f"(accounts: {', '.join(known) or 'none yet'})",
-                "accounts": known,
-            }
-        return self._call(self._owner(account), "snapshot", b"", LOCAL, "snapshot")
+        """GET /api/v1/snapshot?account=ID: the account's partition's (`head_views.snapshot`)."""
+        return head_views.snapshot(self, account)
 
     def reload(
         self, principal: Principal = LOCAL, accept_removal: Sequence[str] = ()
@@ -459,10 +394,10 @@ class RayHead:
         return operator_routes.route(self, operator_routes.CLEAR, body, principal)
 
     def promote(self, body: bytes, principal: Principal = LOCAL) -> tuple[int, dict[str, Any]]:
-        return _not_here("POST /-/promote")
+        return head_views.not_served("POST /-/promote")
 
     def rollback(self, body: bytes, principal: Principal = LOCAL) -> tuple[int, dict[str, Any]]:
-        return _not_here("POST /-/rollback")
+        return head_views.not_served("POST /-/rollback")
 
     def silences(self) -> dict[str, Any]:
         """GET /api/v1/silences: the head's (they apply to every partition's alerts)."""
@@ -553,10 +488,3 @@ def _field(body: bytes, name: str) -> Any:
     except ValueError:
         return None
     return data.get(name) if isinstance(data, dict) else None
-
-
-def _not_here(what: str) -> tuple[int, dict[str, Any]]:
-    return 501, {
-        "error": f"{what} is not served by `bastion serve --ray` yet: run it on a "
-        "single-process `bastion serve` (README 'Running on a Ray cluster')"
-    }

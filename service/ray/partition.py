@@ -454,7 +454,7 @@ def partition_feed(spec: PartitionSpec, wall: SystemClock) -> Feed:
     venue = restrict(owns) if callable(restrict) else whole.adapter
     adapter = AccountFilter(venue, owns)
     return Feed(
-        adapter,  # a VenueAdapter by delegation (AccountFilter.__getattr__)
+        adapter,  # a VenueAdapter: its optional capabilities too (see AccountFilter)
         whole.builder_config,
         whole.market_clock,
         whole.speed,

@@ -271,6 +271,8 @@ def test_http_front_when_served_by_the_head_then_same_endpoints_answer(
             status = client.get("/api/v1/status").json()
             assert set(status["trading_states"]) == set(SIM_ACCOUNTS)
             assert client.get("/readyz").status_code in (200, 503)
+            policies = client.get("/api/v1/policies").json()
+            assert (policies["version"], policies["epoch"]) == (head.version, head.epoch)
             assert client.get("/api/v1/snapshot").status_code == 400  # name an account
             owned = client.get("/api/v1/snapshot", params={"account": "rev-01"})
             assert owned.status_code == 200, owned.text
