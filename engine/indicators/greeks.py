@@ -146,7 +146,9 @@ def bsm_greeks(
         rho = -k * t * math.exp(-r * t) * n2
     vega = spot_pv * density * sqrt_t
     return Greeks(
-        price=price,
+        # Never below 0 (a BSM value is not): far out of the money, the difference of two
+        # subnormal terms can round to -5e-324 (found by tests/indicators/test_greeks.py).
+        price=max(price, 0.0),
         delta=delta,
         gamma=math.exp(-q * t) * density / (s * vol_sqrt_t),
         theta_per_year=theta,
@@ -326,7 +328,7 @@ def bsm_greeks_array(
     vega = spot_pv * density * sqrt_t
     rho = sign * k * t * discount * n2
     return GreeksArray(
-        price=sign * (spot_pv * n1 - strike_pv * n2),
+        price=np.maximum(sign * (spot_pv * n1 - strike_pv * n2), 0.0),  # as bsm_greeks
         delta=sign * growth_q * n1,
         gamma=growth_q * density / (s * vol_sqrt_t),
         theta_per_year=theta,
