@@ -95,7 +95,8 @@ from bastion.adapters.venue import (
     VenueAdapter,
     VenuePosition,
 )
-from bastion.engine.indicators.quality import Bar, QualityMemo
+from bastion.engine.indicators.quality import Bar
+from bastion.engine.indicators.quality_memo import QualityMemo
 from bastion.engine.snapshot import ClosedTrade, Regime, Snapshot
 from bastion.engine.snapshot.built import snapshot_from_typed
 from bastion.engine.snapshot.history import cutoff
@@ -276,7 +277,12 @@ class SnapshotBuilder:
             raise ValueError("now must be timezone-aware")
         fallbacks: list[Fallback] = []
         context = parts.Context(
-            self.config, now, fallbacks, self._quality_memos(), memos=self._series_memos()
+            self.config,
+            now,
+            fallbacks,
+            self._quality_memos(),
+            memos=self._series_memos(),
+            poll=poll,
         )
         symbols = sorted(set(poll.bars) | set(poll.quotes))
         market = {symbol: builder_market.market(context, symbol, poll) for symbol in symbols}

@@ -1,7 +1,9 @@
 """The `market` part of a snapshot: one record per symbol from its bars and quote.
 
-Formulas are in :mod:`market_metrics`; the fallback rule (an unknown value becomes a zero
-baseline, listed in the build's fallbacks) is in :mod:`bastion.adapters.builder`.
+Formulas are in :mod:`market_metrics`, the reference; a series that moved on by a bar
+gets its metrics from the columns :mod:`market_columns` keeps per symbol (the very same
+values, or none and then the reference's). The fallback rule (an unknown value becomes
+a zero baseline, listed in the build's fallbacks) is in :mod:`bastion.adapters.builder`.
 """
 
 from __future__ import annotations
@@ -9,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import cached_property
 from operator import is_
 from typing import Any
 
+from bastion.adapters import market_columns as columns
 from bastion.adapters import market_metrics as metrics
 from bastion.adapters.builder_parts import BarMetrics, Context, Poll
 from bastion.adapters.market_calendar import SessionClock
@@ -19,7 +23,8 @@ from bastion.adapters.market_metrics import Metric, Unknown, Windows, quantize
 from bastion.adapters.sources.base import Quote
 from bastion.engine.errors import DataError
 from bastion.engine.indicators.atr import AtrMemo
-from bastion.engine.indicators.quality import Bar, Calendar, QualityMemo, assess_bars
+from bastion.engine.indicators.quality import Bar, Calendar, assess_bars
+from bastion.engine.indicators.quality_memo import QualityMemo
 
 
 def market(context: Context, symbol: str, poll: Poll) -> dict[str, Any]:
@@ -56,16 +61,11 @@ def from_bars(
     thread: the record is the same without it, tests/adapters/test_builder_memo.py)."""
     memo = context.memos.bar_metrics
     held = memo.get(symbol)
-    if (
-        held is not None
-        and _same(held.bars, bars)
-        and _same(held.atr_bars, atr_series)
-        and _same(held.benchmark, benchmark)
-    ):
+    if held is not None and _unchanged(held, bars, atr_series, benchmark):
         context.fallbacks.extend(held.fallbacks)
         return dict(held.values)
     start = len(context.fallbacks)
-    values = _from_bars(context, symbol, list(bars), list(atr_series), benchmark)
+    values = _from_bars(context, symbol, bars, list(atr_series), benchmark)
     if len(memo) >= _MEMO_SYMBOLS:  # symbols come and go: start afresh, now and then
         memo.clear()
     memo[symbol] = BarMetrics(
@@ -81,6 +81,21 @@ def from_bars(
 _MEMO_SYMBOLS = 10_000
 
 
+def _unchanged(
+    held: BarMetrics | None,
+    bars: Sequence[Bar],
+    atr_series: Sequence[Bar],
+    benchmark: Sequence[Bar],
+) -> bool:
+    """The very same series as when ``held`` was worked out."""
+    return (
+        held is not None
+        and _same(held.bars, bars)
+        and _same(held.atr_bars, atr_series)
+        and _same(held.benchmark, benchmark)
+    )
+
+
 def _same(held: tuple[Bar, ...], bars: Sequence[Bar]) -> bool:
     """The very same bar objects (frozen), in the same order."""
     return len(held) == len(bars) and all(map(is_, held, bars))
@@ -89,39 +104,19 @@ def _same(held: tuple[Bar, ...], bars: Sequence[Bar]) -> bool:
 def _from_bars(
     context: Context,
     symbol: str,
-    bars: list[Bar],
-    atr_series: list[Bar],
+    bars: Sequence[Bar],
+    atr_series: Sequence[Bar],
     benchmark: Sequence[Bar],
 ) -> dict[str, Decimal]:
-    config, windows = context.config, context.config.windows
-    recent, baseline = metrics.split(bars, windows, windows.recent_bars)
+    config = context.config
     benchmark_symbol = config.benchmark_of(symbol)
-    year_s = config.seconds_per_year_by_symbol.get(symbol, config.seconds_per_year)
-    interval = config.bar_interval_s
     where = f"market[{symbol}]"
-    memo = context.memos.returns
+    series = _Series(context, symbol, bars)
     values = {"atr_usd": _atr(context, symbol, where, atr_series)}
     pairs: list[tuple[str, Metric, str, Metric]] = [
-        (
-            "volatility",
-            metrics.volatility(bars, interval, year_s, need=windows.recent_bars, memo=memo),
-            "normal_volatility",
-            metrics.volatility(
-                baseline, interval, year_s, need=windows.baseline_bars - 1, memo=memo
-            ),
-        ),
-        (
-            "volume",
-            metrics.window_volume(recent, need=windows.recent_bars, dollars=False),
-            "avg_volume",
-            _average(baseline, windows, dollars=False),
-        ),
-        (
-            "liquidity_usd",
-            metrics.window_volume(recent, need=windows.recent_bars, dollars=True),
-            "normal_liquidity_usd",
-            _average(baseline, windows, dollars=True),
-        ),
+        ("volatility", series.volatility(), "normal_volatility", series.normal_volatility()),
+        ("volume", series.volume(False), "avg_volume", series.average(False)),
+        ("liquidity_usd", series.volume(True), "normal_liquidity_usd", series.average(True)),
     ]
     if benchmark_symbol == symbol:
         pairs.append(("correlation", Decimal(1), "normal_correlation", Decimal(1)))
@@ -132,16 +127,178 @@ def _from_bars(
         missing = Unknown(f"no bars for the benchmark {benchmark_symbol}")
         pairs.append(("correlation", missing, "normal_correlation", missing))
     else:
-        returns = context.benchmark_returns.get(benchmark_symbol)
-        if returns is None:  # once per build, not once per symbol and window
-            returns = metrics.log_returns(benchmark, memo)
-            context.benchmark_returns[benchmark_symbol] = returns
-        pairs.append(_correlations(bars, baseline, benchmark, returns, windows, memo))
-    for current_name, current, normal_name, normal in pairs:
+        current, normal = series.correlations(benchmark_symbol, benchmark)
+        pairs.append(("correlation", current, "normal_correlation", normal))
+    for current_name, current_value, normal_name, normal_value in pairs:
         values[current_name], values[normal_name] = _pair(
-            context, where, (current_name, current), (normal_name, normal)
+            context, where, (current_name, current_value), (normal_name, normal_value)
         )
     return values
+
+
+class _Series:
+    """One symbol's metric bars and their windows: each metric from the series' columns
+    (market_columns: the reference's value, bit for bit) where they give it, else from
+    market_metrics, the reference."""
+
+    def __init__(self, context: Context, symbol: str, bars: Sequence[Bar]) -> None:
+        config, windows = context.config, context.config.windows
+        self.context, self.windows, self.symbol = context, windows, symbol
+        self.bars = bars
+        self.year_s = config.seconds_per_year_by_symbol.get(symbol, config.seconds_per_year)
+        self.interval = config.bar_interval_s
+        self.memo = context.memos.returns
+        self.columns = context.memos.columns.of(symbol, bars)
+        self.count = len(bars)
+        self.first, self.cut, self.full = _baseline(windows, self.count)
+
+    @cached_property
+    def _split(self) -> tuple[list[Bar], list[Bar]]:
+        """(recent, baseline) bars: the reference's windows, made only when it is asked."""
+        return metrics.split(self.bars, self.windows, self.windows.recent_bars)
+
+    @property
+    def recent(self) -> list[Bar]:
+        return self._split[0]
+
+    @property
+    def baseline(self) -> list[Bar]:
+        return self._split[1]
+
+    def _batched(self, name: str) -> Decimal | None:
+        """The value the poll's batch (:func:`_batch`) worked out, if it did."""
+        return _batch(self.context).get(self.symbol, {}).get(name)
+
+    def volatility(self) -> Metric:
+        need, count = self.windows.recent_bars, self.count
+        fast = self._batched("volatility")
+        own = self.columns
+        if fast is None and own is not None and count >= need + 1:
+            fast = columns.volatility(own, count - need - 1, count, *self._year())
+        if fast is None:
+            return metrics.volatility(self.bars, *self._year(), need=need, memo=self.memo)
+        return fast
+
+    def normal_volatility(self) -> Metric:
+        fast, own = self._batched("normal_volatility"), self.columns
+        if fast is None and own is not None and self.full:
+            fast = columns.volatility(own, self.first, self.cut, *self._year())
+        if fast is None:
+            need = self.windows.baseline_bars - 1
+            return metrics.volatility(self.baseline, *self._year(), need=need, memo=self.memo)
+        return fast
+
+    def _year(self) -> tuple[int, float]:
+        return self.interval, self.year_s
+
+    def volume(self, dollars: bool) -> Metric:
+        need, count, own = self.windows.recent_bars, self.count, self.columns
+        fast = None
+        if own is not None and count >= need:
+            fast = columns.window_volume(own, count - need, count, dollars=dollars)
+        if fast is None:
+            return metrics.window_volume(self.recent, need=need, dollars=dollars)
+        return fast
+
+    def average(self, dollars: bool) -> Metric:
+        fast, own = None, self.columns
+        if own is not None and self.full:
+            window_bars = self.windows.recent_bars
+            fast = columns.average_window_volume(
+                own, self.first, self.cut, window_bars=window_bars, dollars=dollars
+            )
+        return _average(self.baseline, self.windows, dollars=dollars) if fast is None else fast
+
+    def correlations(self, symbol: str, bars: Sequence[Bar]) -> tuple[Metric, Metric]:
+        """(correlation, normal correlation) with the benchmark ``symbol``'s ``bars``."""
+        context, windows, count = self.context, self.windows, self.count
+        theirs = context.memos.columns.of(symbol, bars)
+        points = windows.min_correlation_points
+        start = max(0, count - windows.correlation_bars - 1)
+        own = self.columns
+        current: Metric | None = self._batched("correlation")
+        if current is None and own is not None and theirs is not None:
+            current = columns.correlation(own, start, count, theirs, min_points=points)
+        normal: Metric | None = self._batched("normal_correlation")
+        if normal is None and own is not None and theirs is not None and self.full:
+            normal = columns.correlation(own, self.first, self.cut, theirs, min_points=points)
+        if current is None or normal is None:
+            returns = context.benchmark_returns.get(symbol)
+            if returns is None:  # once per build, not once per symbol and window
+                returns = metrics.log_returns(bars, self.memo)
+                context.benchmark_returns[symbol] = returns
+            reference = _correlations(self.bars, self.baseline, bars, returns, windows, self.memo)
+            current = reference[1] if current is None else current
+            normal = reference[3] if normal is None else normal
+        return current, normal
+
+
+def _baseline(windows: Windows, count: int) -> tuple[int, int, bool]:
+    """(first, cut, full): the baseline of ``count`` bars is bars[first:cut]
+    (metrics.split); a full one holds ``windows.baseline_bars``."""
+    cut = max(0, count - windows.current_bars)
+    first = max(0, cut - windows.baseline_bars)
+    return first, cut, cut - first >= windows.baseline_bars
+
+
+def _batch(context: Context) -> dict[str, dict[str, Decimal | None]]:
+    """Volatility and correlation of every symbol of the poll whose bars are not the last
+    build's (the ones from_bars works out), each kind of window of all of them at once
+    (market_columns.volatilities / correlations); worked out on the first ask of a build."""
+    if context.batch is not None:
+        return context.batch
+    batch: dict[str, dict[str, Decimal | None]] = {}
+    context.batch = batch
+    poll, config, windows = context.poll, context.config, context.config.windows
+    if poll is None:
+        return batch
+    spread: dict[int, list[tuple[str, str, columns.Window, float]]] = {}
+    paired: dict[tuple[str, int], list[tuple[str, str, columns.Window]]] = {}
+    memo, recent = context.memos.bar_metrics, windows.recent_bars
+    for symbol, bars in poll.bars.items():
+        atr_series = poll.atr_bars.get(symbol, ()) if poll.atr_bars is not None else bars
+        benchmark_symbol = config.benchmark_of(symbol)
+        benchmark = poll.bars.get(benchmark_symbol, ()) if benchmark_symbol else ()
+        if _unchanged(memo.get(symbol), bars, atr_series, benchmark):
+            continue  # from_bars reuses what it worked out last time
+        own, count = context.memos.columns.of(symbol, bars), len(bars)
+        if own is None:
+            continue  # no columns (yet) for this series: from_bars asks the reference
+        first, cut, full = _baseline(windows, count)
+        year_s = config.seconds_per_year_by_symbol.get(symbol, config.seconds_per_year)
+        if count >= recent + 1:
+            window = (own, count - recent - 1, count)
+            spread.setdefault(recent, []).append((symbol, "volatility", window, year_s))
+        if full:
+            normal = (own, first, cut)
+            spread.setdefault(cut - first - 1, []).append(
+                (symbol, "normal_volatility", normal, year_s)
+            )
+        if benchmark_symbol and benchmark_symbol != symbol and benchmark:
+            start = max(0, count - windows.correlation_bars - 1)
+            named = [("correlation", (own, start, count))]
+            if full:
+                named.append(("normal_correlation", (own, first, cut)))
+            for name, window in named:
+                key = (benchmark_symbol, window[2] - window[1] - 1)
+                paired.setdefault(key, []).append((symbol, name, window))
+    interval = config.bar_interval_s
+    for length, asked in spread.items():
+        if length < 2:
+            continue
+        found = columns.volatilities([a[2] for a in asked], interval, [a[3] for a in asked])
+        for (symbol, name, _, _), value in zip(asked, found, strict=True):
+            batch.setdefault(symbol, {})[name] = value
+    for (benchmark_symbol, _), pairs in paired.items():
+        theirs = context.memos.columns.of(benchmark_symbol, poll.bars[benchmark_symbol])
+        if theirs is None:
+            continue
+        found = columns.correlations(
+            [p[2] for p in pairs], theirs, min_points=windows.min_correlation_points
+        )
+        for (symbol, name, _), value in zip(pairs, found, strict=True):
+            batch.setdefault(symbol, {})[name] = value
+    return batch
 
 
 def _check_quote(symbol: str, quote: Quote) -> None:

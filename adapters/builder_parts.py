@@ -16,6 +16,7 @@ from typing import Any
 
 from bastion.adapters import market_metrics as metrics
 from bastion.adapters.builder_state import BuilderState, StrategyKey
+from bastion.adapters.market_columns import ColumnsMemo
 from bastion.adapters.market_metrics import ReturnsMemo, Windows, quantize
 from bastion.adapters.option_chains import ChainFetch
 from bastion.adapters.sources.base import Quote
@@ -23,7 +24,8 @@ from bastion.adapters.venue import Fill, VenueAccount, VenuePosition
 from bastion.engine.errors import DataError
 from bastion.engine.indicators.atr import AtrMemo, AtrSpec
 from bastion.engine.indicators.greeks import ImpliedVolatilityError, implied_volatility
-from bastion.engine.indicators.quality import Bar, QualityConfig, QualityMemo
+from bastion.engine.indicators.quality import Bar, QualityConfig
+from bastion.engine.indicators.quality_memo import QualityMemo
 from bastion.engine.snapshot.history import DEFAULT_LOOKBACK_S
 from bastion.engine.snapshot.left_out import Unevaluable
 from bastion.engine.snapshot.model import ClosedTrade, Instrument, OptionLeg, Position
@@ -148,6 +150,8 @@ class SeriesMemos:
     atr: dict[tuple[str, int], AtrMemo] = field(default_factory=dict)
     # Every series' close-to-close log returns (market_metrics.py).
     returns: ReturnsMemo = field(default_factory=ReturnsMemo)
+    # Per symbol: what each bar of its series gives the metrics (market_columns.py).
+    columns: ColumnsMemo = field(default_factory=ColumnsMemo)
     # Per symbol: what its market record took from its bars alone, the last time
     # (builder_market.from_bars): reused while the very same bars come again.
     bar_metrics: dict[str, BarMetrics] = field(default_factory=dict)
@@ -181,6 +185,10 @@ class Context:
     benchmark_returns: dict[str, dict[datetime, float]] = field(default_factory=dict)
     # What earlier builds worked out of the bars: true ranges, returns (a cache too).
     memos: SeriesMemos = field(default_factory=SeriesMemos)
+    # The poll being built, and what builder_market worked out of all its symbols'
+    # columns at once (per symbol, metric name -> value, or None: ask again alone).
+    poll: Poll | None = None
+    batch: dict[str, dict[str, Decimal | None]] | None = None
 
     def fallback(self, where: str, value: object, reason: str) -> None:
         self.fallbacks.append(Fallback(where, str(value), reason))

@@ -75,7 +75,13 @@ class Windows:
 
 
 def quantize(value: Decimal, places: int) -> Decimal:
-    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+    step = _STEPS.get(places)
+    if step is None:
+        step = Decimal(1).scaleb(-places)
+    return value.quantize(step, rounding=ROUND_HALF_EVEN)
+
+
+_STEPS = {places: Decimal(1).scaleb(-places) for places in range(10)}  # 1, 0.1, ... 1E-9
 
 
 def split(bars: Sequence[Bar], windows: Windows, current: int) -> tuple[list[Bar], list[Bar]]:
@@ -138,7 +144,15 @@ def volatility(
         return Unknown(f"{len(bars)} bars, volatility needs {need + 1}")
     returns = list(log_returns(bars[-(need + 1) :], memo).values())
     mean = math.fsum(returns) / len(returns)
-    variance = math.fsum((r - mean) ** 2 for r in returns) / (len(returns) - 1)
+    squares = math.fsum((r - mean) ** 2 for r in returns)
+    return volatility_of(squares, len(returns), interval_s, seconds_per_year)
+
+
+def volatility_of(squares: float, count: int, interval_s: int, seconds_per_year: float) -> Decimal:
+    """The annualised volatility of ``count`` returns whose squared deviations from
+    their mean sum to ``squares``, rounded; monotone in ``squares`` (market_columns
+    relies on it)."""
+    variance = squares / (count - 1)
     annualised = math.sqrt(variance * seconds_per_year / interval_s)
     return quantize(Decimal(repr(annualised)), 6)
 
@@ -163,7 +177,12 @@ def average_window_volume(
     if any(bar.volume is None for bar in baseline):
         return Unknown("a baseline bar has no volume")
     total = sum((_volume(bar, dollars) for bar in baseline), Decimal(0))
-    return quantize(total * window_bars / len(baseline), 2)
+    return average_of(total, window_bars, len(baseline))
+
+
+def average_of(total: Decimal, window_bars: int, count: int) -> Decimal:
+    """The volume of an average ``window_bars`` window, from ``count`` bars' ``total``."""
+    return quantize(total * window_bars / count, 2)
 
 
 def _volume(bar: Bar, dollars: bool) -> Decimal:
@@ -198,5 +217,11 @@ def correlation(
     var_y = math.fsum((y - mean_y) ** 2 for y in ys)
     if var_x == 0 or var_y == 0:
         return Unknown("the returns do not vary, so correlation is undefined")
+    return clamped_correlation(cov, var_x, var_y)
+
+
+def clamped_correlation(cov: float, var_x: float, var_y: float) -> Decimal:
+    """cov / √(var_x·var_y), clamped to ±1 and rounded; monotone in ``cov`` and, for a
+    ``cov`` of one sign, in ``var_x·var_y`` (market_columns relies on it)."""
     value = max(-1.0, min(1.0, cov / math.sqrt(var_x * var_y)))
     return quantize(Decimal(repr(value)), 4)

@@ -44,6 +44,7 @@ from decimal import (
 )
 from enum import StrEnum
 from math import isfinite
+from operator import is_
 from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 import numpy as np
@@ -383,12 +384,14 @@ class AtrMemo:
     worked out again); anything else starts afresh. Not thread-safe: one memo per series
     (symbol and interval) and thread."""
 
-    __slots__ = ("_bars", "_ranges")
+    __slots__ = ("_bars", "_latest", "_ranges")
 
     def __init__(self) -> None:
         self._bars: Sequence[HasHighLowClose] = ()
         # [i], i ≥ 1: the true range of bars[i] from bars[i − 1]'s close; [0] is unused.
         self._ranges: list[Decimal] = []
+        # The last call's spec and answer: the very same bars again give it again.
+        self._latest: tuple[AtrSpec, Decimal | None] | None = None
 
     def latest(
         self, bars: Sequence[HasHighLowClose], spec: AtrSpec | None = None
@@ -397,6 +400,11 @@ class AtrMemo:
         spec = spec or AtrSpec()
         if not bars:
             return None
+        latest = self._latest
+        same = len(bars) == len(self._bars) and all(map(is_, self._bars, bars))
+        if same and latest is not None and latest[0] == spec:
+            return latest[1]  # the very same bars: the same answer
+        self._latest = None
         start, kept = self._overlap(bars)
         fresh = bars[kept:]
         columns = ([b.high for b in fresh], [b.low for b in fresh], [b.close for b in fresh])
@@ -416,9 +424,12 @@ class AtrMemo:
             self._bars, self._ranges = tuple(bars), ranges
             updater = AtrUpdater(spec)
             if spec.seed is AtrSeed.TALIB:
-                return updater._smooth_ranges(ranges[1:])
-            first = bars[0].high - bars[0].low
-            return updater._smooth_ranges([first, *ranges[1:]])
+                value = updater._smooth_ranges(ranges[1:])
+            else:
+                first = bars[0].high - bars[0].low
+                value = updater._smooth_ranges([first, *ranges[1:]])
+        self._latest = (spec, value)
+        return value
 
     def _overlap(self, bars: Sequence[HasHighLowClose]) -> tuple[int, int]:
         """(the previous window's row holding ``bars[0]``, how many bars from there on are

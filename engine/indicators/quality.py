@@ -29,7 +29,6 @@ from __future__ import annotations
 import math
 import re
 import statistics
-from bisect import bisect_left, insort
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,9 +36,12 @@ from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Context, Decimal, localcontext
 from enum import StrEnum
 from itertools import compress, pairwise
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bastion.engine.indicators.robust_scale import MAD_TO_SIGMA, MEAN_AD_TO_SIGMA, none_beyond
+
+if TYPE_CHECKING:  # the memo (quality_memo.py) builds on the checks of this module
+    from bastion.engine.indicators.quality_memo import QualityMemo, _Rows
 
 DAY_S = 86_400
 WEEK_S = 7 * DAY_S
@@ -202,7 +204,10 @@ def assess_bars(
     config = config or QualityConfig()
     if interval_s is not None and interval_s <= 0:
         raise ValueError(f"interval_s must be > 0, got {interval_s}")
-    memo = memo or QualityMemo()
+    if memo is None:
+        from bastion.engine.indicators.quality_memo import QualityMemo  # noqa: PLC0415
+
+        memo = QualityMemo()
     rows = memo.rows(bars)
     key = (interval_s, calendar, config)
     window = memo.window
@@ -277,15 +282,16 @@ def _assess_window(
     interval_s, calendar, config = key
     issues: list[QualityIssue] = []
     skipped: list[str] = []
-    for row in compress(range(len(rows.fields)), rows.fields):  # the rows with issues
-        issues.extend(
-            QualityIssue(row, code, severity, text) for code, severity, text in rows.fields[row]
-        )
+    if rows.field_rows:  # counted as the rows came (quality_memo)
+        for row in compress(range(len(rows.fields)), rows.fields):  # the rows with issues
+            issues.extend(
+                QualityIssue(row, code, severity, text) for code, severity, text in rows.fields[row]
+            )
     interval_inferred = interval_s is None
     interval_s = interval_s if interval_s is not None else _infer_interval_s(bars)
     calendar_inferred = calendar is None
     if calendar is None:
-        calendar = Calendar.ALWAYS if not bars or any(rows.weekend) else Calendar.WEEKDAYS
+        calendar = Calendar.ALWAYS if not bars or rows.weekend_rows else Calendar.WEEKDAYS
     clock = _Clock(calendar, interval_s, bars[0].timestamp if bars else None)
     _check_order(bars, rows, issues)
     missing = 0
@@ -293,8 +299,8 @@ def _assess_window(
         skipped.append("gaps: need two bars with increasing timestamps to infer the interval")
     else:
         gaps = memo.gaps(bars, clock, interval_s)
-        missing = sum(gaps.missing)
-        for row in compress(range(len(gaps.found)), gaps.found):
+        missing = gaps.missing_total
+        for row in compress(range(len(gaps.found)), gaps.found) if gaps.found_rows else ():
             code, severity, text = gaps.found[row]  # type: ignore[misc]
             issues.append(QualityIssue(row, code, severity, text))
     returns_used = _check_outliers(rows, config, issues, skipped)
@@ -351,8 +357,10 @@ def _check_fields(bar: Bar) -> tuple[_Found, ...]:
 def _check_order(bars: Sequence[Bar], rows: _Rows, issues: list[QualityIssue]) -> None:
     """The timestamps' issues: each pair's order is in ``rows`` (``ordered``, ``disorder``);
     a series running newest first is one issue of its own (its rows are not ordered)."""
+    if not rows.disorder_rows:  # counted as the rows came (quality_memo)
+        return
     count = len(bars)
-    if count > 2 and rows.disorder.count(_EARLIER) == count - 1:
+    if count > 2 and rows.earlier_rows == count - 1:
         first, last = bars[0].timestamp, bars[-1].timestamp
         message = (
             f"timestamps run newest first ({_ts(first)} .. {_ts(last)}): "
@@ -377,18 +385,18 @@ def _gap(
     previous: datetime, current: datetime, interval_s: int, elapsed_s: float
 ) -> tuple[int, _Found | None]:
     """(bars missing between two ordered bars ``elapsed_s`` apart, the issue if any)."""
-    step = format_duration(interval_s)
     steps = int(elapsed_s / interval_s + 0.5)
     if steps >= 2:
         message = (
             f"{steps - 1} bar(s) missing between {_ts(previous)} and {_ts(current)} "
-            f"(one every {step}): a holiday, a halt or an outage"
+            f"(one every {format_duration(interval_s)}): a holiday, a halt or an outage"
         )
         return steps - 1, ("gap", Severity.WARNING, message)
     if elapsed_s < interval_s / 2:
         message = (
-            f"only {format_duration(elapsed_s)} after the previous bar, expected {step}: "
-            "mixed intervals, an extra bar, or a bar outside the calendar"
+            f"only {format_duration(elapsed_s)} after the previous bar, expected "
+            f"{format_duration(interval_s)}: mixed intervals, an extra bar, or a bar "
+            "outside the calendar"
         )
         return 0, ("short_interval", Severity.WARNING, message)
     return 0, None
@@ -572,238 +580,6 @@ class _Clock:
 
 
 _ORDERED, _REPEATED, _EARLIER = 0, 1, 2  # a bar against the one before it (disorder)
-
-
-@dataclass(slots=True)
-class _Rows:
-    """What each bar of a series says on its own or with the bar before it, by row, and
-    the series' returns and ranges sorted (the outlier screen's samples)."""
-
-    bars: list[Bar]
-    fields: list[tuple[_Found, ...]]  # the bar's field issues
-    ranges: list[float | None]  # log(high / low), None when not computable
-    returns: list[float | None]  # log(close / previous close); [0] is None
-    weekend: list[bool]  # opens on a Saturday or Sunday (in the first bar's time zone)
-    ordered: list[bool]  # strictly after the bar before; [0] is False
-    disorder: list[int]  # _REPEATED / _EARLIER against the bar before, else _ORDERED (0)
-    # The returns of ordered rows and every range, sorted; NaN ones only counted (odd_*).
-    sorted_returns: list[float] = field(default_factory=list)
-    sorted_ranges: list[float] = field(default_factory=list)
-    odd_returns: int = 0
-    odd_ranges: int = 0
-    # Per sample (outlier limit, verdict of robust_scale.none_beyond), kept while the
-    # sample is the same list.
-    returns_clear: tuple[float, bool] | None = None
-    ranges_clear: tuple[float, bool] | None = None
-
-    def extend(self, other: _Rows) -> None:
-        self.bars.extend(other.bars)
-        self.fields.extend(other.fields)
-        self.ranges.extend(other.ranges)
-        self.returns.extend(other.returns)
-        self.weekend.extend(other.weekend)
-        self.ordered.extend(other.ordered)
-        self.disorder.extend(other.disorder)
-
-    def used_returns(self, start: int = 0, end: int | None = None) -> list[float]:
-        """The returns the outlier screen uses, of rows ``start`` to ``end``."""
-        stop = len(self.bars) if end is None else end
-        returns, ordered = self.returns, self.ordered
-        return [
-            move
-            for row in range(start, stop)
-            if ordered[row] and (move := returns[row]) is not None
-        ]
-
-    def sort(self) -> None:
-        """The sorted samples, afresh."""
-        self.sorted_returns, self.odd_returns = _sorted(self.used_returns())
-        self.sorted_ranges, self.odd_ranges = _sorted(
-            [width for width in self.ranges if width is not None]
-        )
-
-
-def _sorted(values: list[float]) -> tuple[list[float], int]:
-    """(the values but NaN, sorted; how many NaN)."""
-    kept = [value for value in values if not math.isnan(value)]
-    return sorted(kept), len(values) - len(kept)
-
-
-def _new_rows(bars: Sequence[Bar], previous: Bar | None, zone: Any) -> _Rows:
-    rows = _Rows([], [], [], [], [], [], [])
-    for bar in bars:
-        rows.bars.append(bar)
-        rows.fields.append(_check_fields(bar))
-        width = None
-        if bar.low > 0 and bar.high >= bar.low:
-            width = math.log(float(bar.high) / float(bar.low))
-        rows.ranges.append(width)
-        move = None
-        disorder = _ORDERED
-        if previous is not None:
-            if bar.close > 0 and previous.close > 0:
-                move = math.log(float(bar.close) / float(previous.close))
-            if bar.timestamp == previous.timestamp:
-                disorder = _REPEATED
-            elif bar.timestamp < previous.timestamp:
-                disorder = _EARLIER
-        rows.returns.append(move)
-        rows.ordered.append(previous is not None and bar.timestamp > previous.timestamp)
-        rows.disorder.append(disorder)
-        rows.weekend.append(bar.timestamp.astimezone(zone).weekday() >= 5)
-        previous = bar
-    return rows
-
-
-@dataclass(slots=True)
-class _Gaps:
-    """Per row, on one clock and interval: bars missing since the bar before, and the
-    gap or short-interval issue (None: neither; row 0 and unordered rows: neither)."""
-
-    key: tuple[object, ...]
-    missing: list[int]
-    found: list[_Found | None]
-
-
-_REUSE_WITHIN = 8  # look this many rows into the previous window for its first bar
-_RESORT_ABOVE = 24  # more values in or out than this: sort the samples afresh
-
-
-class QualityMemo:
-    """What :func:`assess_bars` worked out for each bar of one series on the previous
-    call, so that a call over the same series moved on by a bar or two (a poll loop, a
-    replay: the window slides) checks the new bars only: fields, order and gaps of the
-    new rows, their returns and ranges put in place in the sorted samples. The
-    series-wide parts (the outlier screen against the window's median, the score,
-    staleness) are worked out every call from those, and the report is the same with or
-    without a memo (tests/indicators/test_quality_memo.py).
-
-    Reused only for the very same bars (identical, or equal: a revised bar is checked
-    again) in the same time zone; anything else starts afresh. Not thread-safe: one memo
-    per series (symbol and interval) and thread."""
-
-    def __init__(self) -> None:
-        self._rows = _Rows([], [], [], [], [], [], [])
-        self._zone: Any = None
-        self._gaps = _Gaps((), [], [])
-        # The last report's parts: what it said of the window, and its score.
-        self.window: _Window | None = None
-        self.scored: (
-            tuple[tuple[int, int, tuple[QualityIssue, ...], int, bool], Decimal, Decimal] | None
-        ) = None
-
-    def rows(self, bars: Sequence[Bar]) -> _Rows:
-        zone = bars[0].timestamp.tzinfo if bars else None
-        start, kept = self._overlap(bars) if zone == self._zone else (0, 0)
-        old = self._rows
-        if kept and start == 0 and kept == len(old.bars) == len(bars):
-            return old  # the very same window
-        if kept:
-            end = start + kept
-            rows = _Rows(
-                old.bars[start:end],
-                old.fields[start:end],
-                old.ranges[start:end],
-                [None, *old.returns[start + 1 : end]],
-                old.weekend[start:end],
-                [False, *old.ordered[start + 1 : end]],
-                [_ORDERED, *old.disorder[start + 1 : end]],
-            )
-            added = _new_rows(bars[kept:], bars[kept - 1], zone)
-            rows.extend(added)
-            _slide_samples(old, rows, added, start, end)
-            gaps = self._gaps
-            complete = len(gaps.missing) == len(old.bars)  # worked out for the last window
-            if complete:
-                gaps.missing = [0, *gaps.missing[start + 1 : end]]
-                gaps.found = [None, *gaps.found[start + 1 : end]]
-            else:
-                self._gaps = _Gaps((), [], [])
-        else:
-            rows = _new_rows(bars, None, zone)
-            rows.sort()
-            self._gaps = _Gaps((), [], [])
-        self._rows, self._zone = rows, zone
-        return rows
-
-    def gaps(self, bars: Sequence[Bar], clock: _Clock, interval_s: int) -> _Gaps:
-        """Per row, the bars missing since the bar before on ``clock`` and the gap issue
-        (none across a session break); call after :meth:`rows` with the same bars."""
-        key = (clock.weekdays, clock.intraday, clock.zone, interval_s)
-        gaps = self._gaps
-        if key != gaps.key:
-            gaps = self._gaps = _Gaps(key, [], [])
-        del gaps.missing[len(bars) :], gaps.found[len(bars) :]
-        if bars and not gaps.missing:
-            gaps.missing.append(0)
-            gaps.found.append(None)
-        ordered = self._rows.ordered
-        for row in range(len(gaps.missing), len(bars)):
-            missing, found = 0, None
-            start, end = bars[row - 1].timestamp, bars[row].timestamp
-            if ordered[row] and not clock.is_session_break(start, end):
-                missing, found = _gap(start, end, interval_s, clock.elapsed_s(start, end))
-            gaps.missing.append(missing)
-            gaps.found.append(found)
-        return gaps
-
-    def _overlap(self, bars: Sequence[Bar]) -> tuple[int, int]:
-        """(the previous window's row holding ``bars[0]``, how many bars from there on are
-        the same), or (0, 0) when none can be reused."""
-        old = self._rows.bars
-        if not bars:
-            return 0, 0
-        first = bars[0]
-        for start in range(min(len(old), _REUSE_WITHIN)):
-            if old[start] is first or old[start] == first:
-                kept = min(len(old) - start, len(bars))
-                if old[start : start + kept] == list(bars[:kept]):
-                    return start, kept
-                return 0, 0
-        return 0, 0
-
-
-def _slide_samples(old: _Rows, rows: _Rows, added: _Rows, start: int, end: int) -> None:
-    """``rows``' sorted samples from ``old``'s: the rows before ``start`` and from ``end``
-    on are gone (and the row at ``start``, now the first, has no return), ``added`` came."""
-    gone_returns = old.used_returns(1, start + 1) + old.used_returns(end)
-    gone_ranges = [w for w in (*old.ranges[:start], *old.ranges[end:]) if w is not None]
-    new_returns = added.used_returns()
-    new_ranges = [width for width in added.ranges if width is not None]
-    changes = len(gone_returns) + len(gone_ranges) + len(new_returns) + len(new_ranges)
-    if changes > _RESORT_ABOVE:
-        rows.sort()
-        return
-    rows.sorted_returns, rows.odd_returns = _moved(
-        old.sorted_returns, old.odd_returns, gone_returns, new_returns
-    )
-    rows.sorted_ranges, rows.odd_ranges = _moved(
-        old.sorted_ranges, old.odd_ranges, gone_ranges, new_ranges
-    )
-    if rows.sorted_returns is old.sorted_returns:  # the same sample: the same verdict
-        rows.returns_clear = old.returns_clear
-    if rows.sorted_ranges is old.sorted_ranges:
-        rows.ranges_clear = old.ranges_clear
-
-
-def _moved(
-    ordered: list[float], odd: int, gone: list[float], new: list[float]
-) -> tuple[list[float], int]:
-    """A sorted sample (and its count of NaN) with ``gone`` taken out, ``new`` put in."""
-    if not gone and not new:
-        return ordered, odd
-    values = list(ordered)
-    for value in gone:
-        if math.isnan(value):
-            odd -= 1
-        else:
-            del values[bisect_left(values, value)]
-    for value in new:
-        if math.isnan(value):
-            odd += 1
-        else:
-            insort(values, value)
-    return values, odd
 
 
 def _error(row: int | None, code: str, message: str) -> QualityIssue:

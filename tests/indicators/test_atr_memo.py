@@ -95,3 +95,18 @@ def test_latest_when_new_bar_not_decimal_then_same_error_as_atr_bars() -> None:
         memo.latest([*bars[:20], nan], AtrSpec(3))  # type: ignore[list-item]
     window = bars[1:21]
     assert memo.latest(window, AtrSpec(3)) == atr_bars(window, AtrSpec(3))[-1]  # type: ignore[arg-type]
+
+
+def test_latest_when_the_very_same_bars_come_again_then_the_same_value_per_spec() -> None:
+    """The same bar objects again (a poll within the bar interval) give the value worked
+    out last time; another spec, a bar more or a revised bar are worked out anew."""
+    bars = _bars(50, 6)
+    memo = AtrMemo()
+    window = bars[5:45]
+    first = memo.latest(window, AtrSpec(14))
+    assert memo.latest(list(window), AtrSpec(14)) is first  # not worked out again
+    for spec in (AtrSpec(5, AtrMethod.SMA), AtrSpec(14)):
+        assert memo.latest(window, spec) == atr_bars(window, spec)[-1]
+    revised = [*window[:-1], replace(window[-1], high=window[-1].high * 2)]
+    for changed in (bars[5:46], revised, window):
+        assert str(memo.latest(changed, AtrSpec(14))) == str(atr_bars(changed, AtrSpec(14))[-1])

@@ -22,7 +22,8 @@ from decimal import Decimal
 import pytest
 
 from bastion.engine.indicators import quality
-from bastion.engine.indicators.quality import Bar, Calendar, QualityMemo, assess_bars
+from bastion.engine.indicators.quality import Bar, Calendar, assess_bars
+from bastion.engine.indicators.quality_memo import QualityMemo
 
 START = datetime(2026, 11, 2, 14, 30, tzinfo=UTC)  # a Monday
 CENT = Decimal("0.01")
@@ -155,3 +156,22 @@ def test_assess_when_shortcut_is_wrong_then_reports_differ(
     wrong bound would, sometimes) hides generated spikes and jumps."""
     monkeypatch.setattr(quality, "none_beyond", lambda ordered, beyond: len(ordered) > 0)
     assert _unshortcut_mismatches(monkeypatch, SEEDS) > 0
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_memo_counts_when_window_moves_then_those_of_its_rows(seed: int) -> None:
+    """The counts the memo keeps with its rows (field issues, weekend, disorder, earlier
+    rows; missing bars and gap issues) are those of the rows it holds, after every call,
+    so the window checks that skip a clean window by them skip nothing."""
+    rng = random.Random(seed)
+    bars, step = _series(rng)
+    memo = QualityMemo()
+    for start, end in _windows(rng, len(bars)):
+        assess_bars(bars[start:end], memo=memo, interval_s=step, now=START)
+        rows, gaps = memo._rows, memo._gaps
+        assert rows.field_rows == sum(map(bool, rows.fields))
+        assert rows.weekend_rows == sum(rows.weekend)
+        assert rows.disorder_rows == sum(1 for d in rows.disorder if d)
+        assert rows.earlier_rows == rows.disorder.count(2)
+        assert gaps.missing_total == sum(gaps.missing)
+        assert gaps.found_rows == sum(1 for found in gaps.found if found is not None)

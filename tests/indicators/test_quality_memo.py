@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bastion.engine.indicators.quality import Bar, Calendar, QualityMemo, assess_bars
+from bastion.engine.indicators.quality import Bar, Calendar, assess_bars
+from bastion.engine.indicators.quality_memo import QualityMemo
 from tests.indicators.test_quality import DAY, HOUR, MONDAY, make_bars
 
 
