@@ -44,6 +44,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
+from operator import itemgetter
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -60,6 +61,7 @@ from alpaca.trading.client import TradingClient
 
 from bastion.adapters import payload as p
 from bastion.adapters.alpaca_options import read_chain
+from bastion.adapters.bar_memo import BarMemo, raw_key
 from bastion.adapters.http_errors import error_for_status, error_for_transport, install_timeout
 from bastion.adapters.instrument_rules import (
     InstrumentFetch,
@@ -206,6 +208,7 @@ class AlpacaAdapter:
         self._order_reasons: dict[str, str] = {}  # order id → exit reason
         self._asset_classes: dict[str, str] = {}  # symbol → asset class, from GET /v2/assets
         self._rules = RuleCache(self._clock)
+        self._bars = BarMemo()  # unchanged bar rows → the same Bar objects, poll after poll
         self._chains = ChainCache(self._clock.now)
 
     @classmethod
@@ -493,9 +496,17 @@ class AlpacaAdapter:
             )
         raw = p.as_mapping(self._call(where, lambda: self._data.get_stock_bars(query)), where)
         rows = p.as_list(raw.get(request.symbol, []), where, "bars")
-        bars = [
-            _bar(p.as_mapping(row, where, "bar"), f"{where} [{i}]") for i, row in enumerate(rows)
-        ]
+        series_key = (request.symbol, request.interval_s, request.live)
+        parse = self._bars.begin(series_key)
+        bars = []
+        for index, row in enumerate(rows):
+            values = p.as_mapping(row, where, "bar")
+            try:
+                key = raw_key(_BAR_VALUES(values))  # what _bar reads
+            except KeyError:  # a field missing: _bar says which
+                key = raw_key([values.get(name) for name in _BAR_FIELDS])
+            bars.append(parse.bar(key, _bar, values, f"{where} [{index}]"))
+        self._bars.end(series_key, parse)
         return sorted(bars, key=lambda bar: bar.timestamp)
 
     def fetch_quote(self, symbol: str) -> Quote:
@@ -577,6 +588,10 @@ class AlpacaAdapter:
             raise error_for_transport(where, error, self._config.timeout_s) from None
         except ValueError as error:  # the SDK's "does not match any known keys"
             raise DataError(f"{where}: unreadable answer: {error}") from None
+
+
+_BAR_FIELDS = ("t", "o", "h", "l", "c", "v")
+_BAR_VALUES = itemgetter(*_BAR_FIELDS)
 
 
 def _bar(raw: Mapping[str, object], where: str) -> Bar:

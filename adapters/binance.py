@@ -57,6 +57,7 @@ from binance.exceptions import (
 )
 
 from bastion.adapters import payload as p
+from bastion.adapters.bar_memo import BarMemo, raw_key
 from bastion.adapters.http_errors import error_for_status, error_for_transport, scrub
 from bastion.adapters.instrument_rules import (
     InstrumentFetch,
@@ -171,6 +172,7 @@ class BinanceAdapter:
         self._ledger = TradeLedger(horizon_s=self._config.trade_history_horizon_s)
         self._order_reasons: dict[str, str] = {}  # "<symbol>:<orderId>" → exit reason
         self._rules = RuleCache(self._clock)
+        self._bars = BarMemo()  # unchanged klines → the same Bar objects, poll after poll
 
     @classmethod
     def from_env(
@@ -609,15 +611,21 @@ class BinanceAdapter:
             where,
         )
         now_ms = self._clock.now().timestamp() * 1000
+        series_key = (request.symbol, request.interval_s, request.live)
+        parse = self._bars.begin(series_key)
         bars = []
         for index, row in enumerate(rows):
             at = f"{where} [{index}]"
             values = p.as_list(row, at, "kline")
             if len(values) < KLINE_FIELDS:
                 raise DataError(f"{at}: a kline has {len(values)} values, expected {KLINE_FIELDS}")
-            if p.to_decimal(values[6], at, "close_time") >= now_ms:
+            close = values[6]  # an int as Binance sends it: compared as is (exact), else read
+            close_ms = close if type(close) is int else p.to_decimal(close, at, "close_time")
+            if close_ms >= now_ms:
                 continue  # still open: its close is not a close yet
-            bars.append(_bar(values, at))
+            # The key is what _bar reads: open time, o, h, l, c, volume.
+            bars.append(parse.bar(raw_key(values[:6]), _bar, values, at))
+        self._bars.end(series_key, parse)
         bars = [bar for bar in bars if request.start is None or bar.timestamp >= request.start]
         return bars[-request.limit :] if request.live and request.limit else bars
 

@@ -45,6 +45,7 @@ import krakenex
 import requests
 
 from bastion.adapters import payload as p
+from bastion.adapters.bar_memo import BarMemo, raw_key
 from bastion.adapters.http_errors import error_for_status, error_for_transport
 from bastion.adapters.instrument_rules import (
     InstrumentFetch,
@@ -143,6 +144,7 @@ class KrakenAdapter:
         self._ledger = TradeLedger(horizon_s=self._config.trade_history_horizon_s)
         self._liquidated: dict[str, bool] = {}  # closing order txid → Kraken says liquidated
         self._rules = RuleCache(self._clock)
+        self._bars = BarMemo()  # unchanged OHLC rows → the same Bar objects, poll after poll
 
     @classmethod
     def from_env(
@@ -525,7 +527,14 @@ class KrakenAdapter:
         if len(series) != 1:
             raise DataError(f"{where}: expected one pair in the result, got {series}")
         rows = p.as_list(result[series[0]], where, f"field '{series[0]}'")
-        bars = [_bar(row, f"{where} [{index}]") for index, row in enumerate(rows[:-1])]
+        series_key = (request.symbol, request.interval_s, request.live)
+        parse = self._bars.begin(series_key)
+        bars = []
+        for index, row in enumerate(rows[:-1]):  # the last row is the uncommitted interval
+            at = f"{where} [{index}]"
+            values = p.as_list(row, at, "OHLC row")
+            bars.append(parse.bar(raw_key(values), _bar, values, at))
+        self._bars.end(series_key, parse)
         bars = [
             bar
             for bar in bars
