@@ -14,6 +14,7 @@ from importlib import import_module
 from typing import Any, Protocol, cast
 
 from bastion.engine.errors import BastionError
+from bastion.engine.native import StaleBuild
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -110,7 +111,11 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser(sys.argv[1:] if argv is None else argv)
+    except StaleBuild as error:  # a command's import refused a stale compiled order check
+        print(f"bastion: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     args = parser.parse_args(argv)
     run = cast("Callable[[argparse.Namespace], int] | None", getattr(args, "_run", None))
     if run is None:
@@ -119,6 +124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(args)
     except BastionError as error:
+        print(f"bastion {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except StaleBuild as error:  # imported on first use: refused as at start (PLAYBOOKS)
         print(f"bastion {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:  # pragma: no cover - interactive only

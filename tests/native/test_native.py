@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bastion.cli import main as cli_main
 from bastion.engine import native
 from tests.native import workload
 
@@ -117,3 +118,18 @@ def test_status_when_run_then_says_compiled_or_python() -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "order check: compiled (mypyc)" in done.stdout or "order check: Python" in done.stdout
+
+
+def test_stale_build_when_a_command_imports_it_then_exit_2_naming_the_fix(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """At 3 a.m. a refused build is one line saying what to run, not a traceback."""
+
+    def refused(name: str) -> object:
+        raise native.StaleBuild("the compiled order check ... run `make install`")
+
+    monkeypatch.setattr(cli_main, "import_module", refused)
+    assert cli_main.main(["check", "--help"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bastion: error: the compiled order check")
+    assert "Traceback" not in err
