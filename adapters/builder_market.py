@@ -1,9 +1,10 @@
 """The `market` part of a snapshot: one record per symbol from its bars and quote.
 
 Formulas are in :mod:`market_metrics`, the reference; a series that moved on by a bar
-gets its metrics from the columns :mod:`market_columns` keeps per symbol (the very same
-values, or none and then the reference's). The fallback rule (an unknown value becomes
-a zero baseline, listed in the build's fallbacks) is in :mod:`bastion.adapters.builder`.
+gets its metrics from :mod:`column_metrics`, out of the columns :mod:`market_columns`
+keeps per symbol (the very same values, or none and then the reference's). The fallback
+rule (an unknown value becomes a zero baseline, listed in the build's fallbacks) is in
+:mod:`bastion.adapters.builder`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from functools import cached_property
 from operator import is_
 from typing import Any
 
-from bastion.adapters import market_columns as columns
+from bastion.adapters import column_metrics as columns
 from bastion.adapters import market_metrics as metrics
 from bastion.adapters.builder_parts import BarMetrics, Context, Poll
 from bastion.adapters.market_calendar import SessionClock
@@ -138,7 +139,7 @@ def _from_bars(
 
 class _Series:
     """One symbol's metric bars and their windows: each metric from the series' columns
-    (market_columns: the reference's value, bit for bit) where they give it, else from
+    (column_metrics: the reference's value, bit for bit) where they give it, else from
     market_metrics, the reference."""
 
     def __init__(self, context: Context, symbol: str, bars: Sequence[Bar]) -> None:
@@ -244,7 +245,7 @@ def _baseline(windows: Windows, count: int) -> tuple[int, int, bool]:
 def _batch(context: Context) -> dict[str, dict[str, Decimal | None]]:
     """Volatility and correlation of every symbol of the poll whose bars are not the last
     build's (the ones from_bars works out), each kind of window of all of them at once
-    (market_columns.volatilities / correlations); worked out on the first ask of a build."""
+    (column_metrics.volatilities / correlations); worked out on the first ask of a build."""
     if context.batch is not None:
         return context.batch
     batch: dict[str, dict[str, Decimal | None]] = {}

@@ -150,7 +150,7 @@ def volatility(
 
 def volatility_of(squares: float, count: int, interval_s: int, seconds_per_year: float) -> Decimal:
     """The annualised volatility of ``count`` returns whose squared deviations from
-    their mean sum to ``squares``, rounded; monotone in ``squares`` (market_columns
+    their mean sum to ``squares``, rounded; monotone in ``squares`` (column_metrics
     relies on it)."""
     variance = squares / (count - 1)
     annualised = math.sqrt(variance * seconds_per_year / interval_s)
@@ -222,6 +222,6 @@ def correlation(
 
 def clamped_correlation(cov: float, var_x: float, var_y: float) -> Decimal:
     """cov / √(var_x·var_y), clamped to ±1 and rounded; monotone in ``cov`` and, for a
-    ``cov`` of one sign, in ``var_x·var_y`` (market_columns relies on it)."""
+    ``cov`` of one sign, in ``var_x·var_y`` (column_metrics relies on it)."""
     value = max(-1.0, min(1.0, cov / math.sqrt(var_x * var_y)))
     return quantize(Decimal(repr(value)), 4)

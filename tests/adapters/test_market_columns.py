@@ -1,4 +1,4 @@
-"""market_columns: every value it gives is the reference's (market_metrics), bit for bit.
+"""market_columns and column_metrics: every value is the reference's, bit for bit.
 
 Seeded generated series — random walks with prices of 0 to 8 places, volumes of many
 exponents (and -0, 0, none, negative ones), constant stretches, gaps, repeated and
@@ -24,10 +24,10 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from bastion.adapters import market_columns as columns
+from bastion.adapters import column_metrics as columns
 from bastion.adapters import market_metrics as metrics
 from bastion.adapters.builder import BuilderConfig, BuilderState, Poll, SnapshotBuilder
-from bastion.adapters.market_columns import ColumnsMemo, SeriesColumns
+from bastion.adapters.market_columns import ColumnsMemo, Floats, SeriesColumns, columns_of
 from bastion.adapters.market_metrics import Windows
 from bastion.adapters.sources.base import Quote
 from bastion.adapters.venue import VenueAccount, VenuePosition
@@ -257,7 +257,7 @@ def test_fast_sum_when_a_negative_volume_follows_a_wide_partial_sum_then_none() 
         Bar(START + n * MINUTE, Decimal(1), Decimal(1), Decimal(1), Decimal(1), volume)
         for n, volume in enumerate(volumes)
     ]
-    own = columns.columns_of(bars)
+    own = columns_of(bars)
     with localcontext() as context:
         context.prec = 6
         reference = metrics.window_volume(bars, need=3, dollars=False)
@@ -301,7 +301,7 @@ def test_fast_path_when_its_sums_are_off_and_the_bound_wrong_then_the_comparison
     monkeypatch.setattr(columns, "_UNDERFLOW", 0.0)
     real_returns = SeriesColumns.returns
 
-    def off(self: SeriesColumns, start: int, stop: int) -> columns.Floats:
+    def off(self: SeriesColumns, start: int, stop: int) -> Floats:
         values = real_returns(self, start, stop)
         return values * (1 + 1e-4 * (np.arange(len(values)) % 3))
 
