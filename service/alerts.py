@@ -44,6 +44,27 @@ class AlertRaised:
     summary: str
     details: Mapping[str, Any] = field(default_factory=dict)
 
+    def to_dict(self) -> dict[str, Any]:
+        """As the --state file keeps a condition still firing (runner.state_payload)."""
+        return {
+            "at": self.at.isoformat(),
+            "kind": self.kind,
+            "severity": self.severity,
+            "summary": self.summary,
+            "details": dict(self.details),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AlertRaised:
+        """Raises KeyError, TypeError or ValueError when ``data`` is not :meth:`to_dict`'s."""
+        at = datetime.fromisoformat(str(data["at"]))
+        if at.utcoffset() is None:
+            raise ValueError(f"alert time {data['at']!r} has no UTC offset")
+        details = data.get("details", {})
+        if not isinstance(details, Mapping):
+            raise TypeError(f"alert details must be an object, not {type(details).__name__}")
+        return cls(at, str(data["kind"]), str(data["severity"]), str(data["summary"]), details)
+
 
 @dataclass(frozen=True, slots=True)
 class AlertResolved:
@@ -118,13 +139,33 @@ class Alerts:
 
     def raise_alert(self, alert: AlertRaised) -> None:
         self._count.labels(alert.kind, alert.severity).inc()
-        labels = labels_of(alert)
         if alert.kind in CONDITION_KINDS:  # resolved later: remembered until then
-            with self._firing_lock:
-                self._firing.pop(key := fingerprint(labels, alert.summary), None)
-                self._firing[key] = alert
-                while len(self._firing) > _MAX_FIRING:
-                    del self._firing[next(iter(self._firing))]
+            self._remember(alert)
+        self._send_unless_silenced(alert)
+
+    def restore_firing(self, raised: Sequence[AlertRaised]) -> None:
+        """Conditions a previous run alerted and never resolved, that still hold (a
+        breaker still tripped in the restored state): remembered as firing, so that
+        their clearing is told, and told to the sinks again — a receiver such as
+        Alertmanager forgets a firing alert that nobody posts again, so a restart must
+        not turn a tripped breaker's alert into a silent "resolved". Silences apply as
+        to any alert; not counted again in `bastion_alerts_total` (the same alert)."""
+        for alert in raised:
+            self._remember(alert)
+            log.warning(
+                "alert_restored", kind=alert.kind, severity=alert.severity, summary=alert.summary
+            )
+            self._send_unless_silenced(alert)
+
+    def _remember(self, alert: AlertRaised) -> None:
+        with self._firing_lock:
+            self._firing.pop(key := fingerprint(labels_of(alert), alert.summary), None)
+            self._firing[key] = alert
+            while len(self._firing) > _MAX_FIRING:
+                del self._firing[next(iter(self._firing))]
+
+    def _send_unless_silenced(self, alert: AlertRaised) -> None:
+        labels = labels_of(alert)
         silence = self.silences.silencing(labels) if self.silences is not None else None
         if silence is not None:
             self._silenced.labels(alert.kind).inc()

@@ -542,6 +542,13 @@ class Service:
             "pending_resets": [pending.to_dict() for pending in self.pending_resets()],
             "orders": self.orders.to_list(),
             "silences": [] if (silences := self.alerts_silences()) is None else silences.to_list(),
+            # A tripped breaker's alert, so that a restart keeps it firing and resolves it
+            # when the breaker re-arms (restore); the other conditions are found afresh.
+            "alerts_firing": [
+                alert.to_dict()
+                for alert in ([] if self.alerts is None else self.alerts.firing())
+                if alert.kind == "breaker_tripped"
+            ],
         }
 
     def restore(self, saved: Mapping[str, Any]) -> None:
@@ -553,11 +560,14 @@ class Service:
             pending = [PendingReset.from_dict(p) for p in saved.get("pending_resets", [])]
             orders = OrderAnswers.from_list(saved.get("orders", []))
             kept = [silence_from_dict(s) for s in saved.get("silences", [])]
+            firing = [AlertRaised.from_dict(a) for a in saved.get("alerts_firing", [])]
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise StateError(f"not a `bastion serve` state file ({error!r})") from error
         self.state, self.builder_state, self.orders = state, builder_state, orders
         if (silences := self.alerts_silences()) is not None:
             silences.restore(kept)
+        if self.alerts is not None:  # breakers still tripped: their alerts still fire
+            self.alerts.restore_firing([a for a in firing if _still_tripped(state, a)])
         self.authority = DecisionAuthority(self.reloader.current.compiled, state=state)
         with self._resets_lock:
             self._pending_resets = {p.key: p for p in pending}
@@ -752,6 +762,17 @@ def _decision_fields(decision: Decision) -> dict[str, Any]:
 def state_path_payload(service: Service) -> dict[str, Any]:
     """The --state file's content (`Service.state_payload`)."""
     return service.state_payload()
+
+
+def _still_tripped(state: State, alert: AlertRaised) -> bool:
+    """A saved breaker alert whose breaker the restored state holds tripped or cooling
+    down (not armed): its condition still holds. Anything else is not restored."""
+    if alert.kind != "breaker_tripped":
+        return False
+    details = alert.details
+    key = f"{details.get('policy')}:{details.get('breaker')}@{details.get('subject')}"
+    breaker = state.breakers.get(key)
+    return breaker is not None and breaker.status != ARMED
 
 
 def _counted(left_out: Sequence[Unevaluable]) -> str:
