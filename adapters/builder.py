@@ -287,11 +287,11 @@ class SnapshotBuilder:
         symbols = sorted(set(poll.bars) | set(poll.quotes))
         market = {symbol: builder_market.market(context, symbol, poll) for symbol in symbols}
         equity, accounts = self._accounts(context, poll, state, drifted_accounts)
+        account_ids = frozenset(account.id for account in poll.accounts)
         first_seen, positions, unevaluable, checked = parts.positions(
-            context, poll.positions, market, state, poll.unavailable
+            context, poll.positions, market, state, poll.unavailable, accounts=account_ids
         )
         streaks, watermark, at_watermark = count_losses(state, poll.fills)
-        account_ids = frozenset(account.id for account in poll.accounts)
         order_flow = parts.order_flow(context, poll.fills, account_ids, streaks)
         trades, trades_left_out = history.trade_records(
             poll.trades,
@@ -300,7 +300,10 @@ class SnapshotBuilder:
             accounts=account_ids,
             max_clock_skew_s=self.config.max_clock_skew_s,
         )
-        mentioned = {*market, *map(_SYMBOL, positions), *(t.symbol for t in trades)}
+        # Every position the batch made has market data (typed.batch_maker): only the
+        # others (options, ...) can mention a symbol beyond the market's.
+        unproven = positions if checked.batch is None else checked.batch.others
+        mentioned = {*market, *map(_SYMBOL, unproven), *(t.symbol for t in trades)}
         instruments = history.instrument_records(poll.instruments, poll.positions, mentioned)
         document: dict[str, Any] = {
             "as_of": now,

@@ -1,10 +1,11 @@
 """The `market` part of a snapshot: one record per symbol from its bars and quote.
 
 Formulas are in :mod:`market_metrics`, the reference; a series that moved on by a bar
-gets its metrics from :mod:`column_metrics`, out of the columns :mod:`market_columns`
-keeps per symbol (the very same values, or none and then the reference's). The fallback
-rule (an unknown value becomes a zero baseline, listed in the build's fallbacks) is in
-:mod:`bastion.adapters.builder`.
+gets its metrics out of the columns :mod:`market_columns` keeps per symbol — the poll's
+symbols at once (:mod:`market_batch`, :mod:`column_batch`), one by one where that
+gives none (:mod:`column_metrics`): the very same values, or none and then the
+reference's. The fallback rule (an unknown value becomes a zero baseline, listed in the
+build's fallbacks) is in :mod:`bastion.adapters.builder`.
 """
 
 from __future__ import annotations
@@ -13,18 +14,24 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
-from operator import is_
 from typing import Any
 
 from bastion.adapters import column_metrics as columns
 from bastion.adapters import market_metrics as metrics
 from bastion.adapters.builder_parts import BarMetrics, Context, Poll
+from bastion.adapters.market_batch import (
+    NONE_BATCHED,
+    baseline_window,
+    batch,
+    batched_values,
+    unchanged,
+)
 from bastion.adapters.market_calendar import SessionClock
 from bastion.adapters.market_metrics import Metric, Unknown, Windows, quantize
 from bastion.adapters.sources.base import Quote
 from bastion.engine.errors import DataError
 from bastion.engine.indicators.atr import AtrMemo
-from bastion.engine.indicators.quality import Bar, Calendar, assess_bars
+from bastion.engine.indicators.quality import Bar, Calendar, assess_score
 from bastion.engine.indicators.quality_memo import QualityMemo
 
 
@@ -62,7 +69,7 @@ def from_bars(
     thread: the record is the same without it, tests/adapters/test_builder_memo.py)."""
     memo = context.memos.bar_metrics
     held = memo.get(symbol)
-    if held is not None and _unchanged(held, bars, atr_series, benchmark):
+    if held is not None and unchanged(held, bars, atr_series, benchmark):
         context.fallbacks.extend(held.fallbacks)
         return dict(held.values)
     start = len(context.fallbacks)
@@ -82,26 +89,6 @@ def from_bars(
 _MEMO_SYMBOLS = 10_000
 
 
-def _unchanged(
-    held: BarMetrics | None,
-    bars: Sequence[Bar],
-    atr_series: Sequence[Bar],
-    benchmark: Sequence[Bar],
-) -> bool:
-    """The very same series as when ``held`` was worked out."""
-    return (
-        held is not None
-        and _same(held.bars, bars)
-        and _same(held.atr_bars, atr_series)
-        and _same(held.benchmark, benchmark)
-    )
-
-
-def _same(held: tuple[Bar, ...], bars: Sequence[Bar]) -> bool:
-    """The very same bar objects (frozen), in the same order."""
-    return len(held) == len(bars) and all(map(is_, held, bars))
-
-
 def _from_bars(
     context: Context,
     symbol: str,
@@ -112,12 +99,18 @@ def _from_bars(
     config = context.config
     benchmark_symbol = config.benchmark_of(symbol)
     where = f"market[{symbol}]"
-    series = _Series(context, symbol, bars)
     values = {"atr_usd": _atr(context, symbol, where, atr_series)}
+    known = batched_values(batch(context).get(symbol), own_benchmark=benchmark_symbol == symbol)
+    if known is not None:  # every pair known: no fallback, nothing more to work out
+        values.update(known)
+        return values
+    series = _Series(context, symbol, bars)
+    volume, liquidity = series.volumes()
+    avg_volume, normal_liquidity = series.averages()
     pairs: list[tuple[str, Metric, str, Metric]] = [
         ("volatility", series.volatility(), "normal_volatility", series.normal_volatility()),
-        ("volume", series.volume(False), "avg_volume", series.average(False)),
-        ("liquidity_usd", series.volume(True), "normal_liquidity_usd", series.average(True)),
+        ("volume", volume, "avg_volume", avg_volume),
+        ("liquidity_usd", liquidity, "normal_liquidity_usd", normal_liquidity),
     ]
     if benchmark_symbol == symbol:
         pairs.append(("correlation", Decimal(1), "normal_correlation", Decimal(1)))
@@ -150,8 +143,9 @@ class _Series:
         self.interval = config.bar_interval_s
         self.memo = context.memos.returns
         self.columns = context.memos.columns.of(symbol, bars)
+        self.batched = batch(context).get(symbol, NONE_BATCHED)
         self.count = len(bars)
-        self.first, self.cut, self.full = _baseline(windows, self.count)
+        self.first, self.cut, self.full = baseline_window(windows, self.count)
 
     @cached_property
     def _split(self) -> tuple[list[Bar], list[Bar]]:
@@ -166,13 +160,9 @@ class _Series:
     def baseline(self) -> list[Bar]:
         return self._split[1]
 
-    def _batched(self, name: str) -> Decimal | None:
-        """The value the poll's batch (:func:`_batch`) worked out, if it did."""
-        return _batch(self.context).get(self.symbol, {}).get(name)
-
     def volatility(self) -> Metric:
         need, count = self.windows.recent_bars, self.count
-        fast = self._batched("volatility")
+        fast = self.batched.get("volatility")
         own = self.columns
         if fast is None and own is not None and count >= need + 1:
             fast = columns.volatility(own, count - need - 1, count, *self._year())
@@ -181,7 +171,7 @@ class _Series:
         return fast
 
     def normal_volatility(self) -> Metric:
-        fast, own = self._batched("normal_volatility"), self.columns
+        fast, own = self.batched.get("normal_volatility"), self.columns
         if fast is None and own is not None and self.full:
             fast = columns.volatility(own, self.first, self.cut, *self._year())
         if fast is None:
@@ -192,23 +182,38 @@ class _Series:
     def _year(self) -> tuple[int, float]:
         return self.interval, self.year_s
 
-    def volume(self, dollars: bool) -> Metric:
+    def volumes(self) -> tuple[Metric, Metric]:
+        """(volume, liquidity_usd): the current window's volume and dollar volume."""
         need, count, own = self.windows.recent_bars, self.count, self.columns
-        fast = None
-        if own is not None and count >= need:
-            fast = columns.window_volume(own, count - need, count, dollars=dollars)
-        if fast is None:
-            return metrics.window_volume(self.recent, need=need, dollars=dollars)
-        return fast
+        fast: tuple[Metric | None, ...] = (None, None)
+        if "volume" in self.batched:
+            fast = self.batched["volume"], self.batched["liquidity_usd"]
+        elif own is not None and count >= need:
+            fast = columns.window_volumes(own, count - need, count)
+        volume, liquidity = fast
+        if volume is None:
+            volume = metrics.window_volume(self.recent, need=need, dollars=False)
+        if liquidity is None:
+            liquidity = metrics.window_volume(self.recent, need=need, dollars=True)
+        return volume, liquidity
 
-    def average(self, dollars: bool) -> Metric:
-        fast, own = None, self.columns
-        if own is not None and self.full:
+    def averages(self) -> tuple[Metric, Metric]:
+        """(avg_volume, normal_liquidity_usd): the baseline's, per current window."""
+        fast: tuple[Metric | None, ...] = (None, None)
+        own = self.columns
+        if "avg_volume" in self.batched:
+            fast = self.batched["avg_volume"], self.batched["normal_liquidity_usd"]
+        elif own is not None and self.full:
             window_bars = self.windows.recent_bars
-            fast = columns.average_window_volume(
-                own, self.first, self.cut, window_bars=window_bars, dollars=dollars
+            fast = columns.average_window_volumes(
+                own, self.first, self.cut, window_bars=window_bars
             )
-        return _average(self.baseline, self.windows, dollars=dollars) if fast is None else fast
+        volume, liquidity = fast
+        if volume is None:
+            volume = _average(self.baseline, self.windows, dollars=False)
+        if liquidity is None:
+            liquidity = _average(self.baseline, self.windows, dollars=True)
+        return volume, liquidity
 
     def correlations(self, symbol: str, bars: Sequence[Bar]) -> tuple[Metric, Metric]:
         """(correlation, normal correlation) with the benchmark ``symbol``'s ``bars``."""
@@ -217,10 +222,10 @@ class _Series:
         points = windows.min_correlation_points
         start = max(0, count - windows.correlation_bars - 1)
         own = self.columns
-        current: Metric | None = self._batched("correlation")
+        current: Metric | None = self.batched.get("correlation")
         if current is None and own is not None and theirs is not None:
             current = columns.correlation(own, start, count, theirs, min_points=points)
-        normal: Metric | None = self._batched("normal_correlation")
+        normal: Metric | None = self.batched.get("normal_correlation")
         if normal is None and own is not None and theirs is not None and self.full:
             normal = columns.correlation(own, self.first, self.cut, theirs, min_points=points)
         if current is None or normal is None:
@@ -234,74 +239,6 @@ class _Series:
         return current, normal
 
 
-def _baseline(windows: Windows, count: int) -> tuple[int, int, bool]:
-    """(first, cut, full): the baseline of ``count`` bars is bars[first:cut]
-    (metrics.split); a full one holds ``windows.baseline_bars``."""
-    cut = max(0, count - windows.current_bars)
-    first = max(0, cut - windows.baseline_bars)
-    return first, cut, cut - first >= windows.baseline_bars
-
-
-def _batch(context: Context) -> dict[str, dict[str, Decimal | None]]:
-    """Volatility and correlation of every symbol of the poll whose bars are not the last
-    build's (the ones from_bars works out), each kind of window of all of them at once
-    (column_metrics.volatilities / correlations); worked out on the first ask of a build."""
-    if context.batch is not None:
-        return context.batch
-    batch: dict[str, dict[str, Decimal | None]] = {}
-    context.batch = batch
-    poll, config, windows = context.poll, context.config, context.config.windows
-    if poll is None:
-        return batch
-    spread: dict[int, list[tuple[str, str, columns.Window, float]]] = {}
-    paired: dict[tuple[str, int], list[tuple[str, str, columns.Window]]] = {}
-    memo, recent = context.memos.bar_metrics, windows.recent_bars
-    for symbol, bars in poll.bars.items():
-        atr_series = poll.atr_bars.get(symbol, ()) if poll.atr_bars is not None else bars
-        benchmark_symbol = config.benchmark_of(symbol)
-        benchmark = poll.bars.get(benchmark_symbol, ()) if benchmark_symbol else ()
-        if _unchanged(memo.get(symbol), bars, atr_series, benchmark):
-            continue  # from_bars reuses what it worked out last time
-        own, count = context.memos.columns.of(symbol, bars), len(bars)
-        if own is None:
-            continue  # no columns (yet) for this series: from_bars asks the reference
-        first, cut, full = _baseline(windows, count)
-        year_s = config.seconds_per_year_by_symbol.get(symbol, config.seconds_per_year)
-        if count >= recent + 1:
-            window = (own, count - recent - 1, count)
-            spread.setdefault(recent, []).append((symbol, "volatility", window, year_s))
-        if full:
-            normal = (own, first, cut)
-            spread.setdefault(cut - first - 1, []).append(
-                (symbol, "normal_volatility", normal, year_s)
-            )
-        if benchmark_symbol and benchmark_symbol != symbol and benchmark:
-            start = max(0, count - windows.correlation_bars - 1)
-            named = [("correlation", (own, start, count))]
-            if full:
-                named.append(("normal_correlation", (own, first, cut)))
-            for name, window in named:
-                key = (benchmark_symbol, window[2] - window[1] - 1)
-                paired.setdefault(key, []).append((symbol, name, window))
-    interval = config.bar_interval_s
-    for length, asked in spread.items():
-        if length < 2:
-            continue
-        found = columns.volatilities([a[2] for a in asked], interval, [a[3] for a in asked])
-        for (symbol, name, _, _), value in zip(asked, found, strict=True):
-            batch.setdefault(symbol, {})[name] = value
-    for (benchmark_symbol, _), pairs in paired.items():
-        theirs = context.memos.columns.of(benchmark_symbol, poll.bars[benchmark_symbol])
-        if theirs is None:
-            continue
-        found = columns.correlations(
-            [p[2] for p in pairs], theirs, min_points=windows.min_correlation_points
-        )
-        for (symbol, name, _), value in zip(pairs, found, strict=True):
-            batch.setdefault(symbol, {})[name] = value
-    return batch
-
-
 def _check_quote(symbol: str, quote: Quote) -> None:
     for name, value in (("bid_usd", quote.bid), ("ask_usd", quote.ask), ("price_usd", quote.last)):
         if value is not None and not (value.is_finite() and value > 0):
@@ -313,8 +250,10 @@ def _check_quote(symbol: str, quote: Quote) -> None:
 def _atr(context: Context, symbol: str, where: str, bars: Sequence[Bar]) -> Decimal:
     """``atr_bars(bars)[-1]``; incremental: the memo of (symbol, interval) holds the true
     ranges earlier builds worked out."""
-    spec = context.config.atr
-    memo = context.memos.atr.setdefault((symbol, context.config.atr_interval_s), AtrMemo())
+    spec, key = context.config.atr, (symbol, context.config.atr_interval_s)
+    memo = context.memos.atr.get(key)
+    if memo is None:
+        memo = context.memos.atr[key] = AtrMemo()
     value = memo.latest(bars, spec)
     if value is not None:
         return quantize(value, 6)
@@ -357,11 +296,13 @@ def _assess(context: Context, symbol: str, bars: Sequence[Bar], interval_s: int)
         if not restamped:
             return Decimal(0)
         bars, calendar = restamped, Calendar.ALWAYS  # the closures are out of the clock
-    memo = context.quality_memos.setdefault((symbol, interval_s), QualityMemo())
-    report = assess_bars(
+    memo = context.quality_memos.get(key := (symbol, interval_s))
+    if memo is None:
+        memo = context.quality_memos[key] = QualityMemo()
+    # The report's score_ratio, without the report (the builder reads nothing else).
+    return assess_score(
         bars, interval_s=interval_s, calendar=calendar, now=now, config=config.quality, memo=memo
     )
-    return report.score_ratio
 
 
 def _quality(

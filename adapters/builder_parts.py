@@ -3,12 +3,13 @@
 The rules for missing data are in :mod:`bastion.adapters.builder`'s docstring; this
 module applies them. Every function returns plain snapshot-document data (Decimals and
 datetimes) except :func:`positions`, which builds the model's Position objects directly
-(thousands per poll); engine/snapshot/built.snapshot_from_typed checks both in one go.
+(thousands per poll, most of them in one generated loop: engine/snapshot/typed.batch_maker);
+engine/snapshot/built.snapshot_from_typed checks both in one go.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
@@ -29,13 +30,15 @@ from bastion.engine.indicators.quality_memo import QualityMemo
 from bastion.engine.snapshot.history import DEFAULT_LOOKBACK_S
 from bastion.engine.snapshot.left_out import Unevaluable
 from bastion.engine.snapshot.model import ClosedTrade, Instrument, OptionLeg, Position
-from bastion.engine.snapshot.typed import Checked, maker
+from bastion.engine.snapshot.typed import Checked, batch_maker, maker
 
 _BPS = Decimal(10_000)
 _PCT = Decimal(100)
 _YEAR_S = 365 * 86_400
 _MAKE_POSITION = maker("Position")  # Position(...), its values checked as it is made
-_ZERO = Decimal(0)  # Decimal against Decimal: twice as fast as against the int 0
+# A poll's common positions in one go (typed.batch_maker); a row the adapter could not
+# read (``VenuePosition.problem``) is set aside.
+_MAKE_POSITIONS = batch_maker(aside_when_set=("problem",))
 _NO_DIVIDEND = Decimal(0)  # OptionLeg's default: what the validator gives when absent
 
 
@@ -185,7 +188,7 @@ class Context:
     benchmark_returns: dict[str, dict[datetime, float]] = field(default_factory=dict)
     # What earlier builds worked out of the bars: true ranges, returns (a cache too).
     memos: SeriesMemos = field(default_factory=SeriesMemos)
-    # The poll being built, and what builder_market worked out of all its symbols'
+    # The poll being built, and what market_batch worked out of all its symbols'
     # columns at once (per symbol, metric name -> value, or None: ask again alone).
     poll: Poll | None = None
     batch: dict[str, dict[str, Decimal | None]] | None = None
@@ -213,13 +216,18 @@ def positions(
     market_records: Mapping[str, Mapping[str, Any]],
     state: BuilderState,
     unavailable: Mapping[str, str] | None = None,
-) -> tuple[dict[str, datetime], list[Position], list[Unevaluable], Checked]:
+    *,
+    accounts: Collection[str],
+) -> tuple[dict[str, datetime], tuple[Position, ...], list[Unevaluable], Checked]:
     """(first-seen times to remember, the snapshot's positions, the records left out,
-    what checking the positions' values found).
+    what checking the positions found).
 
     The positions are the model's own objects, made from the venue's typed values and
-    checked against the field rules as they are made (:func:`typed.maker`); what else
-    a venue's values can break is checked by engine/snapshot/built.snapshot_from_typed.
+    checked as they are made: the common ones — no option, market data, positive
+    numbers, an entry time, every value valid, a known account (``accounts``: the
+    poll's), not entered after now — in one go, their cross-references proven with them
+    (:func:`typed.batch_maker`); the rest one by one (:func:`typed.maker`). What else a
+    venue's values can break is checked by engine/snapshot/built.snapshot_from_typed.
     One bad record never blanks the snapshot: a row the adapter could not read, a
     position without market data (the venue does not list its symbol), an option leg
     that cannot be built, a position without a usable price or entry price — each is
@@ -227,59 +235,48 @@ def positions(
     the venue reports as 0 (dust: value ÷ volume rounds to 0) is taken from the quote.
     """
     first_seen: dict[str, datetime] = {}
-    records = []
     left_out: list[Unevaluable] = []
-    now, remembered = context.now, state.first_seen
-    checked, make = Checked(context.memos.texts), _MAKE_POSITION
-    for position in venue_positions:
-        price = position.price_usd
-        try:  # the common case, in line: no option, market data, positive numbers
-            plain = (
-                position.problem is None
-                and position.option is None
-                and position.symbol in market_records
-                and position.quantity > _ZERO
-                and price > _ZERO
-                and position.entry_price_usd > _ZERO
+    checked = Checked(context.memos.texts)
+    batch = _MAKE_POSITIONS(
+        checked, venue_positions, market=market_records, accounts=accounts, as_of=context.now
+    )
+    made: dict[int, Position] = {}
+    # The rest one by one, as before the batch (one it could have made comes out alike:
+    # `_priced` keeps its price and gives it no leg).
+    for index in batch.aside:
+        position = venue_positions[index]
+        try:
+            price, option = _priced(context, position, market_records, unavailable or {})
+        except DataError as error:
+            left_out.append(
+                Unevaluable(position.id, position.account_id, position.symbol, error.message)
             )
-        except (InvalidOperation, TypeError):  # NaN, or no number: _priced says what
-            plain = False
-        option = None
-        if not plain:
-            try:
-                price, option = _priced(context, position, market_records, unavailable or {})
-            except DataError as error:
-                left_out.append(
-                    Unevaluable(position.id, position.account_id, position.symbol, error.message)
-                )
-                continue
+            continue
         entered_at = position.entered_at
         if entered_at is None:
-            entered_at = remembered.get(position.id, now)
+            entered_at = state.first_seen.get(position.id, context.now)
             first_seen[position.id] = entered_at
             context.fallback(
                 f"positions[{position.id}].entered_at",
                 entered_at.isoformat(),
                 "the venue gives no entry time; the time the position was first seen is used",
             )
-        records.append(
-            make(
-                checked,
-                position.id,
-                position.account_id,
-                position.symbol,
-                position.asset_class,
-                position.quantity,
-                position.side,
-                position.entry_price_usd,
-                entered_at,
-                price,
-                position.strategy_id,
-                position.manual,
-                option,
-            )
+        made[index] = _MAKE_POSITION(
+            checked,
+            position.id,
+            position.account_id,
+            position.symbol,
+            position.asset_class,
+            position.quantity,
+            position.side,
+            position.entry_price_usd,
+            entered_at,
+            price,
+            position.strategy_id,
+            position.manual,
+            option,
         )
-    return first_seen, records, left_out, checked
+    return first_seen, batch.finish(made), left_out, checked
 
 
 def _priced(

@@ -32,22 +32,29 @@ How each kind of value keeps that promise:
 Series whose stamps do not strictly increase, or are not on a fixed UTC offset (a dict
 keyed by such stamps, as the reference's, does not follow their order), have no fast
 windows over those bars: None again. The windows of many symbols (one length each call)
-are worked out at once by :func:`volatilities` and :func:`correlations`: other orders of
-the same sums, within the same bound.
+are worked out at once by :mod:`column_batch`: other orders of the same sums, within
+the same bound, and the same decisions.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from decimal import Decimal, getcontext
+from decimal import Context, Decimal, getcontext
 
 import numpy as np
 
 from bastion.adapters.market_columns import (
+    BAD_VOLUMES,
+    DOLLAR_EXPONENT,
+    DOLLAR_SHIFTS,
+    DOLLARS,
     EXACT,
+    VOLUME_EXPONENT,
+    VOLUME_SHIFTS,
+    VOLUMES,
+    Prefix,
     SeriesColumns,
-    exponent_of,
+    unit_of,
 )
 from bastion.adapters.market_metrics import (
     Metric,
@@ -66,23 +73,58 @@ _UNDERFLOW = 2.0**-1070  # per term: what a square or product lost to underflow,
 def window_sum(columns: SeriesColumns, start: int, stop: int, *, dollars: bool) -> Decimal | None:
     """``sum(volume (or close × volume) of bars[start:stop], Decimal(0))`` as the
     reference computes it in the current context, or None (see the module's text)."""
-    rows, start, stop = columns.rows, columns.base + start, columns.base + stop
-    if stop <= start or rows.bad_volumes[stop] != rows.bad_volumes[start]:
+    prefix, start, stop = columns.rows.prefix, columns.base + start, columns.base + stop
+    if stop <= start or prefix[stop][BAD_VOLUMES] != prefix[start][BAD_VOLUMES]:
         return None
+    if dollars:
+        return _dollar_sum(prefix, start, stop, getcontext())
+    return _volume_sum(prefix, start, stop, getcontext())
+
+
+def window_sums(
+    columns: SeriesColumns, start: int, stop: int
+) -> tuple[Decimal | None, Decimal | None]:
+    """(``window_sum(..., dollars=False)``, ``window_sum(..., dollars=True)``) at once."""
+    prefix, start, stop = columns.rows.prefix, columns.base + start, columns.base + stop
+    if stop <= start or prefix[stop][BAD_VOLUMES] != prefix[start][BAD_VOLUMES]:
+        return None, None
     context = getcontext()
+    return _volume_sum(prefix, start, stop, context), _dollar_sum(prefix, start, stop, context)
+
+
+# Rows start to stop − 1 (a window without a missing or negative volume): the exact
+# sum of prefix[stop] less prefix[start], with the smallest exponent of the rows' terms
+# (row start's, read in prefix[start + 1], when no row after it has another).
+
+
+def _volume_sum(prefix: list[Prefix], start: int, stop: int, context: Context) -> Decimal | None:
+    after, first = prefix[stop], prefix[start + 1]
+    total = EXACT.subtract(after[VOLUMES], prefix[start][VOLUMES])
+    if after[VOLUME_SHIFTS] == first[VOLUME_SHIFTS]:  # one exponent throughout
+        exponent = first[VOLUME_EXPONENT]
+    else:
+        exponent = min(row[VOLUME_EXPONENT] for row in prefix[start + 1 : stop + 1])
+    return _exact_sum(total, min(0, exponent), context)
+
+
+def _dollar_sum(prefix: list[Prefix], start: int, stop: int, context: Context) -> Decimal | None:
+    after, first = prefix[stop], prefix[start + 1]
+    total = EXACT.subtract(after[DOLLARS], prefix[start][DOLLARS])
+    if after[DOLLAR_SHIFTS] == first[DOLLAR_SHIFTS]:  # one exponent throughout
+        exponent = first[DOLLAR_EXPONENT]
+    else:
+        exponent = min(row[DOLLAR_EXPONENT] for row in prefix[start + 1 : stop + 1])
+    return _exact_sum(total, min(0, exponent), context)
+
+
+def _exact_sum(total: Decimal, exponent: int, context: Context) -> Decimal | None:
+    """The reference's sum in ``context`` of terms whose exact sum is ``total`` and
+    whose smallest exponent (and 0's) is ``exponent``, or None."""
     # Each term (a product, for dollars) is at most the total and has an exponent at
     # least its: when the total fits, so does every term and every partial sum.
-    if dollars:
-        sums, exponents, shifts = rows.dollars, rows.dollar_exponents, rows.dollar_shifts
-    else:
-        sums, exponents, shifts = rows.volumes, rows.volume_exponents, rows.volume_shifts
-    total = EXACT.subtract(sums[stop], sums[start])
-    if shifts[stop] == shifts[start + 1]:  # one exponent throughout
-        exponent = min(0, int(exponents[start]))
-    else:
-        exponent = min(0, int(exponents[start:stop].min()))
-    if exponent_of(total) != exponent:
-        total = total.quantize(Decimal((0, (1,), exponent)), context=EXACT)
+    unit = unit_of(exponent)
+    if not total.same_quantum(unit):
+        total = total.quantize(unit, context=EXACT)
     top = total.adjusted() if total else exponent
     if top - exponent + 1 > context.prec or exponent < context.Emin:
         return None
@@ -99,12 +141,32 @@ def window_volume(columns: SeriesColumns, start: int, stop: int, *, dollars: boo
     return quantize(total, 2) if dollars else total
 
 
+def window_volumes(
+    columns: SeriesColumns, start: int, stop: int
+) -> tuple[Decimal | None, Decimal | None]:
+    """(window_volume(..., dollars=False), window_volume(..., dollars=True)) at once."""
+    volume, dollars = window_sums(columns, start, stop)
+    return volume, None if dollars is None else quantize(dollars, 2)
+
+
 def average_window_volume(
     columns: SeriesColumns, start: int, stop: int, *, window_bars: int, dollars: bool
 ) -> Metric | None:
     """market_metrics.average_window_volume of the baseline bars[start:stop], or None."""
     total = window_sum(columns, start, stop, dollars=dollars)
     return None if total is None else average_of(total, window_bars, stop - start)
+
+
+def average_window_volumes(
+    columns: SeriesColumns, start: int, stop: int, *, window_bars: int
+) -> tuple[Decimal | None, Decimal | None]:
+    """(average_window_volume(..., dollars=False), (..., dollars=True)) at once."""
+    volume, dollars = window_sums(columns, start, stop)
+    count = stop - start
+    return (
+        None if volume is None else average_of(volume, window_bars, count),
+        None if dollars is None else average_of(dollars, window_bars, count),
+    )
 
 
 # -- float statistics -----------------------------------------------------------------
@@ -214,71 +276,3 @@ def correlation_within(cov: float, var_x: float, var_y: float, count: int) -> De
     except ArithmeticError:  # a context too narrow for an end: the reference decides
         return None
     return value if value.as_tuple() == other.as_tuple() else None
-
-
-# -- many series at once --------------------------------------------------------------
-#
-# The same values for many windows of one length (the symbols of a poll): the rows
-# stacked, one numpy operation for all. The sums are other roundings of the same
-# products (any order is within the bound), so what is kept is still the reference's.
-
-Window = tuple[SeriesColumns, int, int]  # the columns, start, stop
-
-
-def volatilities(
-    windows: Sequence[Window], interval_s: int, seconds_per_year: Sequence[float]
-) -> list[Decimal | None]:
-    """:func:`volatility` of each window (all of one length), or None for it."""
-    values: list[Decimal | None] = [None] * len(windows)
-    usable = [n for n, (c, start, stop) in enumerate(windows) if c.pairs_ok(start, stop)]
-    if not usable:
-        return values
-    _, start, stop = windows[usable[0]]
-    count = stop - start - 1
-    if count < 2 or any(b - a - 1 != count for _, a, b in (windows[n] for n in usable)):
-        raise ValueError("volatilities: every window of one length, of 3 bars or more")
-    rows = np.stack([c.returns(a, b) for c, a, b in (windows[n] for n in usable)])
-    means = np.array([c.mean(a, b) for c, a, b in (windows[n] for n in usable)])
-    deviations = rows - means[:, None]
-    squares = np.einsum("ij,ij->i", deviations, deviations).tolist()
-    for n, value in zip(usable, squares, strict=True):
-        values[n] = volatility_within(value, count, interval_s, seconds_per_year[n])
-    return values
-
-
-def correlations(
-    windows: Sequence[Window], benchmark: SeriesColumns, *, min_points: int
-) -> list[Decimal | None]:
-    """:func:`correlation` of each window (all of one length) with ``benchmark``, for the
-    windows whose stamps are a run of the benchmark's; None for the others."""
-    values: list[Decimal | None] = [None] * len(windows)
-    width = len(benchmark.bars)
-    if not windows or width < 2 or not benchmark.pairs_ok(0, width):
-        return values
-    _, start, stop = windows[0]
-    count = stop - start - 1
-    if any(b - a - 1 != count for _, a, b in windows):
-        raise ValueError("correlations: every window of one length")
-    usable = [n for n, (c, a, b) in enumerate(windows) if c.pairs_ok(a, b)]
-    if count < max(1, min_points) or not usable or count > width - 1:
-        return values
-    theirs = benchmark.stamps(1, width)
-    stamps = np.stack([c.stamps(a + 1, b) for c, a, b in (windows[n] for n in usable)])
-    firsts = np.minimum(np.searchsorted(theirs, stamps[:, 0]), width - 1 - count)
-    runs = firsts[:, None] + np.arange(count)
-    aligned = (theirs[runs] == stamps).all(axis=1).tolist()
-    kept = [n for n, same in zip(usable, aligned, strict=True) if same]
-    if not kept:
-        return values
-    starts = [int(first) for first, same in zip(firsts.tolist(), aligned, strict=True) if same]
-    xs = np.stack([c.returns(a, b) for c, a, b in (windows[n] for n in kept)])
-    ys = benchmark.returns(0, width)[np.array(starts)[:, None] + np.arange(count)]
-    mean_x = np.array([c.mean(a, b) for c, a, b in (windows[n] for n in kept)])
-    mean_y = np.array([benchmark.mean(first, first + 1 + count) for first in starts])
-    dx, dy = xs - mean_x[:, None], ys - mean_y[:, None]
-    covs = np.einsum("ij,ij->i", dx, dy).tolist()
-    vars_x = np.einsum("ij,ij->i", dx, dx).tolist()
-    vars_y = np.einsum("ij,ij->i", dy, dy).tolist()
-    for n, cov, var_x, var_y in zip(kept, covs, vars_x, vars_y, strict=True):
-        values[n] = correlation_within(cov, var_x, var_y, count)
-    return values

@@ -133,7 +133,11 @@ def build(document: dict[str, Any]) -> Snapshot:
     rest of the document and the cross-references checked."""
     context = Context(_CONFIG, document["as_of"], [], memos=_MEMOS)
     _, positions, left_out, checked = builder_parts.positions(
-        context, document["positions"], document["market"], BuilderState()
+        context,
+        document["positions"],
+        document["market"],
+        BuilderState(),
+        accounts=[account["id"] for account in document["accounts"]],
     )
     assert not left_out, left_out  # every synthetic position is usable
     return snapshot_from_typed(document, positions, source="bench", checked=checked)

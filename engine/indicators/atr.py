@@ -402,7 +402,7 @@ class AtrMemo:
             return None
         latest = self._latest
         same = len(bars) == len(self._bars) and all(map(is_, self._bars, bars))
-        if same and latest is not None and latest[0] == spec:
+        if same and latest is not None and (latest[0] is spec or latest[0] == spec):
             return latest[1]  # the very same bars: the same answer
         self._latest = None
         start, kept = self._overlap(bars)

@@ -18,6 +18,9 @@ The result is a frozen :class:`QualityReport`:
   20 returns up) and staleness (needs ``now``).
 - ``usable``: no error-level issue, not stale, and ``score_ratio ≥ min_score_ratio``.
 
+:func:`assess_score` gives the score alone, for a caller that reads nothing else (the
+snapshot builder, every poll): the same value, without building the report.
+
 Calendars: ``24x7`` counts every second (crypto). ``weekdays`` skips Saturday and Sunday
 in the bars' own time zone (equity daily bars); for intraday bars it only counts gaps
 within one day, so the overnight break is not a gap. Exchange holidays and session hours
@@ -202,17 +205,8 @@ def assess_bars(
     results of the previous call, so that a series that moved on by a bar is checked for
     its new bars only; the report is the same with or without it."""
     config = config or QualityConfig()
-    if interval_s is not None and interval_s <= 0:
-        raise ValueError(f"interval_s must be > 0, got {interval_s}")
-    if memo is None:
-        from bastion.engine.indicators.quality_memo import QualityMemo  # noqa: PLC0415
-
-        memo = QualityMemo()
-    rows = memo.rows(bars)
-    key = (interval_s, calendar, config)
-    window = memo.window
-    if window is None or window.rows is not rows or window.key != key:
-        window = memo.window = _assess_window(bars, rows, memo, key)
+    memo = _memo(memo)
+    window = _window(bars, interval_s, calendar, config, memo)
     issues = list(window.issues)
     skipped = list(window.skipped)
     interval_s, calendar, clock = window.interval_s, window.calendar, window.clock
@@ -259,7 +253,67 @@ def assess_bars(
     )
 
 
-@dataclass(frozen=True, slots=True)
+def assess_score(
+    bars: Sequence[Bar],
+    *,
+    interval_s: int | None = None,
+    calendar: Calendar | None = None,
+    now: datetime | None = None,
+    config: QualityConfig | None = None,
+    memo: QualityMemo | None = None,
+) -> Decimal:
+    """``assess_bars(...).score_ratio`` with the same arguments (and memo), without the
+    report: for a caller that reads the score only (the snapshot builder, every poll).
+
+    The score counts the rows with an error and those with a warning other than a gap
+    or staleness; of what a report adds to the window's issues, only a last bar stamped
+    after ``now`` (an error on its row) can change it. Equal to the report's score
+    (tests/indicators/test_quality_score.py)."""
+    config = config or QualityConfig()
+    memo = _memo(memo)
+    window = _window(bars, interval_s, calendar, config, memo)
+    if not bars:
+        return Decimal(0)
+    if window.score is None:  # a window moved on: most often scored as the last one was
+        counted = (len(bars), window.missing, window.issues)
+        if memo.window_scored is None or memo.window_scored[0] != counted:
+            memo.window_scored = counted, _score(*counted)
+        window.score = memo.window_scored[1]
+    if now is None or window.interval_s is None or not bars[-1].timestamp > now:
+        return window.score
+    issues = list(window.issues)
+    row, clock = len(bars) - 1, window.clock
+    _check_stale(bars[-1], row, now, window.interval_s, clock, config, issues)
+    return _score(len(bars), window.missing, issues)
+
+
+def _memo(memo: QualityMemo | None) -> QualityMemo:
+    if memo is not None:
+        return memo
+    from bastion.engine.indicators.quality_memo import QualityMemo  # noqa: PLC0415
+
+    return QualityMemo()
+
+
+def _window(
+    bars: Sequence[Bar],
+    interval_s: int | None,
+    calendar: Calendar | None,
+    config: QualityConfig,
+    memo: QualityMemo,
+) -> _Window:
+    """What the memo holds of these bars' window, worked out again if need be."""
+    if interval_s is not None and interval_s <= 0:
+        raise ValueError(f"interval_s must be > 0, got {interval_s}")
+    rows = memo.rows(bars)
+    key = (interval_s, calendar, config)
+    window = memo.window
+    if window is None or window.rows is not rows or window.key != key:
+        window = memo.window = _assess_window(bars, rows, memo, key)
+    return window
+
+
+@dataclass(slots=True)
 class _Window:
     """What a report says of its bars whatever the time: every issue but staleness."""
 
@@ -274,6 +328,7 @@ class _Window:
     clock: _Clock
     missing: int
     returns_used: int
+    score: Decimal | None = None  # of the window's issues alone, once asked (assess_score)
 
 
 def _assess_window(
@@ -334,6 +389,16 @@ _Found = tuple[str, Severity, str]  # an issue of one bar, before it gets its ro
 
 
 def _check_fields(bar: Bar) -> tuple[_Found, ...]:
+    open_, high, low, close, volume = bar.open, bar.high, bar.low, bar.close, bar.volume
+    if (
+        low > 0  # with the two below: every price > 0
+        and low <= open_
+        and low <= close
+        and high >= open_
+        and high >= close
+        and (volume is None or volume > 0)
+    ):
+        return ()  # a sound bar (nearly all of them): none of the checks below finds anything
     found: list[_Found] = []
     prices = {"open": bar.open, "high": bar.high, "low": bar.low, "close": bar.close}
     bad = [f"{name} {value}" for name, value in prices.items() if not value > 0]
@@ -520,7 +585,7 @@ def _check_stale(
     return True, age_s
 
 
-def _score(count: int, missing: int, issues: list[QualityIssue]) -> Decimal:
+def _score(count: int, missing: int, issues: Sequence[QualityIssue]) -> Decimal:
     if count == 0:
         return Decimal(0)
     # Series-level issues (row None) make a series unusable but do not mark any bar bad.
@@ -567,6 +632,9 @@ class _Clock:
         if not self.weekdays or end <= start:
             return (end - start).total_seconds()
         cursor, end = start.astimezone(self.zone), end.astimezone(self.zone)
+        if cursor <= end and cursor.date() == end.date():  # within a day, as the loop adds
+            # it up (not across a fall-back hour, where the wall clocks run backwards)
+            return (end - cursor).total_seconds() if cursor.weekday() < 5 else 0.0
         weeks = (end - cursor) // timedelta(days=7)
         total = weeks * 5 * float(DAY_S)
         cursor += timedelta(days=7 * weeks)

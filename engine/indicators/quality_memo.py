@@ -13,7 +13,6 @@ import math
 from bisect import bisect_left, insort
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from operator import is_
 from typing import TYPE_CHECKING, Any
 
 from bastion.engine.indicators.quality import (
@@ -73,19 +72,6 @@ class _Rows:
             self.disorder,
         )
 
-    def extend(self, other: _Rows) -> None:
-        self.field_rows += other.field_rows
-        self.weekend_rows += other.weekend_rows
-        self.disorder_rows += other.disorder_rows
-        self.earlier_rows += other.earlier_rows
-        self.bars.extend(other.bars)
-        self.fields.extend(other.fields)
-        self.ranges.extend(other.ranges)
-        self.returns.extend(other.returns)
-        self.weekend.extend(other.weekend)
-        self.ordered.extend(other.ordered)
-        self.disorder.extend(other.disorder)
-
     def uncount(self, start: int, end: int) -> None:
         """Take rows ``start`` to ``end`` (exclusive) out of the counts."""
         self.field_rows -= sum(map(bool, self.fields[start:end]))
@@ -120,33 +106,57 @@ def _sorted(values: list[float]) -> tuple[list[float], int]:
 
 def _new_rows(bars: Sequence[Bar], previous: Bar | None, zone: Any) -> _Rows:
     rows = _Rows([], [], [], [], [], [], [])
+    _append_rows(rows, bars, previous, zone)
+    return rows
+
+
+def _append_rows(
+    rows: _Rows, bars: Sequence[Bar], previous: Bar | None, zone: Any
+) -> tuple[list[float], list[float]]:
+    """``bars`` (following ``previous``) appended to ``rows`` and counted; their used
+    returns and their ranges, as the outlier screen's samples take them."""
+    used_returns: list[float] = []
+    new_ranges: list[float] = []
     for bar in bars:
+        low, high, close, stamp = bar.low, bar.high, bar.close, bar.timestamp
+        fields = _check_fields(bar)
         rows.bars.append(bar)
-        rows.fields.append(_check_fields(bar))
+        rows.fields.append(fields)
         width = None
-        if bar.low > 0 and bar.high >= bar.low:
-            width = math.log(float(bar.high) / float(bar.low))
+        if low > 0 and high >= low:
+            width = math.log(float(high) / float(low))
+            new_ranges.append(width)
         rows.ranges.append(width)
         move = None
         disorder = _ORDERED
+        ordered = False
         if previous is not None:
-            if bar.close > 0 and previous.close > 0:
-                move = math.log(float(bar.close) / float(previous.close))
-            if bar.timestamp == previous.timestamp:
+            if close > 0 and previous.close > 0:
+                move = math.log(float(close) / float(previous.close))
+            if stamp == previous.timestamp:
                 disorder = _REPEATED
-            elif bar.timestamp < previous.timestamp:
+            elif stamp < previous.timestamp:
                 disorder = _EARLIER
+            if stamp > previous.timestamp:  # its own test: across zones, == and < may both
+                # be False for one pair of stamps (PEP 495)
+                ordered = True
+                if move is not None:
+                    used_returns.append(move)
         rows.returns.append(move)
-        rows.ordered.append(previous is not None and bar.timestamp > previous.timestamp)
+        rows.ordered.append(ordered)
         rows.disorder.append(disorder)
-        weekend = bar.timestamp.astimezone(zone).weekday() >= 5
+        weekend = stamp.astimezone(zone).weekday() >= 5
         rows.weekend.append(weekend)
-        rows.field_rows += bool(rows.fields[-1])
-        rows.weekend_rows += weekend
-        rows.disorder_rows += disorder != _ORDERED
-        rows.earlier_rows += disorder == _EARLIER
+        if fields:
+            rows.field_rows += 1
+        if weekend:
+            rows.weekend_rows += 1
+        if disorder:
+            rows.disorder_rows += 1
+            if disorder == _EARLIER:
+                rows.earlier_rows += 1
         previous = bar
-    return rows
+    return used_returns, new_ranges
 
 
 @dataclass(slots=True)
@@ -193,6 +203,8 @@ class QualityMemo:
         self.scored: (
             tuple[tuple[int, int, tuple[QualityIssue, ...], int, bool], Decimal, Decimal] | None
         ) = None
+        # assess_score's: the score of a window's issues alone, and what it was worked out of.
+        self.window_scored: tuple[tuple[int, int, tuple[QualityIssue, ...]], Decimal] | None = None
 
     def rows(self, bars: Sequence[Bar]) -> _Rows:
         zone = bars[0].timestamp.tzinfo if bars else None
@@ -201,29 +213,7 @@ class QualityMemo:
         if kept and start == 0 and kept == len(old.bars) == len(bars):
             return old  # the very same window
         if kept:
-            # Cut in place: new lists of a window's length every call would be young
-            # objects for the collector to walk (~2 ms a build over 51 symbols).
-            end, count = start + kept, len(old.bars)
-            gone_returns = old.used_returns(1, start + 1) + old.used_returns(end)
-            gone_ranges = [w for w in (*old.ranges[:start], *old.ranges[end:]) if w is not None]
-            old.uncount(end, count)
-            old.uncount(0, start + 1)  # the new first row counts without a bar before it
-            for column in old.columns():
-                del column[end:], column[:start]
-            old.returns[0], old.ordered[0], old.disorder[0] = None, False, _ORDERED
-            old.field_rows += bool(old.fields[0])
-            old.weekend_rows += old.weekend[0]
-            added = _new_rows(bars[kept:], bars[kept - 1], zone)
-            old.extend(added)
-            _slide_samples(old, added, gone_returns, gone_ranges)
-            gaps = self._gaps
-            if len(gaps.missing) == count:  # worked out for the last window
-                gaps.uncount(end, count)
-                gaps.uncount(0, start + 1)  # the new first row has no gap before it
-                del gaps.missing[end:], gaps.missing[:start], gaps.found[end:], gaps.found[:start]
-                gaps.missing[0], gaps.found[0] = 0, None
-            else:
-                self._gaps = _Gaps((), [], [])
+            self._cut(bars, start, kept, zone)
             rows = old
             self.window = None  # its rows changed in place: worked out again
         else:
@@ -233,6 +223,45 @@ class QualityMemo:
         self._rows, self._zone = rows, zone
         return rows
 
+    def _cut(self, bars: Sequence[Bar], start: int, kept: int, zone: Any) -> None:
+        """The rows (and gaps) of the last window, in place, made those of ``bars``:
+        ``bars[:kept]`` are its rows ``start`` to ``start + kept``. Cut in place: new lists
+        of a window's length every call would be young objects for the collector to walk
+        (~2 ms a build over 51 symbols)."""
+        old = self._rows
+        end, count = start + kept, len(old.bars)
+        returns, ordered, ranges = old.returns, old.ordered, old.ranges
+        gone = (*range(start + 1), *range(end, count))  # row 0 never has a used return
+        gone_returns = [move for row in gone if ordered[row] and (move := returns[row]) is not None]
+        gone_ranges = [
+            width
+            for row in (*range(start), *range(end, count))
+            if (width := ranges[row]) is not None
+        ]
+        columns = old.columns()
+        if end < count:
+            old.uncount(end, count)
+            for column in columns:
+                del column[end:]
+        old.uncount(0, start + 1)  # the new first row counts without a bar before it
+        for column in columns:
+            del column[:start]
+        returns[0], ordered[0], old.disorder[0] = None, False, _ORDERED
+        old.field_rows += bool(old.fields[0])
+        old.weekend_rows += old.weekend[0]
+        new_returns, new_ranges = _append_rows(old, bars[kept:], bars[kept - 1], zone)
+        _slide_samples(old, (gone_returns, gone_ranges), (new_returns, new_ranges))
+        gaps = self._gaps
+        if len(gaps.missing) == count:  # worked out for the last window
+            if end < count:
+                gaps.uncount(end, count)
+                del gaps.missing[end:], gaps.found[end:]
+            gaps.uncount(0, start + 1)  # the new first row has no gap before it
+            del gaps.missing[:start], gaps.found[:start]
+            gaps.missing[0], gaps.found[0] = 0, None
+        else:
+            self._gaps = _Gaps((), [], [])
+
     def gaps(self, bars: Sequence[Bar], clock: _Clock, interval_s: int) -> _Gaps:
         """Per row, the bars missing since the bar before on ``clock`` and the gap issue
         (none across a session break); call after :meth:`rows` with the same bars."""
@@ -240,8 +269,9 @@ class QualityMemo:
         gaps = self._gaps
         if key != gaps.key:
             gaps = self._gaps = _Gaps(key, [], [])
-        gaps.uncount(len(bars), len(gaps.missing))
-        del gaps.missing[len(bars) :], gaps.found[len(bars) :]
+        if len(gaps.missing) > len(bars):
+            gaps.uncount(len(bars), len(gaps.missing))
+            del gaps.missing[len(bars) :], gaps.found[len(bars) :]
         if bars and not gaps.missing:
             gaps.missing.append(0)
             gaps.found.append(None)
@@ -265,26 +295,31 @@ class QualityMemo:
             return 0, 0
         first, reach = bars[0], min(len(old), _REUSE_WITHIN)
         # The very same bar first (the poll loop's case: cheap), else an equal one.
-        start = next((row for row in range(reach) if old[row] is first), -1)
-        if start < 0:
-            start = next((row for row in range(reach) if old[row] == first), -1)
-            if start < 0:
+        for start in range(reach):
+            if old[start] is first:
+                break
+        else:
+            for start in range(reach):
+                if old[start] == first:
+                    break
+            else:
                 return 0, 0
         kept = min(len(old) - start, len(bars))
-        if all(map(is_, old[start : start + kept], bars[:kept])):
-            return start, kept
+        # One comparison in C: identical bars are equal without a call of Bar.__eq__
+        # (the poll loop's case), equal ones (a revised bar fetched again) through it.
         if old[start : start + kept] == list(bars[:kept]):
             return start, kept
         return 0, 0
 
 
 def _slide_samples(
-    rows: _Rows, added: _Rows, gone_returns: list[float], gone_ranges: list[float]
+    rows: _Rows, gone: tuple[list[float], list[float]], new: tuple[list[float], list[float]]
 ) -> None:
-    """``rows``' sorted samples, in place: ``gone_*`` taken out, ``added``'s put in (or
-    sorted afresh when that is many); a sample that changed loses its verdict."""
-    new_returns = added.used_returns()
-    new_ranges = [width for width in added.ranges if width is not None]
+    """``rows``' sorted samples, in place: the (returns, ranges) ``gone`` taken out, the
+    ``new`` ones put in (or sorted afresh when that is many); a sample that changed loses
+    its verdict."""
+    gone_returns, gone_ranges = gone
+    new_returns, new_ranges = new
     changes = len(gone_returns) + len(gone_ranges) + len(new_returns) + len(new_ranges)
     if changes > _RESORT_ABOVE:
         rows.sort()

@@ -19,8 +19,10 @@ Snapshot (tests/snapshot/test_built.py checks both on the example histories and 
 documents broken field by field).
 
 :func:`snapshot_from_typed` goes one step further for the positions, thousands per poll:
-the builder makes them as the model's Position objects (:func:`typed.maker`, checked as
-they are made) and only the cross-references are checked here, in bulk; the rest of the
+the builder makes them as the model's Position objects (:func:`typed.batch_maker` and
+:func:`typed.maker`, checked as they are made) and only the cross-references are checked
+here — in bulk, or, for the positions the batch maker made, taken from what it proved
+when the proof covers these very positions and this document; the rest of the
 document (accounts, market, ...) is checked as above. Anything refused, or needing a
 coercion, falls back to :func:`snapshot_from_built` on the equivalent document
 (tests/snapshot/test_paths_property.py: the same verdicts and Snapshots as cerberus).
@@ -38,7 +40,7 @@ from typing import Any
 from bastion.engine.snapshot.consistency import check_references
 from bastion.engine.snapshot.fields import RECORDS, Field, FieldKind, Record
 from bastion.engine.snapshot.model import CLASSES, Position, Snapshot, build_snapshot
-from bastion.engine.snapshot.typed import Checked, record_valid, valid_value
+from bastion.engine.snapshot.typed import Batch, Checked, record_valid, valid_value
 from bastion.engine.snapshot.validate import (
     CONTROL_CHARACTERS,
     TEXT_MAX_LENGTH,
@@ -88,13 +90,15 @@ def snapshot_from_typed(
 
     ``checked``: the positions were made by :func:`typed.maker`, which checked their
     field rules as it made them (``refused`` when any value failed); only the
-    cross-references are left to check here."""
+    cross-references are left to check here. Where a batch maker made them
+    (``checked.batch``, :func:`typed.batch_maker`), the cross-references it proved are
+    not checked again, only the others' (:func:`_batch_fits`)."""
     rest = normalized_document({**document, "positions": []})
     if (
         rest is not None
         and not (checked is not None and checked.refused)
         and not check_references(rest)
-        and _positions_fit(positions, rest, fields_checked=checked is not None)
+        and _positions_fit(positions, rest, fields_checked=checked is not None, checked=checked)
     ):
         return replace(build_snapshot(rest), positions=tuple(positions))
     full = {**document, "positions": [position_document(p) for p in positions]}
@@ -120,13 +124,21 @@ def _document_of(record: str, instance: object) -> dict[str, Any]:
 
 
 def _positions_fit(
-    positions: Sequence[Position], rest: Mapping[str, Any], *, fields_checked: bool
+    positions: Sequence[Position],
+    rest: Mapping[str, Any],
+    *,
+    fields_checked: bool,
+    checked: Checked | None = None,
 ) -> bool:
     """Every position passes its field rules (unless ``fields_checked`` already) and the
     validator's cross-references (consistency._unique_ids and _positions) against the
     field-valid ``rest``: unique ids, known accounts, not entered after ``as_of``, an
     option leg exactly for options, market data for the rest. A pass over all positions
-    per rule, each in C (set and map), rather than all rules per position."""
+    per rule, each in C (set and map), rather than all rules per position — or, where
+    ``checked.batch`` proved them, over the batch's others only (:func:`_batch_fits`)."""
+    batch = None if checked is None else checked.batch
+    if batch is not None and _batch_covers(batch, positions, rest):
+        return _batch_fits(batch, rest)
     if not fields_checked:
         checked = Checked()
         if not all(record_valid("Position", position, checked) for position in positions):
@@ -151,6 +163,29 @@ def _positions_fit(
         plain = [position for position, leg in zip(positions, legs, strict=True) if leg is None]
     market: Mapping[str, object] = rest["market"]
     return set(map(_SYMBOL, plain)) <= market.keys()  # market data for the rest
+
+
+def _batch_covers(batch: Batch, positions: Sequence[Position], rest: Mapping[str, Any]) -> bool:
+    """Whether what ``batch`` proved holds for these very ``positions`` (the tuple it
+    finished, no other) in this document: ids unique among its records, their accounts
+    among ``rest``'s, their symbols among its market keys, none entered after its
+    ``as_of``. Any doubt: False, and every position is checked (fail closed)."""
+    return (
+        positions is batch.positions
+        and batch.unique
+        and batch.as_of <= rest["as_of"]
+        and batch.accounts <= {account["id"] for account in rest["accounts"]}
+        and batch.market.issubset(rest["market"])
+    )
+
+
+def _batch_fits(batch: Batch, rest: Mapping[str, Any]) -> bool:
+    """The references left once ``batch``'s proof covers its records: the others (made
+    one by one) against ``rest``, and their ids unique across both."""
+    others = batch.others
+    return not others or (
+        batch.ids.isdisjoint(map(_ID, others)) and _positions_fit(others, rest, fields_checked=True)
+    )
 
 
 _ID, _ACCOUNT_ID, _SYMBOL = attrgetter("id"), attrgetter("account_id"), attrgetter("symbol")

@@ -24,10 +24,17 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
+from bastion.adapters import column_batch
 from bastion.adapters import column_metrics as columns
 from bastion.adapters import market_metrics as metrics
 from bastion.adapters.builder import BuilderConfig, BuilderState, Poll, SnapshotBuilder
-from bastion.adapters.market_columns import ColumnsMemo, Floats, SeriesColumns, columns_of
+from bastion.adapters.market_columns import (
+    ColumnsMemo,
+    Floats,
+    Prepared,
+    SeriesColumns,
+    columns_of,
+)
 from bastion.adapters.market_metrics import Windows
 from bastion.adapters.sources.base import Quote
 from bastion.adapters.venue import VenueAccount, VenuePosition
@@ -408,8 +415,8 @@ def test_builds_when_bars_move_on_then_the_same_as_without_columns(
     builder = SnapshotBuilder(config)
     calm = Regime("calm", "low", START - timedelta(days=1))
     built = [builder.build(p, now=now, state=BuilderState(), regime=calm) for p, now in polls]
-    for name in ("volatility", "correlation", "window_volume", "average_window_volume"):
-        monkeypatch.setattr(columns, name, lambda *args, **kwargs: None)
+    # The reference builder: no series ever has columns, so no fast value is asked for.
+    monkeypatch.setattr(ColumnsMemo, "of", lambda self, symbol, bars: None)
     for (poll, now), result in zip(polls, built, strict=True):
         reference = SnapshotBuilder(config).build(poll, now=now, state=BuilderState(), regime=calm)
         assert repr(result.snapshot.market) == repr(reference.snapshot.market)
@@ -418,9 +425,41 @@ def test_builds_when_bars_move_on_then_the_same_as_without_columns(
 
 @pytest.mark.parametrize("seed", range(6))
 def test_many_windows_at_once_when_symbols_slide_then_the_reference_values(seed: int) -> None:
-    """volatilities / correlations over the windows of many symbols at once (one length
-    per call, as the builder asks): each value is the reference's, or None — for a
-    symbol that misses bars of the benchmark's, among others — and most have one."""
+    """column_batch's volatilities / correlations (and both at once) over the windows of
+    many symbols (one length per call, as the builder asks): each value is the
+    reference's, or None — for a symbol that misses bars of the benchmark's, among
+    others — and most have one."""
+    wrong, answered = _many_windows(seed)
+    assert wrong == []
+    assert answered > 100
+
+
+def test_many_windows_when_their_returns_are_off_and_the_bound_wrong_then_caught(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The batch's windows (SeriesColumns.window) with returns off by up to 2e-4 and a
+    bound of 0: the same comparison finds volatilities and correlations that are not
+    the reference's."""
+    monkeypatch.setattr(columns, "_relative_error", lambda count: 0.0)
+    monkeypatch.setattr(columns, "_UNDERFLOW", 0.0)
+    real_window = SeriesColumns.window
+
+    def off(self: SeriesColumns, start: int, stop: int) -> Prepared | None:
+        found = real_window(self, start, stop)
+        if found is None:
+            return None
+        values, mean, stamps = found
+        return values * (1 + 1e-4 * (np.arange(len(values)) % 3)), mean, stamps
+
+    monkeypatch.setattr(SeriesColumns, "window", off)
+    wrong = [text for seed in range(3) for text in _many_windows(seed)[0]]
+    assert any(text.startswith("volatility") for text in wrong)
+    assert any(text.startswith("correlation") for text in wrong)
+
+
+def _many_windows(seed: int) -> tuple[list[str], int]:
+    """(the windows where a batch value is not the reference's, how many had one) over
+    generated symbols slid through one memo."""
     rng = Random(seed)
     benchmark = _series(rng, 120, odd=False)
     symbols = {f"S{n}": _series(rng, 120, odd=n == 5) for n in range(6)}
@@ -428,7 +467,7 @@ def test_many_windows_at_once_when_symbols_slide_then_the_reference_values(seed:
     symbols["S1"] = [replace(bar, timestamp=bar.timestamp - 5 * MINUTE) for bar in symbols["S1"]]
     symbols["S3"] = [bar for n, bar in enumerate(symbols["S3"]) if n % 17]  # gaps
     memo = ColumnsMemo()
-    answered = wrong = 0
+    answered, wrong = 0, []
     for end in range(40, 120, 3):
         theirs = benchmark[end - 40 : end]
         bench = memo.of("SPY", theirs)
@@ -446,14 +485,29 @@ def test_many_windows_at_once_when_symbols_slide_then_the_reference_values(seed:
         for length in {stop - start for _, start, stop in windows}:
             group = [n for n, (_, start, stop) in enumerate(windows) if stop - start == length]
             asked = [windows[n] for n in group]
-            spreads = columns.volatilities(asked, 60, [YEAR_S] * len(asked))
-            tied = columns.correlations(asked, bench, min_points=POINTS)
+            spreads = column_batch.volatilities(asked, 60, [YEAR_S] * len(asked))
+            tied = column_batch.correlations(asked, bench, min_points=POINTS)
+            shared = column_batch.volatilities_and_correlations(
+                asked, 60, [YEAR_S] * len(asked), [bench] * len(asked), min_points=POINTS
+            )  # a baseline's two metrics, their deviations shared: the same values
+            assert repr(shared) == repr((spreads, tied))
+            some = [bench if n % 2 else None for n in range(len(asked))]  # some without
+            shared = column_batch.volatilities_and_correlations(
+                asked, 60, [YEAR_S] * len(asked), some, min_points=POINTS
+            )
+            assert repr(shared[0]) == repr(spreads)
+            assert repr(shared[1]) == repr([t if n % 2 else None for n, t in enumerate(tied)])
             returns = metrics.log_returns(theirs)
             for n, spread, tie in zip(group, spreads, tied, strict=True):
                 window, need = bars[n]
                 checks = [
-                    (spread, _or_error(partial(metrics.volatility, window, 60, YEAR_S, need=need))),
                     (
+                        "volatility",
+                        spread,
+                        _or_error(partial(metrics.volatility, window, 60, YEAR_S, need=need)),
+                    ),
+                    (
+                        "correlation",
                         tie,
                         _or_error(
                             partial(
@@ -467,8 +521,8 @@ def test_many_windows_at_once_when_symbols_slide_then_the_reference_values(seed:
                         ),
                     ),
                 ]
-                for fast, reference in checks:
+                for name, fast, reference in checks:
                     answered += fast is not None
-                    wrong += not _same(fast, reference)
-    assert wrong == 0
-    assert answered > 100
+                    if not _same(fast, reference):
+                        wrong.append(f"{name} [{n}] fast {fast!r}, reference {reference!r}")
+    return wrong, answered

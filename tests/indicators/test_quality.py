@@ -30,7 +30,8 @@ def make_bars(
     count: int = 40, *, start: datetime = MONDAY, step_s: int = HOUR, weekdays_only: bool = False
 ) -> list[Bar]:
     """A calm, valid series: close wiggles ±0.3 % deterministically, range about 1 %."""
-    bars, stamp, close = [], start, Decimal(100)
+    bars: list[Bar] = []
+    stamp, close = start, Decimal(100)
     while len(bars) < count:
         if not (weekdays_only and stamp.weekday() >= 5):
             move = Decimal(str(round(0.003 * math.sin(len(bars) * 1.7), 6)))

@@ -35,7 +35,8 @@ def _series(rng: random.Random) -> tuple[list[Bar], int]:
     weekdays = rng.random() < 0.5
     count = rng.randrange(2, 160)
     ticks = rng.choice((1, 3, 40))  # closes move by up to this many cents: ties when few
-    bars, stamp, close = [], START, Decimal(rng.randint(5, 500))
+    bars: list[Bar] = []
+    stamp, close = START, Decimal(rng.randint(5, 500))
     while len(bars) < count:
         if not (weekdays and stamp.weekday() >= 5):
             open_ = close

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import replace
 from datetime import timedelta
@@ -10,9 +11,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bastion.engine.indicators import quality
 from bastion.engine.indicators.quality import Bar, Calendar, assess_bars
 from bastion.engine.indicators.quality_memo import QualityMemo
 from tests.indicators.test_quality import DAY, HOUR, MONDAY, make_bars
+from tests.indicators.test_quality_incremental import _series, _windows
 
 
 def _troubled(count: int, *, step_s: int, weekdays_only: bool, seed: int) -> list[Bar]:
@@ -83,3 +86,55 @@ def test_assess_when_time_zone_changes_then_memo_starts_afresh() -> None:
     for window in (bars[:60], shifted[1:61], bars[2:62]):
         now = window[-1].timestamp + timedelta(days=1)
         assert assess_bars(window, now=now, memo=memo) == assess_bars(window, now=now)
+
+
+def _rows_reference(bars: list[Bar]) -> dict[str, list[object]]:
+    """Each row's columns by their definitions, bar by bar (no memo code)."""
+    zone = bars[0].timestamp.tzinfo if bars else None
+    columns: dict[str, list[object]] = {
+        name: [] for name in ("fields", "ranges", "returns", "weekend", "ordered", "disorder")
+    }
+    for row, bar in enumerate(bars):
+        previous = bars[row - 1] if row else None
+        columns["fields"].append(quality._check_fields(bar))
+        fine = bar.low > 0 and bar.high >= bar.low
+        columns["ranges"].append(math.log(float(bar.high) / float(bar.low)) if fine else None)
+        moves = previous is not None and bar.close > 0 and previous.close > 0
+        columns["returns"].append(
+            math.log(float(bar.close) / float(previous.close)) if moves else None  # type: ignore[union-attr]
+        )
+        columns["weekend"].append(bar.timestamp.astimezone(zone).weekday() >= 5)
+        columns["ordered"].append(previous is not None and bar.timestamp > previous.timestamp)
+        disorder = quality._ORDERED
+        if previous is not None and bar.timestamp == previous.timestamp:
+            disorder = quality._REPEATED
+        elif previous is not None and bar.timestamp < previous.timestamp:
+            disorder = quality._EARLIER
+        columns["disorder"].append(disorder)
+    return columns
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_memo_rows_when_window_moves_then_each_column_by_its_definition(seed: int) -> None:
+    """After every call over a sliding window of a generated series (repeated and
+    earlier stamps, corrupt bars, gaps among them), the memo's columns and sorted
+    samples are those of its bars taken one by one: the memo and a fresh assessment
+    share the row code, so this checks that code against the definitions."""
+    rng = random.Random(seed)
+    bars, step = _series(rng)
+    memo = QualityMemo()
+    for start, end in _windows(rng, len(bars)):
+        window = bars[start:end]
+        assess_bars(window, memo=memo, interval_s=step, now=MONDAY)
+        rows, expected = memo._rows, _rows_reference(window)
+        assert rows.bars == window
+        for name, column in expected.items():
+            assert getattr(rows, name) == column, name
+        used = [
+            move
+            for move, ordered in zip(expected["returns"], expected["ordered"], strict=True)
+            if ordered and move is not None
+        ]
+        assert rows.sorted_returns == sorted(used) and rows.odd_returns == 0  # type: ignore[type-var]
+        widths = [width for width in expected["ranges"] if width is not None]
+        assert rows.sorted_ranges == sorted(widths) and rows.odd_ranges == 0  # type: ignore[type-var]

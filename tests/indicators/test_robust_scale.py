@@ -10,6 +10,8 @@ either side of, the limit of the scale. A deliberately wrong scale constant is c
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 import random
 import statistics
@@ -23,6 +25,7 @@ from bastion.engine.indicators import robust_scale
 from bastion.engine.indicators.quality import _robust_z
 from bastion.engine.indicators.robust_scale import (
     MAD_TO_SIGMA,
+    mad_at_least,
     median,
     median_deviation,
     none_beyond,
@@ -106,3 +109,67 @@ def test_none_beyond_when_scale_constant_is_wrong_then_the_boundary_test_fails(
     shortcut then waves through values just beyond the limit) is caught."""
     monkeypatch.setattr(robust_scale, "MAD_TO_SIGMA", MAD_TO_SIGMA * 1.0001)
     assert _disagreements() > 0
+
+
+@settings(max_examples=600, derandomize=True, deadline=None)
+@given(_samples)
+def test_mad_at_least_when_any_sample_then_not_above_the_median_deviation(
+    values: list[float],
+) -> None:
+    """The bound read off two values is never above the median absolute deviation that
+    ``statistics`` computes (so a verdict from it is one the MAD gives too)."""
+    center = statistics.median(values)
+    mad = statistics.median([abs(value - center) for value in values])
+    assert mad_at_least(sorted(values), center) <= mad
+
+
+def test_mad_at_least_when_symmetric_sample_then_the_mad_itself() -> None:
+    """Where it is tight: evenly spaced values (the bound is useful, not merely safe)."""
+    values = [float(step) for step in range(-50, 51)]
+    center = statistics.median(values)
+    assert mad_at_least(values, center) == median_deviation(values, center) == 25.0
+
+
+def _verdicts_differ(seed: int, samples: int = 600) -> int:
+    """Samples (generated and at the limit) on which ``none_beyond`` answers otherwise
+    than without the bound read off two values (the MAD searched for each time)."""
+    rng = random.Random(seed)
+    generated = [
+        [rng.gauss(0, 0.01) * rng.choice((1, 1, 30)) for _ in range(rng.randrange(3, 320))]
+        for _ in range(samples)
+    ]
+    boundary = list(itertools.islice(_boundary_samples(seed), samples))
+    differ = 0
+    for values in generated + boundary:
+        ordered = sorted(values)
+        quick = none_beyond(ordered, LIMIT)
+        with pytest.MonkeyPatch.context() as patched:
+            patched.setattr(robust_scale, "mad_at_least", lambda ordered, center: 0.0)
+            differ += quick != none_beyond(ordered, LIMIT)
+    return differ
+
+
+def test_none_beyond_when_bound_read_off_two_values_then_the_same_verdicts() -> None:
+    """The quick bound changes no verdict, at the limit either."""
+    assert _verdicts_differ(23) == 0
+
+
+def test_none_beyond_when_quick_bound_is_one_value_off_then_verdicts_differ(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The comparison has teeth: a bound taken one value too far out (k + 1 values
+    between the two) sometimes says "nothing beyond" where the MAD does not."""
+
+    def off_by_one(ordered: list[float], center: float) -> float:
+        below = bisect.bisect_left(ordered, center)
+        k = (len(ordered) - 1) // 2 + 1
+        low, high = below - 1 - k // 2, below + k - k // 2
+        bound = math.inf
+        if low >= 0:
+            bound = center - ordered[low]
+        if high < len(ordered):
+            bound = min(bound, ordered[high] - center)
+        return bound
+
+    monkeypatch.setattr(robust_scale, "mad_at_least", off_by_one)
+    assert _verdicts_differ(23) > 0

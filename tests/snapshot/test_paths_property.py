@@ -4,11 +4,14 @@ The adapters' builder hands its positions over as the model's own Position objec
 (`built.snapshot_from_typed`: checked field by field and against the rest of the
 snapshot, no document round trip); a document from outside goes through cerberus
 (`Snapshot.from_dict`). For generated inputs — valid, and broken one value at a time
-(wrong sign, NaN / infinity, empty text, control characters, too long, wrong type, an
-unknown account, a crossed quote, a naive or future time, a duplicate id, a missing or
-stray option leg, a value that needs a coercion) — both paths must agree: both accept,
-with equal Snapshots, or both refuse, naming the same problems at the same paths.
-Deterministic: hypothesis derandomized, plus every field × every bad value exhaustively.
+(wrong sign, NaN / infinity, -0, empty text, control characters, too long, wrong type,
+a str subclass, an unknown account, a crossed quote, a naive, other-zone or future time,
+a duplicate id, a missing or stray option leg, a value that needs a coercion) — the
+paths must agree: all accept, with equal Snapshots, or all refuse, naming the same
+problems at the same paths. The typed path three ways: positions checked after they
+were made, as they were made one by one (`typed.maker`), and as the builder makes them,
+in one batch that proves their cross-references (`typed.batch_maker`, the rest one by
+one). Deterministic: hypothesis derandomized, plus every field × every bad value.
 """
 
 from __future__ import annotations
@@ -36,11 +39,18 @@ from bastion.engine.snapshot import Regime, Snapshot
 from bastion.engine.snapshot.built import position_document, snapshot_from_typed
 from bastion.engine.snapshot.fields import RECORDS, FieldKind
 from bastion.engine.snapshot.model import OptionLeg, Position
-from bastion.engine.snapshot.typed import Checked, maker
+from bastion.engine.snapshot.typed import Checked, batch_maker, maker
 from bastion.engine.snapshot.validate import FieldError, SnapshotInvalid
 
 AS_OF = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
 PLUS_TWO = timezone(timedelta(hours=2))
+NAMED_UTC = timezone(timedelta(0), "Z")  # UTC's offset, but not the UTC object
+
+
+class _Text(str):
+    """A str subclass: the validator takes it (and keeps it); the typed checks set it aside."""
+
+
 SYMBOLS = ("AAA", "BBB", "CCC")
 ACCOUNTS = ("acc-0", "acc-1")
 
@@ -48,9 +58,21 @@ ACCOUNTS = ("acc-0", "acc-1")
 # needs a coercion the validator does (a float, an int, a numeric string, a time in
 # another zone or as text), which the typed check leaves to the validator.
 BAD: dict[FieldKind, tuple[object, ...]] = {
-    FieldKind.TEXT: ("", " ", "x" * 101, "a\x00b", "tab\there", "del\x7f", 5, None, b"id"),
+    FieldKind.TEXT: (
+        "",
+        " ",
+        "x" * 101,
+        "a\x00b",
+        "tab\there",
+        "del\x7f",
+        5,
+        None,
+        b"id",
+        _Text("sub"),
+    ),
     FieldKind.DECIMAL: (
         Decimal("NaN"),
+        Decimal("-0"),
         Decimal("sNaN"),
         Decimal("Infinity"),
         Decimal("-Infinity"),
@@ -70,6 +92,7 @@ BAD: dict[FieldKind, tuple[object, ...]] = {
     FieldKind.TIME: (
         datetime(2026, 11, 1, 9, 0),  # naive
         datetime(2026, 11, 1, 9, 0, tzinfo=PLUS_TWO),  # aware, not UTC: coerced
+        datetime(2026, 11, 1, 9, 0, tzinfo=NAMED_UTC),  # UTC's offset, another tzinfo
         AS_OF + timedelta(seconds=1),  # after as_of
         "2026-11-01T09:00:00Z",  # text: coerced
         "2026-11-01T09:00:00",  # naive text
@@ -100,23 +123,55 @@ def _made(positions: list[Position]) -> tuple[list[Position], Checked]:
     return made, checked
 
 
-def _both(rest: dict[str, Any], positions: list[Position]) -> tuple[Any, Any, Any]:
-    """(the typed path's outcome for positions checked after they were made, and for
-    positions checked as they were made; cerberus' on the equivalent document)."""
+_BATCH = batch_maker()  # sources: the positions themselves (they have every field)
+
+
+def _batched(
+    rest: dict[str, Any], positions: list[Position]
+) -> tuple[tuple[Position, ...], Checked]:
+    """The positions as the builder makes them (adapters/builder_parts.positions): the
+    common ones in one batch, proven against ``rest``'s accounts, market and as_of, the
+    rest one by one in their places; (the positions, what checking them found)."""
+    checked = Checked()
+    batch = _BATCH(
+        checked,
+        positions,
+        market=rest["market"],
+        accounts=[account["id"] for account in rest["accounts"]],
+        as_of=rest["as_of"],
+    )
+    names = [field.name for field in RECORDS["Position"].fields]
+    make = maker("Position")
+    made = {i: make(checked, *(getattr(positions[i], name) for name in names)) for i in batch.aside}
+    finished = batch.finish(made)
+    assert list(finished) == positions
+    return finished, checked
+
+
+def _both(rest: dict[str, Any], positions: list[Position]) -> tuple[Any, Any, Any, Any]:
+    """(the typed path's outcome for positions checked after they were made, for
+    positions checked as they were made, and for positions made in a batch; cerberus'
+    on the equivalent document)."""
     typed = _outcome(lambda: snapshot_from_typed(copy.deepcopy(rest), positions, source="t"))
     made, checked = _made(positions)
     assert made == positions
     as_made = _outcome(
         lambda: snapshot_from_typed(copy.deepcopy(rest), made, source="t", checked=checked)
     )
+    finished, batch_checked = _batched(rest, positions)
+    batched = _outcome(
+        lambda: snapshot_from_typed(
+            copy.deepcopy(rest), finished, source="t", checked=batch_checked
+        )
+    )
     document = {**copy.deepcopy(rest), "positions": [position_document(p) for p in positions]}
     reference = _outcome(lambda: Snapshot.from_dict(document, source="t"))
-    return typed, as_made, reference
+    return typed, as_made, batched, reference
 
 
 def _agree(rest: dict[str, Any], positions: list[Position], label: str = "") -> str:
-    typed, as_made, reference = _both(rest, positions)
-    for outcome in (typed, as_made):
+    typed, as_made, batched, reference = _both(rest, positions)
+    for outcome in (typed, as_made, batched):
         assert outcome[0] == reference[0], (label, outcome, reference)
         assert outcome[1] == reference[1], label  # equal Snapshots, or the same problems
     return str(typed[0])
@@ -243,11 +298,34 @@ def _position_mutations(positions: list[Position]) -> Iterator[tuple[str, list[P
         "option without its leg": {"asset_class": "option"},
         "duplicate id": {"id": positions[0].id},
         "not an OptionLeg": {"option": {"option_type": "put"}},
+        "entered exactly at as_of": {"entered_at": AS_OF},
+        "known account as a str subclass": {"account_id": _Text(positions[plain].account_id)},
+        "symbol with market data as a str subclass": {"symbol": _Text(positions[plain].symbol)},
+        "id as a str subclass": {"id": _Text("P-sub")},
     }
     for label, values in references.items():
         changed = list(positions)
         changed[plain] = replace(positions[plain], **values)
         yield label, changed
+    # An option is made one by one, beside the batch: its references are checked apart.
+    on_option: dict[str, dict[str, Any]] = {
+        "option with a plain position's id": {"id": positions[0].id},
+        "option in an unknown account": {"account_id": "acc-9"},
+        "option entered after as_of": {"entered_at": AS_OF + timedelta(microseconds=1)},
+    }
+    for label, values in on_option.items():
+        changed = list(positions)
+        changed[option] = replace(positions[option], **values)
+        yield label, changed
+    yield "two options, one id", [*positions, positions[option]]
+    yield (
+        "an option first, then a plain position of its id",
+        [
+            replace(positions[option], id="P-twice"),
+            *positions[:option],
+            replace(positions[plain], id="P-twice"),
+        ],
+    )
     yield (
         "option position without its leg",
         [
