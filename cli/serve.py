@@ -439,6 +439,7 @@ def run(args: argparse.Namespace) -> int:
     # 1M-position tick (build + evaluate) takes 0.84x the CPU time of the defaults with
     # these thresholds (collector off: 0.88x), a 100k one 0.84-0.95x (off: 0.87-0.91x).
     gc.set_threshold(*GC_THRESHOLDS)
+    service.tune_gc = True  # then the young threshold follows the book (gc_thresholds)
     # A cycle (poll, evaluate, save: tens of ms of CPU) and the checks share the GIL; a
     # check waiting for it waits up to the switch interval at every turn of the event
     # loop. 1 ms instead of 5 keeps a check answered during a cycle within milliseconds.

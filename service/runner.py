@@ -29,6 +29,7 @@ with who and why. `on_reset_queued` (the scheduler's `run_soon`) runs that cycle
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -83,12 +84,45 @@ log = structlog.get_logger("bastion.service")
 MIN_WALL_INTERVAL_S = 0.05
 # The collector's thresholds once start-up is frozen (cli/serve.py; bench/eval/run.py
 # measures them): a cycle allocates a snapshot's worth of objects that live until the next.
-# Full collections become rare (x50, x1000); young ones stay short (10,000 objects at most:
-# 0.3-1.5 ms measured under load) and rare, because a check leaves no reference cycle
-# behind (tests/service/test_no_cycles.py): with ~25 cyclic objects a check, a collection
-# of 10,000 garbage objects (2-7 ms) came every 0.4 s at 1,000 checks/s and set the HTTP
-# p99. 100,000 young: no faster.
+# Full collections become rare (x50, x1000); young ones stay short (10,000 objects beyond
+# a tick's own turnover, gc_thresholds: 0.3-1.5 ms measured under load) and rare, because
+# a check leaves no reference cycle behind (tests/service/test_no_cycles.py): with ~25
+# cyclic objects a check, a collection of 10,000 garbage objects (2-7 ms) came every 0.4 s
+# at 1,000 checks/s and set the HTTP p99. 100,000 young: no faster.
 GC_THRESHOLDS = (10_000, 50, 1_000)
+# The young threshold follows the book (gc_thresholds) while it fits under this: a young
+# collection then walks at most this many live objects (~10 ms on the 2-core VM).
+GC_YOUNG_MAX = 100_000
+
+
+def gc_thresholds(positions: int) -> tuple[int, int, int]:
+    """The collector's thresholds for a book of ``positions`` (`bastion serve` sets them
+    after each cycle's snapshot). A tick makes about one tracked object per position (its
+    Position; 10,196 at 10,000 positions) that lives until the next tick and is then
+    freed by reference counting, not by the collector. At the base young threshold,
+    every tick ran young collections that walked the new snapshot for nothing (one per
+    tick at 10,000 positions: ~1 ms, ~7 % of the build). So the young threshold is the
+    base plus twice the book — the turnover alone never reaches it — or GC_YOUNG_MAX
+    while one and a half books still fit under it. A larger book keeps the base: one
+    collection walking a whole 100,000-position snapshot measured slower than ten of
+    10,000 (bench/eval/run.py --gc 100000: 0.92-0.94x the defaults against 0.89-0.90x)."""
+    base, book = GC_THRESHOLDS[0], max(0, positions)
+    if base + 2 * book <= GC_YOUNG_MAX:
+        young = base + 2 * book
+    elif base + book * 3 // 2 <= GC_YOUNG_MAX:
+        young = GC_YOUNG_MAX
+    else:
+        young = base
+    return (young, GC_THRESHOLDS[1], GC_THRESHOLDS[2])
+
+
+def follow_book(positions: int) -> None:
+    """Set :func:`gc_thresholds` for ``positions`` when they differ from the current."""
+    wanted = gc_thresholds(positions)
+    if gc.get_threshold() != wanted:
+        gc.set_threshold(*wanted)
+
+
 # How /readyz names a failing write (Service.persist_failed).
 _PERSIST_LABELS = {"state": "state save failed", "audit": "audit write failed"}
 
@@ -156,6 +190,9 @@ class Service:
     # The recent past the status page shows (decisions, trips, alerts, reloads; bounded).
     activity: Activity = field(default_factory=Activity)
     cycles: int = 0  # cycles run since the process started
+    # `bastion serve` (not a test or an embedding program): the collector's young
+    # threshold follows the book, set after each snapshot (gc_thresholds).
+    tune_gc: bool = False
     # The --alerts delivery (service.alerting.dispatcher.AlertDispatcher), for status.
     alert_dispatcher: Any = None
 
@@ -183,6 +220,8 @@ class Service:
             loaded = self.reloader.current  # one read: this cycle sees one policy set
             self._fit_trade_lookback(loaded.compiled)
             snapshot, fresh = self._snapshot(now)
+            if self.tune_gc and snapshot is not None:  # for the next cycles' builds
+                follow_book(len(snapshot.positions))
             state_before = self.state
             pending = self.pending_resets()  # what was asked for until now: this cycle's
             started = time.perf_counter()

@@ -65,7 +65,7 @@ from bastion.engine.snapshot.built import (
     snapshot_from_typed,
 )
 from bastion.engine.state import State
-from bastion.service.runner import GC_THRESHOLDS
+from bastion.service.runner import GC_THRESHOLDS, gc_thresholds
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGET = 2.0  # build + validate + evaluate <= 2x evaluate, at TARGET_SIZE positions
@@ -241,6 +241,10 @@ def measure(
         if gc_mode == "service":  # as `bastion serve` runs (cli/serve.py)
             gc.collect()
             gc.freeze()  # what start-up made: never walked again
+            gc.set_threshold(*gc_thresholds(size))  # as after the service's first cycle
+        elif gc_mode == "fixed":  # before the young threshold followed the book
+            gc.collect()
+            gc.freeze()
             gc.set_threshold(*GC_THRESHOLDS)
 
         def steady() -> object:
@@ -271,18 +275,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--gc",
-        choices=("service", "default"),
+        choices=("service", "fixed", "default"),
         default="service",
-        help="the garbage collector as `bastion serve` sets it after start-up (gc.freeze, "
-        "service thresholds; the default) or as Python starts",
+        help="the garbage collector as `bastion serve` sets it (gc.freeze after start-up, "
+        "the young threshold following the book: gc_thresholds; the default), `fixed` "
+        f"(frozen, thresholds {GC_THRESHOLDS} whatever the book) or as Python starts",
     )
     args = parser.parse_args(argv)
     sizes = [int(size) for size in args.sizes.split(",")]
-    regime = (
-        f"gc.freeze() after set-up, thresholds {GC_THRESHOLDS} (as `bastion serve`)"
-        if args.gc == "service"
-        else f"Python's default collector {gc.get_threshold()}"
-    )
+    regime = {
+        "service": "gc.freeze() after set-up, thresholds gc_thresholds(positions) (as "
+        f"`bastion serve`: {gc_thresholds(TARGET_SIZE)} at {TARGET_SIZE:,})",
+        "fixed": f"gc.freeze() after set-up, thresholds {GC_THRESHOLDS} whatever the book",
+        "default": f"Python's default collector {gc.get_threshold()}",
+    }[args.gc]
     print(
         "bench/eval/ingest: one tick, default policy set, thread CPU time, best of "
         f"{args.rounds} rounds with the cases taking turns; {regime}"

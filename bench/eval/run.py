@@ -59,7 +59,7 @@ from bastion.engine.snapshot import Snapshot
 from bastion.engine.state import State
 from bastion.service.audit import AuditTrail
 from bastion.service.auditor import Auditor
-from bastion.service.runner import GC_THRESHOLDS
+from bastion.service.runner import GC_THRESHOLDS, GC_YOUNG_MAX, gc_thresholds
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SIZES = (10, 1_000, 10_000, 100_000)
@@ -135,17 +135,18 @@ def peak_mb() -> float:
     return _status_mb("VmHWM")
 
 
-def service_gc() -> None:
-    """The service's collector setting (cli/serve.py): start-up frozen, raised thresholds."""
+def service_gc(size: int) -> None:
+    """The service's collector setting (cli/serve.py): start-up frozen, raised thresholds,
+    the young one following a book of ``size`` positions (gc_thresholds)."""
     gc.collect()
     gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
+    gc.set_threshold(*gc_thresholds(size))
 
 
 def measure(size: int) -> dict[str, Any]:
     """One size, in this process: timings (CPU s), decisions and memory (MB)."""
     policies = compile_policy_set(load_policy_set([ROOT / "policies"]))
-    service_gc()
+    service_gc(size)
     started_mb = rss_mb()
     document = make_document(size)
     document_mb = rss_mb() - started_mb
@@ -231,7 +232,7 @@ def restarted_tick(size: int, path: str) -> dict[str, Any]:
     """Peak RSS of a tick in a service restarted from its saved state: no crash day
     behind it, only the document, the previous snapshot, the state and the new snapshot."""
     policies = compile_policy_set(load_policy_set([ROOT / "policies"]))
-    service_gc()
+    service_gc(size)
     warm = State.from_dict(json.loads(Path(path).read_text()))
     document = make_document(size)
     previous = build(document)
@@ -253,7 +254,9 @@ def gc_tick(mode: str, size: int) -> dict[str, Any]:
     if mode == "off":
         gc.disable()
     elif mode == "frozen":
-        service_gc()
+        service_gc(size)
+    elif mode == "fixed":  # before the young threshold followed the book
+        service_gc(0)
     document = make_document(size)
     snapshot = build(document)
     _, warm = evaluate(policies, snapshot, State(), AS_OF)
@@ -293,7 +296,7 @@ def run_child(job: str) -> dict[str, Any]:
 
 def latency_at_10() -> dict[str, Any]:
     policies = compile_policy_set(load_policy_set([ROOT / "policies"]))
-    service_gc()
+    service_gc(10)
     small = build(make_document(10))
     _, warm = evaluate(policies, small, State(), AS_OF)
     samples = []
@@ -332,7 +335,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     sizes = [int(text.replace("_", "")) for text in options.sizes.split(",") if text]
     print("bench/eval: default policy set, one core, CPU time of this thread, best of N rounds,")
-    print(f"  the service's collector setting (start-up frozen, thresholds {GC_THRESHOLDS})")
+    print(
+        "  the service's collector setting (start-up frozen, thresholds "
+        f"gc_thresholds(positions): {gc_thresholds(10_000)} at 10,000, {GC_THRESHOLDS} from "
+        f"{(GC_YOUNG_MAX - GC_THRESHOLDS[0]) * 2 // 3 + 1:,})"
+    )
     print(
         f"  {'positions':>9}  {'build':>9}  {'first':>9}  {'steady':>9}  {'floor':>9}  "
         f"{'st/floor':>8}  {'unscreened':>10}  {'tick e2e':>9}  {'µs/pos':>6}  {'tick/fl':>8}  "
@@ -389,16 +396,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  garbage collector, {options.gc:,}-position tick (build + steady evaluate):")
         for mode in MODES:
             print(
-                f"    {MODE_TEXT[mode]:<52} {ticks[mode] * 1e3:>8.1f} ms  {ticks[mode] / on:.2f}x"
+                f"    {MODE_TEXT[mode]:<62} {ticks[mode] * 1e3:>8.1f} ms  {ticks[mode] / on:.2f}x"
             )
     return 0
 
 
-MODES = ("on", "off", "frozen")
+MODES = ("on", "off", "fixed", "frozen")
 MODE_TEXT = {
     "on": "on, default thresholds",
     "off": "off (gc.disable)",
-    "frozen": f"gc.freeze() after start-up, thresholds {GC_THRESHOLDS}",
+    "fixed": f"gc.freeze() after start-up, thresholds {GC_THRESHOLDS}",
+    "frozen": "gc.freeze() after start-up, gc_thresholds(book) (the service)",
 }
 
 
