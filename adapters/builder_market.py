@@ -26,7 +26,7 @@ from bastion.adapters.market_batch import (
     batched_values,
     unchanged,
 )
-from bastion.adapters.market_calendar import SessionClock
+from bastion.adapters.market_calendar import Restamped, SessionClock
 from bastion.adapters.market_metrics import Metric, Unknown, Windows, quantize
 from bastion.adapters.sources.base import Quote
 from bastion.engine.errors import DataError
@@ -292,7 +292,10 @@ def _assess(context: Context, symbol: str, bars: Sequence[Bar], interval_s: int)
     clock = _session_clock(context)
     calendar = None  # inferred from the bars, as without an exchange calendar
     if clock is not None:
-        restamped, now = clock.session_time(bars, interval_s, now)
+        held = context.memos.restamped.get(key := (symbol, interval_s))
+        if held is None:
+            held = context.memos.restamped[key] = Restamped()
+        restamped, now = clock.session_time(bars, interval_s, now, held)
         if not restamped:
             return Decimal(0)
         bars, calendar = restamped, Calendar.ALWAYS  # the closures are out of the clock

@@ -17,6 +17,7 @@ from typing import Any
 
 from bastion.adapters import market_metrics as metrics
 from bastion.adapters.builder_state import BuilderState, StrategyKey
+from bastion.adapters.market_calendar import Restamped
 from bastion.adapters.market_columns import ColumnsMemo
 from bastion.adapters.market_metrics import ReturnsMemo, Windows, quantize
 from bastion.adapters.option_chains import ChainFetch
@@ -158,6 +159,10 @@ class SeriesMemos:
     # Per symbol: what its market record took from its bars alone, the last time
     # (builder_market.from_bars): reused while the very same bars come again.
     bar_metrics: dict[str, BarMetrics] = field(default_factory=dict)
+    # Per (symbol, interval) on an exchange calendar: the bars re-stamped on its session
+    # clock the last time (market_calendar.Restamped), so a moved series re-stamps its
+    # new bars only.
+    restamped: dict[tuple[str, int], Restamped] = field(default_factory=dict)
     # Texts (ids, accounts, symbols, strategies) known to meet the snapshot's text rule
     # (engine/snapshot/typed.Checked): each distinct text is checked once, not per poll.
     texts: set[str] = field(default_factory=set)

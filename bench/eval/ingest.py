@@ -34,6 +34,7 @@ Printed: each cost, and the ratios to the evaluation measured in the same run;
     .venv/bin/python bench/eval/ingest.py                 # 1k, 10k, 100k
     .venv/bin/python bench/eval/ingest.py --sizes 10000 --rounds 5 --no-cerberus
     .venv/bin/python bench/eval/ingest.py --gc default     # Python's default collector
+    .venv/bin/python bench/eval/ingest.py --sizes 10000 --no-cerberus --calendar XNYS  # equity
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from typing import Any
 
 from bastion.adapters import builder as builder_module
 from bastion.adapters.builder import BuilderState, Poll, SnapshotBuilder
+from bastion.adapters.builder_parts import BuilderConfig
 from bastion.adapters.sources.base import Quote
 from bastion.adapters.venue import Fill, VenueAccount, VenuePosition
 from bastion.engine.evaluation.compiled import compile_policy_set
@@ -187,7 +189,12 @@ def per_call(runs: Sequence[Callable[[], object]], rounds: int) -> list[float]:
 
 
 def measure(
-    size: int, rounds: int, *, with_cerberus: bool = True, gc_mode: str = "service"
+    size: int,
+    rounds: int,
+    *,
+    with_cerberus: bool = True,
+    gc_mode: str = "service",
+    calendar: str | None = None,
 ) -> tuple[float, ...]:
     """(build s, cerberus s, evaluate s, document-check s, moved-on build s) for one tick
     of ``size`` positions; ``gc_mode``
@@ -197,7 +204,7 @@ def measure(
     policies = compile_policy_set(load_policy_set([ROOT / "policies"]))
     try:
         poll, *later = make_polls(size, rounds + 2)
-        builder = SnapshotBuilder()
+        builder = SnapshotBuilder(BuilderConfig(market_calendar=calendar))
         regime = Regime("calm", "low", NOW - DAY)
         state = BuilderState()
 
@@ -206,7 +213,7 @@ def measure(
 
         # A builder of its own, fed polls a minute apart: each build sees the one-minute
         # bars moved on by a bar (the service at a 60 s cadence).
-        moving = SnapshotBuilder()
+        moving = SnapshotBuilder(BuilderConfig(market_calendar=calendar))
         next_polls = iter(enumerate(later, start=1))
 
         def build_moved() -> Snapshot:
@@ -274,6 +281,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--no-cerberus", action="store_true", help="skip the cerberus case (slow at 100k)"
     )
     parser.add_argument(
+        "--calendar",
+        default=None,
+        metavar="NAME",
+        help="an exchange calendar (e.g. XNYS, Alpaca's default): bar quality and data age "
+        "on its session clock, as an equity feed builds (default: none, 24/7 like crypto)",
+    )
+    parser.add_argument(
         "--gc",
         choices=("service", "fixed", "default"),
         default="service",
@@ -291,7 +305,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     }[args.gc]
     print(
         "bench/eval/ingest: one tick, default policy set, thread CPU time, best of "
-        f"{args.rounds} rounds with the cases taking turns; {regime}"
+        f"{args.rounds} rounds with the cases taking turns; {regime}; exchange calendar: "
+        f"{args.calendar or 'none (24/7)'}"
     )
     print(
         f"  {'positions':>9}  {'build':>10}  {'moved on':>10}  {'evaluate':>10}  "
@@ -302,7 +317,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for size in sizes:
         rounds = args.rounds if size <= TARGET_SIZE else min(args.rounds, 3)
         build_s, cerberus_s, evaluate_s, document_s, moved_s = measure(
-            size, rounds, with_cerberus=not args.no_cerberus, gc_mode=args.gc
+            size,
+            rounds,
+            with_cerberus=not args.no_cerberus,
+            gc_mode=args.gc,
+            calendar=args.calendar,
         )
         total = (build_s + evaluate_s) / evaluate_s
         moved = (moved_s + evaluate_s) / evaluate_s
