@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from itertools import repeat
 from operator import attrgetter, is_, le
 from typing import Any
 
@@ -196,8 +197,8 @@ class SessionClock:
             return memo.kept, origin + timedelta(seconds=self.open_seconds(origin, now))
         # The memo's restamped bars (and their sources) of those rows: the ones before
         # them dropped, counted by the Nones (outside the sessions) among their rows.
-        before = start - memo.out[:start].count(None)
-        inside = same - memo.out[start : start + same].count(None)
+        before = start - _nones(memo.out[:start])
+        inside = same - _nones(memo.out[start : start + same])
         added = [
             (self._stamp(b, origin), b) if self.in_session(b.timestamp) else None
             for b in bars[same:]
@@ -257,6 +258,11 @@ class Restamped:
     ) -> None:
         self.bars, self.out, self.kept, self.origin = tuple(bars), out, kept, origin
         self.sources, self.ordered = [] if sources is None else sources, ordered
+
+
+def _nones(made: list[Bar | None]) -> int:
+    """How many are None, by identity (``list.count`` would call each Bar's ``__eq__``)."""
+    return sum(map(is_, made, repeat(None)))
 
 
 def _ordered(bars: Sequence[Bar]) -> bool:
