@@ -291,15 +291,16 @@ def _assess(context: Context, symbol: str, bars: Sequence[Bar], interval_s: int)
     config, now = context.config, context.now
     clock = _session_clock(context)
     calendar = None  # inferred from the bars, as without an exchange calendar
+    key = (symbol, interval_s)
     if clock is not None:
-        held = context.memos.restamped.get(key := (symbol, interval_s))
+        held = context.memos.restamped.get(key)
         if held is None:
             held = context.memos.restamped[key] = Restamped()
         restamped, now = clock.session_time(bars, interval_s, now, held)
         if not restamped:
             return Decimal(0)
         bars, calendar = restamped, Calendar.ALWAYS  # the closures are out of the clock
-    memo = context.quality_memos.get(key := (symbol, interval_s))
+    memo = context.quality_memos.get(key)
     if memo is None:
         memo = context.quality_memos[key] = QualityMemo()
     # The report's score_ratio, without the report (the builder reads nothing else).

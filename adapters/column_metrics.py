@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 from decimal import Context, Decimal, getcontext
+from typing import cast
 
 import numpy as np
 
@@ -98,22 +99,26 @@ def window_sums(
 
 
 def _volume_sum(prefix: list[Prefix], start: int, stop: int, context: Context) -> Decimal | None:
-    after, first = prefix[stop], prefix[start + 1]
-    total = EXACT.subtract(after[VOLUMES], prefix[start][VOLUMES])
-    if after[VOLUME_SHIFTS] == first[VOLUME_SHIFTS]:  # one exponent throughout
-        exponent = first[VOLUME_EXPONENT]
-    else:
-        exponent = min(row[VOLUME_EXPONENT] for row in prefix[start + 1 : stop + 1])
-    return _exact_sum(total, min(0, exponent), context)
+    return _prefix_sum(prefix, start, stop, context, (VOLUMES, VOLUME_SHIFTS, VOLUME_EXPONENT))
 
 
 def _dollar_sum(prefix: list[Prefix], start: int, stop: int, context: Context) -> Decimal | None:
+    return _prefix_sum(prefix, start, stop, context, (DOLLARS, DOLLAR_SHIFTS, DOLLAR_EXPONENT))
+
+
+def _prefix_sum(
+    prefix: list[Prefix], start: int, stop: int, context: Context, fields: tuple[int, int, int]
+) -> Decimal | None:
+    """One column's window sum; ``fields``: where its running sum, its count of exponent
+    shifts and its row's exponent sit in a prefix row."""
+    total_at, shifts_at, exponent_at = fields
     after, first = prefix[stop], prefix[start + 1]
-    total = EXACT.subtract(after[DOLLARS], prefix[start][DOLLARS])
-    if after[DOLLAR_SHIFTS] == first[DOLLAR_SHIFTS]:  # one exponent throughout
-        exponent = first[DOLLAR_EXPONENT]
+    total = EXACT.subtract(after[total_at], prefix[start][total_at])
+    exponent: int
+    if after[shifts_at] == first[shifts_at]:  # one exponent throughout
+        exponent = cast(int, first[exponent_at])
     else:
-        exponent = min(row[DOLLAR_EXPONENT] for row in prefix[start + 1 : stop + 1])
+        exponent = min(cast(int, row[exponent_at]) for row in prefix[start + 1 : stop + 1])
     return _exact_sum(total, min(0, exponent), context)
 
 

@@ -46,6 +46,7 @@ from bastion.engine.authority.authority import DecisionAuthority
 from bastion.engine.authority.history.evolve import longest_lookback_s
 from bastion.engine.decision import Decision
 from bastion.engine.errors import AdapterError, BastionError, TransientAdapterError
+from bastion.engine.evaluation.breakers import key_of
 from bastion.engine.evaluation.compiled import CompiledPolicySet
 from bastion.engine.evaluation.evaluate import evaluate, polling_interval_s
 from bastion.engine.policy.kinds.breakers import Compare
@@ -808,9 +809,10 @@ def _still_tripped(state: State, alert: AlertRaised) -> bool:
     down (not armed): its condition still holds. Anything else is not restored."""
     if alert.kind != "breaker_tripped":
         return False
-    details = alert.details
-    key = f"{details.get('policy')}:{details.get('breaker')}@{details.get('subject')}"
-    breaker = state.breakers.get(key)
+    policy, breaker_id, subject = (
+        str(alert.details.get(k)) for k in ("policy", "breaker", "subject")
+    )
+    breaker = state.breakers.get(key_of(policy, breaker_id, subject))
     return breaker is not None and breaker.status != ARMED
 
 

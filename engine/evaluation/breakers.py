@@ -76,7 +76,13 @@ def describe(condition: kind.Condition) -> str:
 
 
 def state_key(policy: Policy, breaker: kind.Breaker, subject: Subject) -> str:
-    return f"{policy.name}:{breaker.id}@{subject.label()}"
+    return key_of(policy.name, breaker.id, subject.label())
+
+
+def key_of(policy: str, breaker: str, subject: str) -> str:
+    """A breaker's key in State.breakers, from its policy's name, its id and its
+    subject's label (as a breaker alert's details name them)."""
+    return f"{policy}:{breaker}@{subject}"
 
 
 @dataclass(frozen=True, slots=True)
