@@ -40,11 +40,11 @@ def market(context: Context, symbol: str, poll: Poll) -> dict[str, Any]:
     if quote is None:
         raise DataError(f"{symbol}: no quote, so bid_usd / ask_usd are unknown; poll a quote")
     _check_quote(symbol, quote)
-    bars = poll.bars.get(symbol, ())
+    bars = context.series(poll.bars.get(symbol, ()))
     separate = poll.atr_bars is not None
-    atr_series = poll.atr_bars.get(symbol, ()) if poll.atr_bars is not None else bars
+    atr_series = bars if poll.atr_bars is None else context.series(poll.atr_bars.get(symbol, ()))
     benchmark_symbol = context.config.benchmark_of(symbol)
-    benchmark = poll.bars.get(benchmark_symbol, ()) if benchmark_symbol else ()
+    benchmark = context.series(poll.bars.get(benchmark_symbol, ())) if benchmark_symbol else ()
     record: dict[str, Any] = {
         "price_usd": quote.last if quote.last is not None else quote.mid,
         "bid_usd": quote.bid,
@@ -142,7 +142,7 @@ class _Series:
         self.year_s = config.seconds_per_year_by_symbol.get(symbol, config.seconds_per_year)
         self.interval = config.bar_interval_s
         self.memo = context.memos.returns
-        self.columns = context.memos.columns.of(symbol, bars)
+        self.columns = context.memos.columns.of(symbol, bars, context.overlaps)
         self.batched = batch(context).get(symbol, NONE_BATCHED)
         self.count = len(bars)
         self.first, self.cut, self.full = baseline_window(windows, self.count)
@@ -218,7 +218,7 @@ class _Series:
     def correlations(self, symbol: str, bars: Sequence[Bar]) -> tuple[Metric, Metric]:
         """(correlation, normal correlation) with the benchmark ``symbol``'s ``bars``."""
         context, windows, count = self.context, self.windows, self.count
-        theirs = context.memos.columns.of(symbol, bars)
+        theirs = context.memos.columns.of(symbol, bars, context.overlaps)
         points = windows.min_correlation_points
         start = max(0, count - windows.correlation_bars - 1)
         own = self.columns
@@ -296,7 +296,7 @@ def _assess(context: Context, symbol: str, bars: Sequence[Bar], interval_s: int)
         held = context.memos.restamped.get(key)
         if held is None:
             held = context.memos.restamped[key] = Restamped()
-        restamped, now = clock.session_time(bars, interval_s, now, held)
+        restamped, now = clock.session_time(bars, interval_s, now, held, context.overlaps)
         if not restamped:
             return Decimal(0)
         bars, calendar = restamped, Calendar.ALWAYS  # the closures are out of the clock
@@ -305,7 +305,13 @@ def _assess(context: Context, symbol: str, bars: Sequence[Bar], interval_s: int)
         memo = context.quality_memos[key] = QualityMemo()
     # The report's score_ratio, without the report (the builder reads nothing else).
     return assess_score(
-        bars, interval_s=interval_s, calendar=calendar, now=now, config=config.quality, memo=memo
+        bars,
+        interval_s=interval_s,
+        calendar=calendar,
+        now=now,
+        config=config.quality,
+        memo=memo,
+        overlaps=context.overlaps,
     )
 
 

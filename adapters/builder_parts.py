@@ -26,12 +26,14 @@ from bastion.adapters.venue import Fill, VenueAccount, VenuePosition
 from bastion.engine.errors import DataError
 from bastion.engine.indicators.atr import AtrMemo, AtrSpec
 from bastion.engine.indicators.greeks import ImpliedVolatilityError, implied_volatility
+from bastion.engine.indicators.overlap import Overlaps
 from bastion.engine.indicators.quality import Bar, QualityConfig
 from bastion.engine.indicators.quality_memo import QualityMemo
 from bastion.engine.snapshot.history import DEFAULT_LOOKBACK_S
 from bastion.engine.snapshot.left_out import Unevaluable
 from bastion.engine.snapshot.model import ClosedTrade, Instrument, OptionLeg, Position
-from bastion.engine.snapshot.typed import Checked, batch_maker, maker
+from bastion.engine.snapshot.typed import Checked, maker
+from bastion.engine.snapshot.typed_batch import batch_maker
 
 _BPS = Decimal(10_000)
 _PCT = Decimal(100)
@@ -197,6 +199,21 @@ class Context:
     # columns at once (per symbol, metric name -> value, or None: ask again alone).
     poll: Poll | None = None
     batch: dict[str, dict[str, Decimal | None]] | None = None
+    # How each series carries on the one its memos saw last, found once for all of them
+    # (engine/indicators/overlap.py), and each of the poll's series as one tuple for the
+    # whole build (series()): what the memos keep, the same object for all of them.
+    overlaps: Overlaps = field(default_factory=Overlaps)
+    frozen: dict[int, tuple[Sequence[Bar], tuple[Bar, ...]]] = field(default_factory=dict)
+
+    def series(self, bars: Sequence[Bar]) -> tuple[Bar, ...]:
+        """``bars`` as a tuple, the same one all build long (a venue's list is copied
+        once, not once per memo)."""
+        if type(bars) is tuple:
+            return bars
+        held = self.frozen.get(id(bars))
+        if held is None or held[0] is not bars:
+            held = self.frozen[id(bars)] = (bars, tuple(bars))
+        return held[1]
 
     def fallback(self, where: str, value: object, reason: str) -> None:
         self.fallbacks.append(Fallback(where, str(value), reason))
@@ -223,7 +240,7 @@ def positions(
     unavailable: Mapping[str, str] | None = None,
     *,
     accounts: Collection[str],
-) -> tuple[dict[str, datetime], tuple[Position, ...], list[Unevaluable], Checked]:
+) -> tuple[Mapping[str, datetime], tuple[Position, ...], list[Unevaluable], Checked]:
     """(first-seen times to remember, the snapshot's positions, the records left out,
     what checking the positions found).
 
@@ -239,12 +256,18 @@ def positions(
     left out and listed as :class:`Unevaluable`; every other position is kept. A price
     the venue reports as 0 (dust: value ÷ volume rounds to 0) is taken from the quote.
     """
-    first_seen: dict[str, datetime] = {}
     left_out: list[Unevaluable] = []
     checked = Checked(context.memos.texts)
     batch = _MAKE_POSITIONS(
-        checked, venue_positions, market=market_records, accounts=accounts, as_of=context.now
+        checked,
+        venue_positions,
+        market=market_records,
+        accounts=accounts,
+        as_of=context.now,
+        first_seen=state.first_seen,
     )
+    first_seen: Mapping[str, datetime] = batch.stamped  # no entry time: when first seen
+    seen_aside: dict[str, datetime] = {}  # (the batch's own is part of its proof: not added to)
     made: dict[int, Position] = {}
     # The rest one by one, as before the batch (one it could have made comes out alike:
     # `_priced` keeps its price and gives it no leg).
@@ -260,12 +283,7 @@ def positions(
         entered_at = position.entered_at
         if entered_at is None:
             entered_at = state.first_seen.get(position.id, context.now)
-            first_seen[position.id] = entered_at
-            context.fallback(
-                f"positions[{position.id}].entered_at",
-                entered_at.isoformat(),
-                "the venue gives no entry time; the time the position was first seen is used",
-            )
+            seen_aside[position.id] = entered_at
         made[index] = _MAKE_POSITION(
             checked,
             position.id,
@@ -280,6 +298,15 @@ def positions(
             position.strategy_id,
             position.manual,
             option,
+        )
+    if seen_aside:
+        first_seen = {**first_seen, **seen_aside}
+    if first_seen:  # one line for them all (10,000 a poll were noise, and cost ~10 ms)
+        context.fallback(
+            "positions[*].entered_at",
+            "the time first seen",
+            "the venue gives no entry time for its positions: each keeps the time the "
+            "builder first saw it (kept in the builder state, and in --state)",
         )
     return first_seen, batch.finish(made), left_out, checked
 

@@ -44,7 +44,7 @@ def batch(context: Context) -> dict[str, dict[str, Decimal | None]]:
         return worked
     asked = _Asked()
     for symbol, bars in poll.bars.items():
-        asked.add(context, poll, symbol, bars, worked)
+        asked.add(context, poll, symbol, context.series(bars), worked)
     interval, points = context.config.bar_interval_s, context.config.windows.min_correlation_points
     for length, recent in asked.recent.items():
         if length < 2:
@@ -55,7 +55,9 @@ def batch(context: Context) -> dict[str, dict[str, Decimal | None]]:
         for (symbol, _, _), value in zip(recent, found, strict=True):
             worked[symbol]["volatility"] = value
     for (benchmark_symbol, length), pairs in asked.paired.items():
-        theirs = context.memos.columns.of(benchmark_symbol, poll.bars[benchmark_symbol])
+        theirs = context.memos.columns.of(
+            benchmark_symbol, context.series(poll.bars[benchmark_symbol]), context.overlaps
+        )
         if theirs is None:
             continue
         found = column_batch.correlations_of(
@@ -65,7 +67,8 @@ def batch(context: Context) -> dict[str, dict[str, Decimal | None]]:
             worked[symbol]["correlation"] = value
     for length, baselines in asked.baselines.items():
         benchmarks = {a[3] for a in baselines} - {None}
-        known = {b: context.memos.columns.of(b, poll.bars[b]) for b in benchmarks if b}
+        of, overlaps = context.memos.columns.of, context.overlaps
+        known = {b: of(b, context.series(poll.bars[b]), overlaps) for b in benchmarks if b}
         marks = [known.get(a[3]) if a[3] else None for a in baselines]
         spreads, ties = column_batch.volatilities_and_correlations_of(
             [a[1] for a in baselines],
@@ -115,7 +118,7 @@ class _Asked:
         benchmark = poll.bars.get(benchmark_symbol, ()) if benchmark_symbol else ()
         if unchanged(context.memos.bar_metrics.get(symbol), bars, atr_series, benchmark):
             return
-        own, count = context.memos.columns.of(symbol, bars), len(bars)
+        own, count = context.memos.columns.of(symbol, bars, context.overlaps), len(bars)
         if own is None:
             return
         values = worked[symbol] = {}

@@ -15,18 +15,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
-from operator import is_
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
+from bastion.engine.indicators.overlap import Overlaps, overlap
 from bastion.engine.indicators.quality import Bar
 
 EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)  # never rounds a sum
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
-_REUSE_WITHIN = 64  # look this many bars into the last series for the new first bar
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -295,11 +294,17 @@ class ColumnsMemo:
         self._series: dict[str, SeriesColumns] = {}
         self._seen: dict[str, tuple[Bar, ...]] = {}  # series without columns (yet)
 
-    def of(self, symbol: str, bars: Sequence[Bar]) -> SeriesColumns | None:
+    def of(
+        self, symbol: str, bars: Sequence[Bar], overlaps: Overlaps | None = None
+    ) -> SeriesColumns | None:
+        """``symbol``'s columns for ``bars``, or None (see the class); ``overlaps``: the
+        build's, to share what other memos found of the same series."""
         held = self._series.get(symbol)
         if held is not None and held.bars is bars:
             return held
-        found = _overlap(held.bars, bars) if held is not None else None
+        found = None
+        if held is not None:
+            found = overlap(held.bars, bars) if overlaps is None else overlaps.find(held.bars, bars)
         if held is not None and found is not None:
             start, kept = found
             base = held.base + start
@@ -308,7 +313,7 @@ class ColumnsMemo:
         else:
             self._series.pop(symbol, None)
             seen = self._seen.get(symbol)
-            if seen is None or seen is bars or _overlap(seen, bars) is None:
+            if seen is None or seen is bars or overlap(seen, bars) is None:
                 if len(self._seen) >= self.LIMIT:
                     self._seen.clear()
                 self._seen[symbol] = tuple(bars)
@@ -333,25 +338,6 @@ def columns_of(bars: Sequence[Bar]) -> SeriesColumns:
     rows = _Rows(max(512, len(bars)))
     rows.extend(bars, None)
     return SeriesColumns(tuple(bars), 0, rows)
-
-
-def _overlap(old: tuple[Bar, ...], bars: Sequence[Bar]) -> tuple[int, int] | None:
-    """(the row of ``old`` holding ``bars[0]``, how many bars from there on are the very
-    same objects as ``bars``'), or None."""
-    if not bars:
-        return None
-    first = bars[0]
-    if len(old) > 1 and old[1] is first:  # moved on by a bar: the usual poll
-        start = 1
-    else:
-        rows = range(min(len(old), _REUSE_WITHIN))
-        start = next((row for row in rows if old[row] is first), -1)
-        if start < 0:
-            return None
-    kept = min(len(old) - start, len(bars))
-    if not all(map(is_, old[start : start + kept], bars)):  # map stops after kept
-        return None
-    return start, kept
 
 
 def exponent_of(value: Decimal) -> int:

@@ -35,6 +35,8 @@ Printed: each cost, and the ratios to the evaluation measured in the same run;
     .venv/bin/python bench/eval/ingest.py --sizes 10000 --rounds 5 --no-cerberus
     .venv/bin/python bench/eval/ingest.py --gc default     # Python's default collector
     .venv/bin/python bench/eval/ingest.py --sizes 10000 --no-cerberus --calendar XNYS  # equity
+    .venv/bin/python bench/eval/ingest.py --sizes 10000 --no-cerberus --venue alpaca   # XNYS,
+        # positions without entry times (so binance: 24/7 without, kraken: 24/7 with)
 """
 
 from __future__ import annotations
@@ -72,6 +74,8 @@ from bastion.service.runner import GC_THRESHOLDS, gc_thresholds
 ROOT = Path(__file__).resolve().parents[2]
 TARGET = 2.0  # build + validate + evaluate <= 2x evaluate, at TARGET_SIZE positions
 TARGET_SIZE = 10_000
+# What a venue's polls look like here: (exchange calendar, positions carry entry times).
+VENUES = {"kraken": (None, True), "binance": (None, False), "alpaca": ("XNYS", False)}
 NOW = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
 MINUTE, DAY = timedelta(minutes=1), timedelta(days=1)
 ACCOUNT_TYPES = ("gen", "rev", "com")
@@ -79,17 +83,24 @@ BENCHMARK = "SPY"
 CENT = Decimal("0.01")
 
 
-def make_poll(positions: int, *, symbols: int = 50, seed: int = 7) -> Poll:
+def make_poll(
+    positions: int, *, symbols: int = 50, seed: int = 7, entry_times: bool = True
+) -> Poll:
     """A poll as a venue adapter returns it: 3 accounts, ``positions`` positions over
     ``symbols`` symbols (as bench/eval/snapshots.py spreads them) plus the benchmark, 301
     one-minute bars and 45 daily bars per symbol, a quote each, and a few fills."""
-    return make_polls(positions, 1, symbols=symbols, seed=seed)[0]
+    return make_polls(positions, 1, symbols=symbols, seed=seed, entry_times=entry_times)[0]
 
 
-def make_polls(positions: int, count: int, *, symbols: int = 50, seed: int = 7) -> list[Poll]:
+def make_polls(
+    positions: int, count: int, *, symbols: int = 50, seed: int = 7, entry_times: bool = True
+) -> list[Poll]:
     """``count`` polls a minute apart (poll ``k`` is as of ``NOW + k`` minutes): the same
     accounts, positions and daily bars, the one-minute bars moved on by a bar each time
-    (the next bar added, the oldest dropped), the quotes stamped anew."""
+    (the next bar added, the oldest dropped), the quotes stamped anew. Each poll's series
+    are new lists (of the very same Bars where a row did not change), as an adapter's.
+    ``entry_times`` False: positions without an entry time, as Alpaca and Binance report
+    them (Kraken gives one): the builder stamps each with the time it first saw it."""
     rng = random.Random(seed)
     symbols = max(1, min(symbols, positions // 2))
     names = [f"S{index:03d}" for index in range(symbols)]
@@ -125,7 +136,7 @@ def make_polls(positions: int, count: int, *, symbols: int = 50, seed: int = 7) 
                 side="long",
                 entry_price_usd=price - move,
                 price_usd=price,
-                entered_at=datetime(2026, 11, 1, 14, 30, tzinfo=UTC),
+                entered_at=datetime(2026, 11, 1, 14, 30, tzinfo=UTC) if entry_times else None,
                 strategy_id=f"strat-{index % 7}",
             )
         )
@@ -152,8 +163,11 @@ def make_polls(positions: int, count: int, *, symbols: int = 50, seed: int = 7) 
             name: Quote(name, price - CENT, price + CENT, now - timedelta(seconds=2), price)
             for name, price in prices.items()
         }
-        bars = {name: series[shift : shift + 301] for name, series in minutes.items()}
-        polls.append(Poll(accounts, tuple(held), bars, quotes, fills, atr_bars=daily))
+        # New lists every poll, of the same Bar objects where the rows did not change: what
+        # a venue adapter hands over (its BarMemo keeps the unchanged rows' Bars).
+        bars = {name: list(series[shift : shift + 301]) for name, series in minutes.items()}
+        atr_bars = {name: list(series) for name, series in daily.items()}
+        polls.append(Poll(accounts, tuple(held), bars, quotes, fills, atr_bars=atr_bars))
     return polls
 
 
@@ -195,6 +209,7 @@ def measure(
     with_cerberus: bool = True,
     gc_mode: str = "service",
     calendar: str | None = None,
+    entry_times: bool = True,
 ) -> tuple[float, ...]:
     """(build s, cerberus s, evaluate s, document-check s, moved-on build s) for one tick
     of ``size`` positions; ``gc_mode``
@@ -203,23 +218,32 @@ def measure(
     thresholds = gc.get_threshold()
     policies = compile_policy_set(load_policy_set([ROOT / "policies"]))
     try:
-        poll, *later = make_polls(size, rounds + 2)
+        poll, *later = make_polls(size, rounds + 2, entry_times=entry_times)
         builder = SnapshotBuilder(BuilderConfig(market_calendar=calendar))
         regime = Regime("calm", "low", NOW - DAY)
         state = BuilderState()
 
-        def build() -> Snapshot:
-            return builder.build(poll, now=NOW, state=state, regime=regime).snapshot
+        same_state = [state]
+
+        def build() -> Snapshot:  # the state fed forward, as the service does
+            built = builder.build(poll, now=NOW, state=same_state[0], regime=regime)
+            same_state[0] = built.state
+            return built.snapshot
 
         # A builder of its own, fed polls a minute apart: each build sees the one-minute
         # bars moved on by a bar (the service at a 60 s cadence).
+        # Its state fed forward, as the service does (the first-seen times of positions
+        # without an entry time come from it).
         moving = SnapshotBuilder(BuilderConfig(market_calendar=calendar))
         next_polls = iter(enumerate(later, start=1))
+        moving_state = [state]
 
         def build_moved() -> Snapshot:
             shift, moved = next(next_polls)
             now = NOW + shift * MINUTE
-            return moving.build(moved, now=now, state=state, regime=regime).snapshot
+            built = moving.build(moved, now=now, state=moving_state[0], regime=regime)
+            moving_state[0] = built.state
+            return built.snapshot
 
         kept: list[dict[str, Any]] = []
 
@@ -288,6 +312,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         "on its session clock, as an equity feed builds (default: none, 24/7 like crypto)",
     )
     parser.add_argument(
+        "--no-entry-times",
+        action="store_true",
+        help="positions without an entry time, as Alpaca and Binance report them (the "
+        "builder stamps each with the time it first saw it; Kraken gives one)",
+    )
+    parser.add_argument(
+        "--venue",
+        choices=sorted(VENUES),
+        default=None,
+        help="as that venue's polls look: kraken (24/7, entry times), binance (24/7, none), "
+        "alpaca (the XNYS calendar, none); sets --calendar and --no-entry-times",
+    )
+    parser.add_argument(
         "--gc",
         choices=("service", "fixed", "default"),
         default="service",
@@ -296,6 +333,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"(frozen, thresholds {GC_THRESHOLDS} whatever the book) or as Python starts",
     )
     args = parser.parse_args(argv)
+    if args.venue is not None:
+        args.calendar, entry_times = VENUES[args.venue]
+        args.no_entry_times = not entry_times
     sizes = [int(size) for size in args.sizes.split(",")]
     regime = {
         "service": "gc.freeze() after set-up, thresholds gc_thresholds(positions) (as "
@@ -306,7 +346,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         "bench/eval/ingest: one tick, default policy set, thread CPU time, best of "
         f"{args.rounds} rounds with the cases taking turns; {regime}; exchange calendar: "
-        f"{args.calendar or 'none (24/7)'}"
+        f"{args.calendar or 'none (24/7)'}; positions "
+        f"{'without' if args.no_entry_times else 'with'} entry times"
+        + (f" (as {args.venue}'s)" if args.venue else "")
     )
     print(
         f"  {'positions':>9}  {'build':>10}  {'moved on':>10}  {'evaluate':>10}  "
@@ -322,6 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             with_cerberus=not args.no_cerberus,
             gc_mode=args.gc,
             calendar=args.calendar,
+            entry_times=not args.no_entry_times,
         )
         total = (build_s + evaluate_s) / evaluate_s
         moved = (moved_s + evaluate_s) / evaluate_s

@@ -1,7 +1,7 @@
 """QualityMemo: what :func:`quality.assess_bars` worked out for each bar of a series, kept
 from call to call so that a series moved on by a bar is checked for its new bars only.
 
-The checks themselves (fields, order, gaps, outliers) are in :mod:`quality`; this module
+The checks themselves (fields, order, gaps, outliers) are in :mod:`quality_checks`; this module
 keeps their per-row results and the sorted samples of the outlier screen as the window
 slides. The report is the same with or without a memo
 (tests/indicators/test_quality_memo.py).
@@ -15,21 +15,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bastion.engine.indicators.quality import (
+from bastion.engine.indicators.overlap import Overlaps
+from bastion.engine.indicators.quality_checks import (
     _EARLIER,
     _ORDERED,
     _REPEATED,
-    Bar,
     _check_fields,
     _Clock,
     _Found,
     _gap,
 )
+from bastion.engine.indicators.quality_model import Bar
 
 if TYPE_CHECKING:
     from decimal import Decimal
 
-    from bastion.engine.indicators.quality import QualityIssue, _Window
+    from bastion.engine.indicators.quality import _Window
+    from bastion.engine.indicators.quality_model import QualityIssue
 
 
 @dataclass(slots=True)
@@ -197,6 +199,8 @@ class QualityMemo:
     def __init__(self) -> None:
         self._rows = _Rows([], [], [], [], [], [], [])
         self._zone: Any = None
+        # The last call's bars when a tuple (the rows hold its very bars), for `overlaps`.
+        self._last: tuple[Bar, ...] | None = None
         self._gaps = _Gaps((), [], [])
         # The last report's parts: what it said of the window, and its score.
         self.window: _Window | None = None
@@ -206,13 +210,24 @@ class QualityMemo:
         # assess_score's: the score of a window's issues alone, and what it was worked out of.
         self.window_scored: tuple[tuple[int, int, tuple[QualityIssue, ...]], Decimal] | None = None
 
-    def rows(self, bars: Sequence[Bar]) -> _Rows:
+    def rows(self, bars: Sequence[Bar], overlaps: Overlaps | None = None) -> _Rows:
+        """The rows of ``bars``: the last call's, moved on in place where they are the
+        same bars. ``overlaps``: the build's, where other memos of the same series (a
+        tuple: it cannot change) may have found how it carries on the last one."""
         zone = bars[0].timestamp.tzinfo if bars else None
-        start, kept = self._overlap(bars) if zone == self._zone else (0, 0)
+        last, self._last = self._last, None  # set again once the rows are these bars'
+        start, kept = 0, 0
+        if zone == self._zone:
+            found = None
+            if overlaps is not None and last is not None and type(bars) is tuple:
+                found = overlaps.find(last, bars)  # the very same bars (so equal ones)
+            if found is None:  # (any start: _cut takes the rows from there)
+                found = self._overlap(bars)
+            start, kept = found
         old = self._rows
         if kept and start == 0 and kept == len(old.bars) == len(bars):
-            return old  # the very same window
-        if kept:
+            rows = old  # the very same window
+        elif kept:
             self._cut(bars, start, kept, zone)
             rows = old
             self.window = None  # its rows changed in place: worked out again
@@ -221,6 +236,7 @@ class QualityMemo:
             rows.sort()
             self._gaps = _Gaps((), [], [])
         self._rows, self._zone = rows, zone
+        self._last = bars if type(bars) is tuple else None
         return rows
 
     def _cut(self, bars: Sequence[Bar], start: int, kept: int, zone: Any) -> None:

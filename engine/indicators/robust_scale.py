@@ -1,6 +1,6 @@
 """Order statistics of a sorted sample, for the bar-quality outlier screen.
 
-:func:`bastion.engine.indicators.quality._robust_z` scores each value against the
+:func:`bastion.engine.indicators.quality_checks._robust_z` scores each value against the
 sample's median and a scale, max(1.4826·MAD, 1.2533·mean absolute deviation). A bar
 series that slides by a bar keeps its returns and ranges sorted (a few insertions and
 removals), and :func:`none_beyond` tells from the sorted sample alone — without a
@@ -122,7 +122,7 @@ def mad_at_least(ordered: Sequence[float], center: float) -> float:
 
 
 def none_beyond(ordered: Sequence[float], beyond: float) -> bool:
-    """True when ``quality._robust_z`` of this sample (sorted) would find no value with
+    """True when ``quality_checks._robust_z`` of this sample (sorted) would find no value with
     ``deviation / scale > beyond`` and a scale above 0 — it would return ``{}``. False
     means "not certain": score the values one by one."""
     if not ordered or not (isfinite(ordered[0]) and isfinite(ordered[-1])):

@@ -14,15 +14,19 @@ The field tables in `fields` are the single source of truth; these classes mirro
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import MISSING, dataclass, replace
+from dataclasses import Field as DataclassField
 from dataclasses import field as dataclass_field
+from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from decimal import Decimal
+from inspect import signature
 from itertools import pairwise
+from keyword import iskeyword
 from types import MappingProxyType
 from typing import Any
 
-from bastion.engine.snapshot.fields import RECORDS, FieldKind
+from bastion.engine.snapshot.fields import RECORDS, Field, FieldKind
 from bastion.engine.snapshot.messages import format_time
 
 SNAPSHOT_VERSION = 1
@@ -242,9 +246,13 @@ def _record_from_document(record: str, document: Mapping[str, Any], key: str = "
     return _FROM_DOCUMENT[record](document, key)
 
 
-def _compile_from_document(record: str) -> Callable[[Mapping[str, Any], str], object]:
+Build = Callable[[Mapping[str, Any], str], object]
+
+
+def _compile_from_document(record: str) -> Build:
     """The constructor of one record from its validated document, the field table walked
-    once here rather than on every record (a replay builds hundreds of thousands)."""
+    once here rather than on every record: the generic one, for what the written-out
+    constructors (:func:`_compile_builder`) leave to it."""
     cls, key_field = CLASSES[record], KEY_FIELDS.get(record)
     steps = [
         (field.name, field.kind, field.record, (record, field.name) in ABSENT_AS_EMPTY)
@@ -275,7 +283,123 @@ def _compile_from_document(record: str) -> Callable[[Mapping[str, Any], str], ob
     return build
 
 
-_FROM_DOCUMENT = {name: _compile_from_document(name) for name in CLASSES}
+def _compile_builder(record: str, namespace: dict[str, Any]) -> Build:
+    """``build_<record>(document, key)``: the record's constructor written out once from
+    its field table into ``namespace`` (shared, so that one calls the next directly): a
+    poll has ~50 market records, and the generic one's loop and the frozen class's
+    ``__init__`` (a setter call per field) cost more than checking them. The values are
+    stored into a twin of the class (as typed.maker does: :func:`_twin`), an absent
+    optional field gets what the class's ``__init__`` would give it (its default, a
+    call of its default factory, or "" for ``ABSENT_AS_EMPTY``), and the object then
+    becomes the class's own. Anything else — not a dict, a dict without a field the
+    class cannot do without, a class the twin cannot stand in for — goes to the generic
+    constructor (:func:`_compile_from_document`), which raises as it always did.
+    Field names enter the source only as identifiers and literals from the tables."""
+    generic, twin = _compile_from_document(record), _twin(record)
+    assert record.isidentifier() and not iskeyword(record), record
+    if twin is None:
+        namespace[f"build_{record}"] = generic
+        return generic
+    cls = CLASSES[record]
+    namespace.update({f"cls_{record}": cls, f"twin_{record}": twin, f"generic_{record}": generic})
+    defaults = {item.name: item for item in dataclass_fields(cls)}
+    lines = [
+        f"def build_{record}(document, key):",
+        "    if type(document) is not dict:",
+        f"        return generic_{record}(document, key)",
+        f"    o = new(twin_{record})",
+    ]
+    if record in KEY_FIELDS:
+        lines.append(f"    o.{KEY_FIELDS[record]} = key")
+    lines.append("    try:")
+    for field in RECORDS[record].fields:
+        name = field.name
+        assert name.isidentifier() and not iskeyword(name), name
+        value = _built_value(field, f"document[{name!r}]")
+        absent = _when_absent(record, defaults[name], namespace)
+        if absent is None:  # required by the class: KeyError when absent
+            lines.append(f"        o.{name} = {value}")
+        else:
+            lines += [
+                f"        if {name!r} in document:",
+                f"            o.{name} = {value}",
+                "        else:",
+                f"            o.{name} = {absent}",
+            ]
+    lines += [
+        "    except KeyError:  # the generic constructor raises what it always raised",
+        f"        return generic_{record}(document, key)",
+        f"    o.__class__ = cls_{record}",
+        "    return o",
+    ]
+    exec("\n".join(lines), namespace)
+    built: Build = namespace[f"build_{record}"]
+    return built
+
+
+def _built_value(field: Field, value: str) -> str:
+    """The source of the field's value in the record, ``value`` its document's."""
+    kind, nested = field.kind, field.record
+    if kind is FieldKind.RECORD:
+        return f"build_{nested}({value}, '')"
+    if kind is FieldKind.LIST:
+        return f"tuple([build_{nested}(entry, '') for entry in {value}])"
+    if kind is FieldKind.BY_SYMBOL:
+        items = f"{{symbol: build_{nested}(entry, symbol) for symbol, entry in {value}.items()}}"
+        return f"MappingProxyType({items})"
+    return value
+
+
+def _when_absent(record: str, item: DataclassField[Any], namespace: dict[str, Any]) -> str | None:
+    """The source of what the class's ``__init__`` stores for a field absent from the
+    document; None: the class cannot do without it (the generic constructor raises)."""
+    if (record, item.name) in ABSENT_AS_EMPTY:
+        return '""'
+    if item.default is not MISSING:
+        namespace[f"default_{record}_{item.name}"] = item.default  # the very object
+        return f"default_{record}_{item.name}"
+    if item.default_factory is not MISSING:
+        namespace[f"factory_{record}_{item.name}"] = item.default_factory
+        return f"factory_{record}_{item.name}()"
+    return None
+
+
+def _twin(record: str) -> type | None:
+    """An unfrozen class of the same layout as ``CLASSES[record]`` (its slots, in their
+    order), where filling one and assigning ``__class__`` makes what the class's
+    ``__init__`` makes: a dataclass of slots and no base class whose fields are its
+    ``__init__``'s arguments and the table's fields (and its key field), with no
+    ``__post_init__``. None otherwise: the generic constructor, ``cls(**values)``.
+    (tests/snapshot/test_compiled_checks.py holds both to the generic constructor.)"""
+    cls = CLASSES[record]
+    names = tuple(item.name for item in dataclass_fields(cls))
+    expected = {field.name for field in RECORDS[record].fields}
+    if record in KEY_FIELDS:
+        expected.add(KEY_FIELDS[record])
+    if (
+        hasattr(cls, "__post_init__")
+        or cls.__bases__ != (object,)
+        or "__new__" in vars(cls)
+        or getattr(cls, "__slots__", None) != names
+        or tuple(signature(cls).parameters) != names
+        or set(names) != expected
+    ):
+        return None
+    twin = type(f"_Unfrozen{cls.__name__}", (), {"__slots__": names})
+    probe: Any = object.__new__(twin)
+    try:
+        probe.__class__ = cls  # the same layout, or TypeError
+    except TypeError:
+        return None
+    return twin
+
+
+def _compiled_builders() -> dict[str, Build]:
+    namespace: dict[str, Any] = {"new": object.__new__, "MappingProxyType": MappingProxyType}
+    return {name: _compile_builder(name, namespace) for name in CLASSES}
+
+
+_FROM_DOCUMENT: dict[str, Build] = _compiled_builders()
 
 
 def _record_to_dict(record: str, instance: object) -> dict[str, Any]:

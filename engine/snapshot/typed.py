@@ -12,25 +12,28 @@ makes the model's own Position objects and checks their values as it makes them,
 code written out once per record from the field tables; :func:`record_valid` checks a
 model object made any other way. Both accept only values already of their normalised
 type (what the validator would return), so an accepted record is the validator's own.
-:func:`batch_maker` makes a whole poll's common positions in one loop, also written
+:func:`typed_batch.batch_maker` makes a whole poll's common positions in one loop, also written
 out from the field table, and proves their cross-references (unique ids, known
-accounts, market data, not entered after ``as_of``) as it makes them (:class:`Batch`):
-engine/snapshot/built.py then checks only the positions it left to the caller.
+accounts, market data, not entered after ``as_of``) as it makes them (``Batch``, in
+:mod:`typed_batch`): engine/snapshot/built.py then checks only the positions it left
+to the caller.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime
 from decimal import Decimal
-from keyword import iskeyword
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any
 
 from bastion.engine.snapshot.fields import RECORDS, Field, FieldKind
 from bastion.engine.snapshot.messages import show
-from bastion.engine.snapshot.model import CLASSES, Position
+from bastion.engine.snapshot.model import CLASSES
 from bastion.engine.snapshot.validate import CONTROL_CHARACTERS, TEXT_MAX_LENGTH
+
+if TYPE_CHECKING:  # the batch maker (typed_batch.py) builds on the makers of this module
+    from bastion.engine.snapshot.typed_batch import Batch
 
 
 def field_problems(record: str, values: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
@@ -133,29 +136,25 @@ def maker(record: str) -> Callable[..., Any]:
     return _MAKERS[record]
 
 
-def _refusal(field: Field, constants: dict[str, object], v: str) -> str:
+def _refusal(field: Field, constants: dict[str, Any], v: str) -> str:
     """The condition under which the variable ``v`` (the field's value, not None) breaks
     the field's rule or is not yet of its normalised type: Python source."""
     kind, name = field.kind, field.name
     if kind is FieldKind.TEXT:
-        return f"type({v}) is not str or ({v} not in passed and not checked.valid({v}))"
-    if kind is FieldKind.DECIMAL:
-        terms = [f"type({v}) is not Decimal", f"not {v}.is_finite()"]
-        if field.positive:
-            terms.append(f"{v} <= ZERO")  # a Decimal: twice as fast as with the int 0
-    elif kind is FieldKind.INTEGER:
-        terms = [f"type({v}) is not int"]
-    elif kind is FieldKind.FLAG:
-        return f"type({v}) is not bool"
-    elif kind is FieldKind.TIME:
-        return f"type({v}) is not datetime or {v}.tzinfo is not UTC"
-    elif kind is FieldKind.CHOICE:
-        constants[f"choices_{name}"] = frozenset(field.choices)
-        return f"type({v}) is not str or {v} not in choices_{name}"
-    elif kind is FieldKind.RECORD:
+        memo = f"{v} not in passed and not checked.valid({v})"
+        if name != "id":  # texts that come again and again (accounts, strategies): the
+            return f"type({v}) is not str or ({memo})"  # memo's entry for them is at hand
+        # A record's own id comes once a poll, and a poll later its entry in the large
+        # `passed` set is a memory fetch (~4 % of a 10,000-position build): read off the
+        # string instead (:func:`accepted`), the memo only for what that does not take.
+        return f"type({v}) is not str or not ({accepted(field, v, constants, name)}) and {memo}"
+    if kind in (FieldKind.DECIMAL, FieldKind.FLAG, FieldKind.TIME, FieldKind.CHOICE):
+        return f"not ({accepted(field, v, constants, name)})"
+    if kind is FieldKind.RECORD:
         return f"not checks[{field.record!r}]({v}, checked)"
-    else:  # lists, by-symbol records, free-form objects: only the validator
+    if kind is not FieldKind.INTEGER:  # lists, by-symbol records, free-form: the validator
         return "True"
+    terms = [f"type({v}) is not int"]
     if field.minimum is not None:
         constants[f"low_{name}"] = field.minimum
         terms.append(f"{v} < low_{name}")
@@ -163,6 +162,44 @@ def _refusal(field: Field, constants: dict[str, object], v: str) -> str:
         constants[f"high_{name}"] = field.maximum
         terms.append(f"{v} > high_{name}")
     return " or ".join(terms)
+
+
+def accepted(field: Field, v: str, namespace: dict[str, Any], qualified: str) -> str | None:
+    """The condition (Python source) under which the value ``v`` of a scalar field is
+    already of its normalised type and meets the field's rule — what the field's check
+    (built._scalar) returns unchanged; None: every value goes to that check. Its
+    constants go into ``namespace``, named after ``qualified``. The typed makers refuse
+    what it does not accept (:func:`_refusal`), the document check takes what it does as
+    it is (engine/snapshot/built.py)."""
+    kind = field.kind
+    if kind is FieldKind.DECIMAL:
+        terms = [f"type({v}) is Decimal", f"{v}.is_finite()"]
+        if field.positive:
+            terms.append(f"{v} > ZERO")
+        if field.minimum is not None:
+            namespace[f"low_{qualified}"] = field.minimum
+            terms.append(f"{v} >= low_{qualified}")
+        if field.maximum is not None:
+            namespace[f"high_{qualified}"] = field.maximum
+            terms.append(f"{v} <= high_{qualified}")
+        return " and ".join(terms)
+    if kind is FieldKind.TEXT:
+        namespace["TEXT_MAX"] = TEXT_MAX_LENGTH
+        # Printable means no control character, and no whitespace but the space, so a
+        # printable text not all spaces keeps something when stripped: the text rule
+        # holds. Others (a str subclass, a non-printable character): the field's check.
+        return (
+            f"type({v}) is str and {v}.isprintable() and 0 < len({v}) <= TEXT_MAX"
+            f" and not {v}.isspace()"
+        )
+    if kind is FieldKind.CHOICE:
+        namespace[f"choices_{qualified}"] = frozenset(field.choices)
+        return f"type({v}) is str and {v} in choices_{qualified}"
+    if kind is FieldKind.TIME:
+        return f"type({v}) is datetime and {v}.tzinfo is UTC"  # aware, in UTC already
+    if kind is FieldKind.FLAG:
+        return f"type({v}) is bool"
+    return None  # an integer: the coercion gives a new int (int(Decimal(v))), kept so
 
 
 def _conditions(
@@ -181,7 +218,7 @@ def _conditions(
         v = f"v_{field.name}" if in_argument else "v"
         refused = _refusal(field, constants, v)
         if field.required or field.name not in none_is_absent:
-            if not refused.startswith(f"type({v}) is not "):  # else: None fails the type test
+            if not refused.startswith((f"type({v}) is not ", f"not (type({v}) is ")):  # None fails
                 refused = f"{v} is None or {refused}"
             conditions.append((field.name, refused))
         else:
@@ -252,161 +289,6 @@ def _compile_maker(record: str) -> Callable[..., Any]:
         lines += [f"    if {condition}:", "        checked.refused = True"]
         lines.append(f"    o.{name} = v_{name}")
     lines += ["    o.__class__ = cls", "    return o"]
-    return _generated(record, lines, constants)  # type: ignore[no-any-return]
-
-
-# -- a poll's positions made in one go, the cross-references proven as they are made -----
-
-
-class Batch:
-    """What a batch maker (:func:`batch_maker`) made of a poll's sources, and what it
-    proved of the records it made beyond each value's field rule: their ids are unique
-    among them (``unique``; ``ids``), each account is one of ``accounts``, each symbol
-    one of ``market`` (the keys of the market records it was given), none entered after
-    ``as_of``, none an option or with an option leg — the validator's cross-references
-    of a position (engine/snapshot/consistency.py). ``aside``: the indices of the
-    sources it left to the caller — an option, a value that breaks its rule or needs a
-    fallback, a failed reference, a source set aside by the caller's own test — which
-    the caller makes one by one (:func:`maker`) and :meth:`finish` puts in their place:
-    ``others``, not covered by the proof (built.snapshot_from_typed checks them)."""
-
-    __slots__ = (
-        "_records",
-        "accounts",
-        "as_of",
-        "aside",
-        "ids",
-        "market",
-        "others",
-        "positions",
-        "unique",
-    )
-
-    def __init__(
-        self,
-        records: list[Position | None],
-        aside: list[int],
-        ids: set[str],
-        accounts: frozenset[str],
-        market: frozenset[str],
-        as_of: datetime,
-    ) -> None:
-        self._records: list[Position | None] | None = records
-        self.aside: tuple[int, ...] = tuple(aside)
-        self.ids, self.accounts, self.market, self.as_of = ids, accounts, market, as_of
-        self.unique = len(ids) == len(records) - len(aside)
-        self.others: tuple[Position, ...] = ()
-        self.positions: tuple[Position, ...] | None = None  # set by finish: what is proven
-
-    def finish(self, made: Mapping[int, Position]) -> tuple[Position, ...]:
-        """The positions in the sources' order: the batch's records and, in the place of
-        each source set aside, the caller's record for it (``made``, by index) or none
-        (a source the caller left out). Once per batch: the proof covers this tuple."""
-        records = self._records
-        if records is None:
-            raise RuntimeError("a batch is finished once")
-        others = tuple(made.values())
-        if not made.keys() <= set(self.aside) or {*map(type, others)} - {Position}:
-            raise ValueError("only the sources set aside are the caller's, made as Positions")
-        for index, record in made.items():
-            records[index] = record
-        if len(made) < len(self.aside):  # some left out by the caller
-            records = [record for record in records if record is not None]
-        positions = cast("tuple[Position, ...]", tuple(records))  # no None left
-        self._records, self.others, self.positions = None, others, positions
-        return positions
-
-
-BatchMaker = Callable[..., Batch]
-
-
-def batch_maker(aside_when_set: tuple[str, ...] = ()) -> BatchMaker:
-    """``make(checked, sources, *, market, accounts, as_of)``: the :class:`Batch` of
-    ``sources`` (objects with a Position's fields as attributes, e.g. the venue's
-    positions), each made as :func:`maker` makes it, in one loop written out once from
-    the field table: per source, each attribute read once, its field rule and the
-    cross-references tested, the Position made — or the source set aside (any test
-    failed, or an attribute named in ``aside_when_set`` is not None). ``checked.batch``
-    is set to the Batch; ``checked.refused`` is never set here (what breaks a rule is set
-    aside, and :func:`maker` refuses it when the caller makes it)."""
-    generated = _compile_batch(aside_when_set)
-
-    def make(
-        checked: Checked,
-        sources: Iterable[object],
-        *,
-        market: Iterable[str],
-        accounts: Iterable[str],
-        as_of: datetime,
-    ) -> Batch:
-        if not isinstance(as_of, datetime) or as_of.utcoffset() is None:
-            raise ValueError(f"as_of must be a timezone-aware datetime, got {as_of!r}")
-        market_keys, account_ids = frozenset(market), frozenset(accounts)
-        records, aside, ids = generated(checked, sources, market_keys, account_ids, as_of)
-        checked.batch = batch = Batch(records, aside, ids, account_ids, market_keys, as_of)
-        return batch
-
-    return make
-
-
-# Per field, the batch maker's test where it is more than the field's own rule (``{rule}``,
-# the maker's): the validator's cross-references of a position without an option leg
-# (consistency._positions; unique ids: the set ``ids``); ``{v}`` is the value. An account
-# id or a symbol need only be a str among the accounts' ids or the market's keys: the
-# document's own check holds those to the text rule, and built.py trusts the batch only
-# against a document that passed it (or checks the references again, which imply it).
-_REFERENCES = {
-    "account_id": "type({v}) is not str or {v} not in accounts",
-    "symbol": "type({v}) is not str or {v} not in market",
-    "asset_class": "type({v}) is not str or {v} not in PLAIN_ASSET_CLASSES",  # no option
-    "entered_at": "({rule}) or {v} > as_of",
-}
-
-
-def _compile_batch(aside_when_set: tuple[str, ...]) -> Callable[..., Any]:
-    """The batch maker's loop: the record's fields from the table (a nested record —
-    the option leg — sets the source aside), the references above, the twin of
-    :func:`_compile_maker`."""
-    record = "Position"
-    names, twin = _twin(record)
-    assert {"id", *_REFERENCES} <= set(names), {"id", *_REFERENCES} - set(names)
-    fields = RECORDS[record].fields
-    asset_classes = next(field.choices for field in fields if field.name == "asset_class")
-    constants: dict[str, object] = {
-        "twin": twin,
-        "PLAIN_ASSET_CLASSES": frozenset(asset_classes) - {"option"},  # an option has a leg
-    }
-    refusals = dict(_conditions(record, constants, in_argument=True))
-    tests = []  # the first that holds sets the source aside: the rare cases first
-    for name in aside_when_set:
-        assert name.isidentifier() and not iskeyword(name), name
-        tests.append(f"s.{name} is not None")
-    tests += [f"v_{f.name} is not None" for f in fields if f.kind is FieldKind.RECORD]
-    for field in fields:
-        if field.kind is not FieldKind.RECORD:
-            test = _REFERENCES.get(field.name, "({rule})")
-            tests.append(test.format(rule=refusals[field.name], v=f"v_{field.name}"))
-    lines = [
-        "def generated(checked, sources, market, accounts, as_of):",
-        "    passed = checked.passed",
-        "    records, aside, ids = [], [], set()",
-        "    append, set_aside, add_id = records.append, aside.append, ids.add",
-        "    for s in sources:",
-        *(f"        v_{name} = s.{name}" for name in names),
-        "        if (",
-        *(f"            {test} or" for test in tests[:-1]),
-        f"            {tests[-1]}",
-        "        ):",
-        "            set_aside(len(records))",
-        "            append(None)",
-        "            continue",
-        "        o = new(twin)",
-        *(f"        o.{name} = v_{name}" for name in names),
-        "        o.__class__ = cls",
-        "        append(o)",
-        "        add_id(v_id)",
-        "    return records, aside, ids",
-    ]
     return _generated(record, lines, constants)  # type: ignore[no-any-return]
 
 

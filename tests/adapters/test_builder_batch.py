@@ -13,16 +13,17 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import timedelta, timezone
 from decimal import Decimal
 
 import pytest
 
 from bastion.adapters import builder_parts
 from bastion.adapters.builder import BuildResult
+from bastion.adapters.builder_state import BuilderState
 from bastion.adapters.venue import VenuePosition
 from bastion.engine.errors import DataError, SnapshotError
-from bastion.engine.snapshot.typed import batch_maker
+from bastion.engine.snapshot.typed_batch import batch_maker
 from tests.adapters.test_builder import PUT, T0, build, flat, position
 
 ONE_BY_ONE = batch_maker(aside_when_set=("id",))  # every source set aside
@@ -44,6 +45,7 @@ KINDS: dict[str, Callable[[str], VenuePosition]] = {
     "plain QQQ": lambda i: position(id=i, symbol="QQQ", entered_at=T0 - timedelta(hours=2)),
     "no entry time": lambda i: position(id=i),
     "option": lambda i: _option(id=i, entered_at=T0 - timedelta(days=2)),
+    "option, no entry time": lambda i: _option(id=i),  # made one by one, first seen too
     "unreadable": lambda i: position(id=i, entered_at=T0, problem="'qty' is missing"),
     "dust": lambda i: position(id=i, entered_at=T0, price_usd=Decimal(0)),
     "unknown symbol": lambda i: position(id=i, entered_at=T0, symbol="GHST"),
@@ -127,3 +129,103 @@ def test_build_when_every_position_common_then_the_batch_makes_them_all(
     result = _outcome([*positions, KINDS["plain QQQ"]("p-q")])
     assert isinstance(result, BuildResult) and len(result.snapshot.positions) == 6
     assert made_one_by_one == []
+
+
+def _two_polls(
+    positions: list[VenuePosition], state: BuilderState | None = None, *, one_by_one: bool = False
+) -> BuildResult:
+    """The second of two polls five minutes apart, fed the first one's state."""
+    with pytest.MonkeyPatch.context() as patch:
+        if one_by_one:
+            patch.setattr(builder_parts, "_MAKE_POSITIONS", ONE_BY_ONE)
+        first = build({"SPY": flat(), "QQQ": flat()}, positions=positions, state=state)
+        later = T0 + timedelta(minutes=5)
+        return build(
+            {"SPY": flat(), "QQQ": flat()}, positions=positions, state=first.state, now=later
+        )
+
+
+def test_build_when_no_entry_time_then_the_batch_makes_them_with_the_first_seen_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Alpaca and Binance give no entry time: the batch makes those positions (none one
+    by one) with the time each was first seen, kept poll after poll, as the one-by-one
+    path does; one fallback says so for them all."""
+    positions = [KINDS["no entry time"](f"p-{n}") for n in range(6)]
+    reference = _two_polls(positions, one_by_one=True)
+    made_one_by_one: list[object] = []
+    one = builder_parts._MAKE_POSITION
+    monkeypatch.setattr(
+        builder_parts, "_MAKE_POSITION", lambda *values: made_one_by_one.append(1) or one(*values)
+    )
+    result = _two_polls(positions)
+    assert result == reference
+    assert made_one_by_one == []
+    assert {p.entered_at for p in result.snapshot.positions} == {T0}  # first seen, not now
+    assert result.state.first_seen == {f"p-{n}": T0 for n in range(6)}
+    assert [f.where for f in result.fallbacks].count("positions[*].entered_at") == 1
+
+
+def test_build_when_a_first_seen_time_is_not_in_utc_then_made_one_by_one_alike() -> None:
+    """A state file's time in another zone: not the batch's to vouch for (it proves UTC
+    times); the position is made one by one, with the same result."""
+    paris = timezone(timedelta(hours=1))
+    state = BuilderState(first_seen={"p-0": (T0 - timedelta(hours=1)).astimezone(paris)})
+    positions = [KINDS["no entry time"](f"p-{n}") for n in range(3)]
+    assert _two_polls(positions, state) == _two_polls(positions, state, one_by_one=True)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_builds_when_positions_come_and_go_then_first_seen_times_as_one_by_one(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Polls a minute apart, state fed forward, of positions without entry times that
+    come, go, swap places and now and then repeat an id: every build equals the
+    one-by-one path's (each position keeps the time it was first seen), and the batch
+    read most first-seen times in step with the last poll's, not by id."""
+    from bastion.engine.snapshot.typed_batch import FirstSeen  # noqa: PLC0415
+
+    asked = []
+    real_get = FirstSeen.get
+    monkeypatch.setattr(FirstSeen, "get", lambda self, *a: asked.append(1) or real_get(self, *a))
+    rng = random.Random(seed)
+    ids = [f"p-{n}" for n in range(30)]
+    states: list[BuilderState | None] = [None, None]
+    made = stepped_polls = 0
+    for poll in range(10):
+        now = T0 + timedelta(minutes=poll)
+        held = list(ids)
+        if rng.random() < 0.2:
+            held.append(rng.choice(held))  # a repeated id: refused, the state kept
+        results = []
+        for index, one_by_one in enumerate((False, True)):
+            before = len(asked)
+            with pytest.MonkeyPatch.context() as patch:
+                if one_by_one:
+                    patch.setattr(builder_parts, "_MAKE_POSITIONS", ONE_BY_ONE)
+                try:
+                    built = build(
+                        {"SPY": flat(), "QQQ": flat()},
+                        positions=[KINDS["no entry time"](i) for i in held],
+                        state=states[index],
+                        now=now,
+                    )
+                except SnapshotError as error:
+                    results.append(str(error))
+                    continue
+            states[index] = built.state
+            results.append(built)
+            if not one_by_one and poll:
+                made += len(built.snapshot.positions)
+                stepped_polls += len(asked) - before < len(held) // 2
+        assert results[0] == results[1], (seed, poll)
+        for change in range(rng.randint(0, 3)):  # the venue's list changes a little
+            what = rng.random()
+            if what < 0.3 and ids:
+                ids.pop(rng.randrange(len(ids)))  # closed
+            elif what < 0.6:
+                ids.insert(rng.randrange(len(ids) + 1), f"p-{seed}-{poll}-{change}")  # opened
+            elif len(ids) > 1:
+                at = rng.randrange(len(ids) - 1)
+                ids[at], ids[at + 1] = ids[at + 1], ids[at]  # listed in another order
+    assert made > 0 and stepped_polls >= 4  # read in step, mostly

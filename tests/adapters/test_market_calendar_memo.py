@@ -14,6 +14,7 @@ from decimal import Decimal
 import pytest
 
 from bastion.adapters.market_calendar import Restamped, SessionClock
+from bastion.engine.indicators.overlap import Overlaps
 from bastion.engine.indicators.quality import Bar, Calendar, assess_bars, assess_score
 from bastion.engine.indicators.quality_memo import QualityMemo
 
@@ -46,8 +47,13 @@ def _score(clock: SessionClock, bars: list[Bar], interval_s: int, now: datetime)
     ).score_ratio
 
 
+@pytest.mark.parametrize("shared", [False, True])
 @pytest.mark.parametrize("seed", range(6))
-def test_session_time_when_a_series_moves_on_then_the_memo_scores_alike(seed: int) -> None:
+def test_session_time_when_a_series_moves_on_then_the_memo_scores_alike(
+    seed: int, shared: bool
+) -> None:
+    """``shared``: each call is a build with its Overlaps, which session_time tells how
+    the re-stamped bars carry on the last ones and the quality memo takes that from."""
     rng = random.Random(seed)
     clock = SessionClock("XNYS")
     # Thanksgiving week: ~3 days of every-minute bars, or ~8 sessions of regular hours.
@@ -73,13 +79,19 @@ def test_session_time_when_a_series_moves_on_then_the_memo_scores_alike(seed: in
         later = last + timedelta(seconds=rng.choice((59, 60, 61, 3_600, 20_000)))
         for now in (later, last - timedelta(seconds=30)):  # the last bar ahead of now too
             before = memo.origin
-            restamped, at = clock.session_time(window, 60, now, memo)
+            overlaps = Overlaps() if shared else None
+            restamped, at = clock.session_time(tuple(window), 60, now, memo, overlaps)
             reused += before is not None and memo.origin == before and bool(restamped)
             got = (
                 Decimal(0)
                 if not restamped
                 else assess_score(
-                    restamped, interval_s=60, calendar=Calendar.ALWAYS, now=at, memo=quality
+                    restamped,
+                    interval_s=60,
+                    calendar=Calendar.ALWAYS,
+                    now=at,
+                    memo=quality,
+                    overlaps=overlaps,
                 )
             )
             assert got == _score(clock, window, 60, now), (seed, start, window[0].timestamp, now)
@@ -102,3 +114,78 @@ def test_session_time_when_daily_bars_are_the_same_then_the_same_objects() -> No
     assert again is first  # the quality memo sees the same window
     assert (again, now2) == clock.session_time(bars, 86_400, datetime(2024, 12, 3, tzinfo=UTC))
     assert now2 > now1
+
+
+def _bar(moment: datetime) -> Bar:
+    price = Decimal(100) + Decimal(moment.minute) / 10
+    return Bar(moment, price, price + Decimal("0.05"), price - Decimal("0.05"), price, Decimal(100))
+
+
+def _memo_and_fresh(calls: list[tuple[list[Bar], datetime]]) -> list[tuple[Decimal, Decimal]]:
+    """(score with one memo over all the calls, score afresh) per call."""
+    clock, memo, quality = SessionClock("XNYS"), Restamped(), QualityMemo()
+    scores = []
+    for bars, now in calls:
+        restamped, at = clock.session_time(bars, 60, now, memo)
+        got = assess_score(restamped, interval_s=60, calendar=Calendar.ALWAYS, now=at, memo=quality)
+        scores.append((got, _score(clock, bars, 60, now)))
+    return scores
+
+
+# Monday 2024-11-25, in the session (XNYS opens 14:30 UTC): a minute's bar each.
+_SESSION = [_bar(datetime(2024, 11, 25, 15, minute, tzinfo=UTC)) for minute in range(40)]
+
+
+def test_session_time_when_a_new_bar_is_stamped_before_the_first_then_scored_afresh() -> None:
+    early = _bar(datetime(2024, 11, 25, 14, 50, tzinfo=UTC))  # before every bar below
+    calls = [
+        (_SESSION[0:30], _SESSION[30].timestamp),
+        ([*_SESSION[1:30], early], _SESSION[31].timestamp),  # moved on, the new bar out of order
+    ]
+    for got, fresh in _memo_and_fresh(calls):
+        assert got == fresh
+
+
+def test_session_time_when_the_series_was_out_of_order_then_not_moved_from_the_memo() -> None:
+    # The same objects out of order, call after call (a venue that sends them so): once
+    # moved on, the later of the pair is first and the earlier one follows it.
+    swapped = [_SESSION[0], _SESSION[2], _SESSION[1], *_SESSION[3:30]]
+    calls = [
+        (swapped, _SESSION[30].timestamp),
+        ([*swapped[1:], _SESSION[30]], _SESSION[31].timestamp),
+    ]
+    for got, fresh in _memo_and_fresh(calls):
+        assert got == fresh
+
+
+def test_session_time_when_the_same_series_comes_with_now_before_it_then_scored_afresh() -> None:
+    moved = _SESSION[1:31]
+    calls = [
+        (_SESSION[0:30], _SESSION[30].timestamp),
+        (moved, _SESSION[31].timestamp),  # the origin (the first call's) is kept
+        (moved, _SESSION[0].timestamp),  # again, `now` before its first bar
+    ]
+    for got, fresh in _memo_and_fresh(calls):
+        assert got == fresh
+
+
+def test_session_time_when_the_new_bar_is_before_the_only_kept_one_then_scored_afresh() -> None:
+    # Afresh, the new bar is stamped at the origin (the kept bar's: a repeated stamp);
+    # from the memo's older origin it would come before it (an earlier stamp).
+    early = _bar(datetime(2024, 11, 25, 15, 0, 30, tzinfo=UTC))
+    calls = [
+        (_SESSION[0:2], _SESSION[2].timestamp),
+        ([*_SESSION[1:2], early], _SESSION[3].timestamp),
+    ]
+    for got, fresh in _memo_and_fresh(calls):
+        assert got == fresh
+
+
+def test_session_time_when_one_bar_comes_again_with_now_before_it_then_scored_afresh() -> None:
+    calls = [
+        (_SESSION[0:2], _SESSION[2].timestamp),
+        (_SESSION[1:2], _SESSION[3].timestamp),  # moved on: the first call's origin kept
+        (_SESSION[1:2], _SESSION[0].timestamp),  # again, `now` before it (not after `now`)
+    ]
+    for got, fresh in _memo_and_fresh(calls):
+        assert got == fresh

@@ -416,7 +416,7 @@ def test_builds_when_bars_move_on_then_the_same_as_without_columns(
     calm = Regime("calm", "low", START - timedelta(days=1))
     built = [builder.build(p, now=now, state=BuilderState(), regime=calm) for p, now in polls]
     # The reference builder: no series ever has columns, so no fast value is asked for.
-    monkeypatch.setattr(ColumnsMemo, "of", lambda self, symbol, bars: None)
+    monkeypatch.setattr(ColumnsMemo, "of", lambda self, symbol, bars, overlaps=None: None)
     for (poll, now), result in zip(polls, built, strict=True):
         reference = SnapshotBuilder(config).build(poll, now=now, state=BuilderState(), regime=calm)
         assert repr(result.snapshot.market) == repr(reference.snapshot.market)

@@ -21,7 +21,7 @@ from decimal import Decimal
 
 import pytest
 
-from bastion.engine.indicators import quality
+from bastion.engine.indicators import quality, quality_checks
 from bastion.engine.indicators.quality import Bar, Calendar, assess_bars
 from bastion.engine.indicators.quality_memo import QualityMemo
 
@@ -138,7 +138,7 @@ def _unshortcut_mismatches(monkeypatch: pytest.MonkeyPatch, seeds: range) -> int
     for seed in seeds:
         for report, options, window in _reports(seed):
             with monkeypatch.context() as patched:
-                patched.setattr(quality, "none_beyond", lambda ordered, beyond: False)
+                patched.setattr(quality_checks, "none_beyond", lambda ordered, beyond: False)
                 slow = assess_bars(window, **options)  # type: ignore[arg-type]
             mismatches += report != slow
     return mismatches
@@ -155,7 +155,7 @@ def test_assess_when_shortcut_is_wrong_then_reports_differ(
 ) -> None:
     """The comparison has teeth: a shortcut that always answers "nothing beyond" (as a
     wrong bound would, sometimes) hides generated spikes and jumps."""
-    monkeypatch.setattr(quality, "none_beyond", lambda ordered, beyond: len(ordered) > 0)
+    monkeypatch.setattr(quality_checks, "none_beyond", lambda ordered, beyond: len(ordered) > 0)
     assert _unshortcut_mismatches(monkeypatch, SEEDS) > 0
 
 

@@ -22,7 +22,8 @@ from bastion.engine.snapshot import Snapshot, built
 from bastion.engine.snapshot.built import position_document, snapshot_from_typed
 from bastion.engine.snapshot.fields import RECORDS
 from bastion.engine.snapshot.model import Position
-from bastion.engine.snapshot.typed import Checked, batch_maker, maker
+from bastion.engine.snapshot.typed import Checked, maker
+from bastion.engine.snapshot.typed_batch import batch_maker
 from bastion.engine.snapshot.validate import SnapshotInvalid
 from tests.snapshot.test_paths_property import AS_OF, _base, _batched
 
@@ -214,3 +215,19 @@ def test_typed_when_batch_ids_repeat_then_refused_as_the_validator() -> None:
     finished, checked = _make(twice, rest)
     assert checked.batch is not None and not checked.batch.unique
     assert _verdict(rest, finished, checked) == "refused"
+
+
+def test_first_seen_when_read_then_a_mapping_like_its_dict() -> None:
+    """The batch's first-seen times read as the dict of them (last one wins for a
+    repeated id); their count and truth do not need that dict made."""
+    from bastion.engine.snapshot.typed_batch import FirstSeen  # noqa: PLC0415
+
+    early, late = AS_OF - timedelta(days=1), AS_OF
+    seen = FirstSeen(["a", "b"], [early, late], in_step=True)
+    assert len(seen) == 2 and seen and seen._by_id is None  # not made for these
+    assert seen == {"a": early, "b": late} and {"a": early, "b": late} == seen
+    assert seen.get("a") == early and seen.get("z") is None and "b" in seen
+    assert list(seen) == ["a", "b"] and seen["b"] == late
+    repeated = FirstSeen(["a", "a"], [early, late], in_step=False)
+    assert repeated == {"a": late} and len(repeated) == 1
+    assert not FirstSeen([], [], in_step=True)

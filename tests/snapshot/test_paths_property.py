@@ -39,7 +39,8 @@ from bastion.engine.snapshot import Regime, Snapshot
 from bastion.engine.snapshot.built import position_document, snapshot_from_typed
 from bastion.engine.snapshot.fields import RECORDS, FieldKind
 from bastion.engine.snapshot.model import OptionLeg, Position
-from bastion.engine.snapshot.typed import Checked, batch_maker, maker
+from bastion.engine.snapshot.typed import Checked, maker
+from bastion.engine.snapshot.typed_batch import batch_maker
 from bastion.engine.snapshot.validate import FieldError, SnapshotInvalid
 
 AS_OF = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
