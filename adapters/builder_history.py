@@ -85,15 +85,19 @@ def instrument_records(
     positions: Sequence[VenuePosition],
     symbols: Iterable[str],
 ) -> dict[str, dict[str, Any]]:
-    """{symbol: {asset_class, sector?}} for ``symbols`` whose kind is known."""
-    by_position = {
-        position.symbol: position.asset_class
-        for position in positions
-        if position.problem is None and position.asset_class in INSTRUMENT_ASSET_CLASSES
-    }
+    """{symbol: {asset_class, sector?}} for ``symbols`` whose kind is known: from the
+    venue's instruments, else from a position in it (the last), looked for only then (the
+    venue adapters give every polled symbol's instrument)."""
+    by_position: dict[str, str] | None = None
     records: dict[str, dict[str, Any]] = {}
     for symbol in sorted(set(symbols)):
         instrument = known.get(symbol)
+        if instrument is None and by_position is None:
+            by_position = {
+                position.symbol: position.asset_class
+                for position in positions
+                if position.problem is None and position.asset_class in INSTRUMENT_ASSET_CLASSES
+            }
         if instrument is not None:
             record: dict[str, Any] = {"asset_class": instrument.asset_class}
             if instrument.sector:
@@ -103,6 +107,6 @@ def instrument_records(
                 if value is not None:
                     record[name] = value
             records[symbol] = record
-        elif symbol in by_position:
+        elif by_position is not None and symbol in by_position:
             records[symbol] = {"asset_class": by_position[symbol]}
     return records

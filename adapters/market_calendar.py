@@ -116,6 +116,15 @@ def _closed_sessions(name: str, start_day: int, end: datetime) -> int:
     return max(0, bisect_right(table.closes, _us(end)) - opened)
 
 
+@lru_cache(maxsize=4096)
+def _in_session(name: str, moment: datetime) -> bool:
+    """SessionClock.in_session, remembered (every symbol's new bar has the same minute);
+    of the instant only."""
+    table, at = _table(name), _us(moment)
+    index = bisect_right(table.opens, at) - 1
+    return index >= 0 and at < table.closes[index]
+
+
 class SessionClock:
     """Open-market time of one exchange calendar (``exchange_calendars`` name)."""
 
@@ -130,9 +139,7 @@ class SessionClock:
         return _open_seconds(self.name, start, end)
 
     def in_session(self, moment: datetime) -> bool:
-        table, at = self._table, _us(moment)
-        index = bisect_right(table.opens, at) - 1
-        return index >= 0 and at < table.closes[index]
+        return _in_session(self.name, moment)
 
     def closed_sessions(self, start: datetime, end: datetime) -> int:
         """Sessions that opened at or after ``start``'s session day and closed by ``end``."""

@@ -8,9 +8,11 @@ after round, each the best of the rounds in thread CPU time (``time.thread_time`
 - **build**: the adapters' path from one poll to a Snapshot —
   ``SnapshotBuilder.build`` on a synthetic poll of that size (the venue types of
   adapters/venue.py: accounts, positions, minute and daily bars per symbol, quotes,
-  fills), the builder's memos warm as in the service: the same poll again, as a poll
-  within the bar interval sees the last poll's bars. Validation is part of it: every
-  venue value is checked.
+  fills, every symbol's instrument; each series a new list every poll, of the very same
+  Bar objects where a row did not change, as the adapters hand them over), the
+  builder's memos warm and its state fed forward as in the service: the same poll
+  again, as a poll within the bar interval sees the last poll's bars. Validation is
+  part of it: every venue value is checked.
 - **moved on**: the same, but each round builds the next of a series of polls a minute
   apart (the one-minute bars moved on by a bar, the quotes stamped anew: the service at
   a 60 s cadence), so what the builder works out of the bars is worked out again for
@@ -35,8 +37,10 @@ Printed: each cost, and the ratios to the evaluation measured in the same run;
     .venv/bin/python bench/eval/ingest.py --sizes 10000 --rounds 5 --no-cerberus
     .venv/bin/python bench/eval/ingest.py --gc default     # Python's default collector
     .venv/bin/python bench/eval/ingest.py --sizes 10000 --no-cerberus --calendar XNYS  # equity
-    .venv/bin/python bench/eval/ingest.py --sizes 10000 --no-cerberus --venue alpaca   # XNYS,
-        # positions without entry times (so binance: 24/7 without, kraken: 24/7 with)
+    .venv/bin/python bench/eval/ingest.py --sizes 10000 --no-cerberus --venue alpaca
+
+``--venue`` shapes the poll as a venue's: ``alpaca`` (the XNYS calendar, positions
+without entry times), ``binance`` (24/7, without), ``kraken`` (24/7, with).
 """
 
 from __future__ import annotations
@@ -68,6 +72,7 @@ from bastion.engine.snapshot.built import (
     snapshot_from_built,
     snapshot_from_typed,
 )
+from bastion.engine.snapshot.model import Instrument
 from bastion.engine.state import State
 from bastion.service.runner import GC_THRESHOLDS, gc_thresholds
 
@@ -156,6 +161,8 @@ def make_polls(
         for s in range(7)
         for n in range(3)
     )
+    # What the adapters' fetch_instruments gives: every polled symbol's kind (and rules).
+    instruments = {name: Instrument(name, "equity") for name in prices}
     polls = []
     for shift in range(count):
         now = NOW + shift * MINUTE
@@ -167,7 +174,17 @@ def make_polls(
         # a venue adapter hands over (its BarMemo keeps the unchanged rows' Bars).
         bars = {name: list(series[shift : shift + 301]) for name, series in minutes.items()}
         atr_bars = {name: list(series) for name, series in daily.items()}
-        polls.append(Poll(accounts, tuple(held), bars, quotes, fills, atr_bars=atr_bars))
+        polls.append(
+            Poll(
+                accounts,
+                tuple(held),
+                bars,
+                quotes,
+                fills,
+                atr_bars=atr_bars,
+                instruments=instruments,
+            )
+        )
     return polls
 
 
