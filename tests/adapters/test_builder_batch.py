@@ -180,7 +180,8 @@ def test_builds_when_positions_come_and_go_then_first_seen_times_as_one_by_one(
     seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Polls a minute apart, state fed forward, of positions without entry times that
-    come, go, swap places and now and then repeat an id: every build equals the
+    come, go, swap places, now and then repeat an id or name a symbol the venue does not
+    list (set aside, left out, not remembered): every build equals the
     one-by-one path's (each position keeps the time it was first seen), and the batch
     read most first-seen times in step with the last poll's, not by id."""
     from bastion.engine.snapshot.typed_batch import FirstSeen  # noqa: PLC0415
@@ -197,6 +198,7 @@ def test_builds_when_positions_come_and_go_then_first_seen_times_as_one_by_one(
         held = list(ids)
         if rng.random() < 0.2:
             held.append(rng.choice(held))  # a repeated id: refused, the state kept
+        unknown = rng.choice(held) if held and rng.random() < 0.4 else None
         results = []
         for index, one_by_one in enumerate((False, True)):
             before = len(asked)
@@ -206,7 +208,10 @@ def test_builds_when_positions_come_and_go_then_first_seen_times_as_one_by_one(
                 try:
                     built = build(
                         {"SPY": flat(), "QQQ": flat()},
-                        positions=[KINDS["no entry time"](i) for i in held],
+                        positions=[
+                            position(id=i, symbol="GHST") if i == unknown else position(id=i)
+                            for i in held  # one the venue does not list now and then: left out
+                        ],
                         state=states[index],
                         now=now,
                     )
