@@ -234,3 +234,38 @@ def test_builds_when_positions_come_and_go_then_first_seen_times_as_one_by_one(
                 at = rng.randrange(len(ids) - 1)
                 ids[at], ids[at + 1] = ids[at + 1], ids[at]  # listed in another order
     assert made > 0 and stepped_polls >= 4  # read in step, mostly
+
+
+def test_state_saved_when_the_book_is_steady_then_the_same_text_made_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The --state form of the first-seen times is the same whichever way the builder
+    made them; a steady book's (the very same lists, poll after poll) is written out
+    once, then copied — and a book that changed is written out afresh."""
+    from bastion.adapters import builder_state  # noqa: PLC0415
+
+    positions = [KINDS["no entry time"](f"p-{n}") for n in range(12)]
+    later = _two_polls(positions)  # the batch's FirstSeen, read in step
+    reference = _two_polls(positions, one_by_one=True)  # a plain dict
+    assert later.state.to_dict() == reference.state.to_dict()
+    assert later.state.to_dict()["first_seen"] == {f"p-{n}": T0.isoformat() for n in range(12)}
+    made = []
+    real = builder_state._time_text
+    monkeypatch.setattr(builder_state, "_time_text", lambda at: made.append(1) or real(at))
+    again = build(
+        {"SPY": flat(), "QQQ": flat()},
+        positions=positions,
+        state=later.state,
+        now=T0 + timedelta(minutes=10),
+    )
+    assert again.state.first_seen.ids is later.state.first_seen.ids  # type: ignore[attr-defined]
+    saved = again.state.to_dict()
+    assert saved["first_seen"] == later.state.to_dict()["first_seen"]
+    assert len(made) <= 4  # the state's other times, none of the twelve positions'
+    fewer = build(
+        {"SPY": flat(), "QQQ": flat()},
+        positions=positions[1:],
+        state=again.state,
+        now=T0 + timedelta(minutes=11),
+    )
+    assert list(fewer.state.to_dict()["first_seen"]) == sorted(f"p-{n}" for n in range(1, 12))
