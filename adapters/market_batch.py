@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from operator import is_
 from typing import cast
 
 from bastion.adapters import column_batch
@@ -23,6 +22,7 @@ from bastion.adapters import column_metrics as columns
 from bastion.adapters.builder_parts import BarMetrics, Context, Poll
 from bastion.adapters.market_columns import Prepared
 from bastion.adapters.market_metrics import Windows
+from bastion.engine.indicators.overlap import same
 from bastion.engine.indicators.quality import Bar
 
 NONE_BATCHED: dict[str, Decimal | None] = {}  # read only: a symbol the batch left out
@@ -160,11 +160,6 @@ def unchanged(
         and same(held.atr_bars, atr_series)
         and same(held.benchmark, benchmark)
     )
-
-
-def same(held: tuple[Bar, ...], bars: Sequence[Bar]) -> bool:
-    """The very same bar objects (frozen), in the same order."""
-    return len(held) == len(bars) and all(map(is_, held, bars))
 
 
 def baseline_window(windows: Windows, count: int) -> tuple[int, int, bool]:

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from itertools import compress
-from operator import attrgetter, is_, le
+from operator import attrgetter, le
 from typing import Any, cast
 
-from bastion.engine.indicators.overlap import Overlaps, overlap
+from bastion.engine.indicators.overlap import Overlaps, overlap, same
 from bastion.engine.indicators.quality import DAY_S, Bar
 
 DEFAULT_EQUITY_CALENDAR = "XNYS"  # NYSE sessions, which US equity venues (Alpaca) follow
@@ -169,7 +169,7 @@ class SessionClock:
             return (), now
         if interval_s >= DAY_S:  # one day per session: a holiday is not a missing bar
             origin = bars[0].timestamp
-            if memo is not None and _same(memo.bars, bars):
+            if memo is not None and same(memo.bars, bars):
                 restamped = memo.kept
             else:
                 restamped = tuple(
@@ -312,7 +312,3 @@ def _ordered(bars: Sequence[Bar]) -> bool:
     """The bars' stamps never go back."""
     stamps = list(map(_STAMP, bars))
     return all(map(le, stamps, stamps[1:]))
-
-
-def _same(held: tuple[Bar, ...], bars: Sequence[Bar]) -> bool:
-    return len(held) == len(bars) and all(map(is_, held, bars))

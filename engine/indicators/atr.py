@@ -44,13 +44,13 @@ from decimal import (
 )
 from enum import StrEnum
 from math import isfinite
-from operator import is_
 from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from bastion.engine.errors import DataError
+from bastion.engine.indicators.overlap import same
 
 # IEEE 754 decimal128 precision; traps turn silent NaN/inf results into errors.
 DECIMAL_CONTEXT = Context(
@@ -401,8 +401,8 @@ class AtrMemo:
         if not bars:
             return None
         latest = self._latest
-        same = len(bars) == len(self._bars) and all(map(is_, self._bars, bars))
-        if same and latest is not None and (latest[0] is spec or latest[0] == spec):
+        unchanged = same(self._bars, bars)
+        if unchanged and latest is not None and (latest[0] is spec or latest[0] == spec):
             return latest[1]  # the very same bars: the same answer
         self._latest = None
         start, kept = self._overlap(bars)

@@ -42,6 +42,11 @@ def overlap(old: Sequence[T], bars: Sequence[T], reach: int = REACH) -> tuple[in
     return start, same
 
 
+def same(held: Sequence[T], bars: Sequence[T]) -> bool:
+    """The very same objects, in the same order (a memo's test that nothing changed)."""
+    return len(held) == len(bars) and all(map(is_, held, bars))
+
+
 class Overlaps:
     """One build's overlaps: :func:`overlap` of two tuples, found once. Only tuples are
     remembered (they cannot change); they are kept here, so their ids are not reused

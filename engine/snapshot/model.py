@@ -288,14 +288,14 @@ def _compile_builder(record: str, namespace: dict[str, Any]) -> Build:
     its field table into ``namespace`` (shared, so that one calls the next directly): a
     poll has ~50 market records, and the generic one's loop and the frozen class's
     ``__init__`` (a setter call per field) cost more than checking them. The values are
-    stored into a twin of the class (as typed.maker does: :func:`_twin`), an absent
+    stored into a twin of the class (:func:`unfrozen_twin`, typed.maker's too), an absent
     optional field gets what the class's ``__init__`` would give it (its default, a
     call of its default factory, or "" for ``ABSENT_AS_EMPTY``), and the object then
     becomes the class's own. Anything else — not a dict, a dict without a field the
     class cannot do without, a class the twin cannot stand in for — goes to the generic
     constructor (:func:`_compile_from_document`), which raises as it always did.
     Field names enter the source only as identifiers and literals from the tables."""
-    generic, twin = _compile_from_document(record), _twin(record)
+    generic, twin = _compile_from_document(record), unfrozen_twin(record)
     assert record.isidentifier() and not iskeyword(record), record
     if twin is None:
         namespace[f"build_{record}"] = generic
@@ -364,7 +364,7 @@ def _when_absent(record: str, item: DataclassField[Any], namespace: dict[str, An
     return None
 
 
-def _twin(record: str) -> type | None:
+def unfrozen_twin(record: str) -> type | None:
     """An unfrozen class of the same layout as ``CLASSES[record]`` (its slots, in their
     order), where filling one and assigning ``__class__`` makes what the class's
     ``__init__`` makes: a dataclass of slots and no base class whose fields are its

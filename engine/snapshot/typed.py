@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from bastion.engine.snapshot.fields import RECORDS, Field, FieldKind
 from bastion.engine.snapshot.messages import show
-from bastion.engine.snapshot.model import CLASSES
+from bastion.engine.snapshot.model import CLASSES, unfrozen_twin
 from bastion.engine.snapshot.validate import CONTROL_CHARACTERS, TEXT_MAX_LENGTH
 
 if TYPE_CHECKING:  # the batch maker (typed_batch.py) builds on the makers of this module
@@ -268,8 +268,9 @@ def _twin(record: str) -> tuple[list[str], type]:
     names = [item.name for item in dataclass_fields(cls)]
     assert names == [field.name for field in RECORDS[record].fields], record  # same order
     assert not hasattr(cls, "__post_init__"), record
-    assert tuple(getattr(cls, "__slots__", ())) == tuple(names), record  # the twin's layout
-    return names, type(f"_Unfrozen{cls.__name__}", (), {"__slots__": tuple(names)})
+    twin = unfrozen_twin(record)  # as the record builders make theirs (model.py)
+    assert twin is not None, record
+    return names, twin
 
 
 def _compile_maker(record: str) -> Callable[..., Any]:

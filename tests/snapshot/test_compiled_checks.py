@@ -573,7 +573,7 @@ def test_twin_when_class_has_post_init_then_generic_constructor(
             object.__setattr__(self, "name", self.name.upper())
 
     monkeypatch.setitem(CLASSES, "Regime", Regime)
-    assert model._twin("Regime") is None
+    assert model.unfrozen_twin("Regime") is None
     build = model._compile_builder("Regime", {})
     made = build({"name": "calm", "severity": "low", "changed_at": AS_OF}, "")
     assert isinstance(made, Regime) and made.name == "CALM"
